@@ -13,6 +13,17 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "StylegenError": "errors", "ConfigError": "errors", "DataError": "errors",
     "BrandKit": "brand", "load_brand": "brand",
+    "Finding": "findings", "LEVELS": "findings", "Record": "records", "read_records": "records",
+    "Rule": "rules", "load_rules": "rules", "check_brand_kit": "rules",
+    "Validator": "validate", "ValidationReport": "validate", "validate_paths": "validate",
+    "render_messages": "prompts", "render_prompt": "prompts", "render_example": "prompts",
+    "parse_completion": "prompts",
+    "Engine": "engine", "GenRequest": "engine", "GenResult": "engine", "TransformersEngine": "engine",
+    "ScriptedEngine": "engine", "load_engine": "engine",
+    "read_catalog": "catalog", "Catalog": "catalog",
+    "GenerateOptions": "generate", "run_generate": "generate",
+    "Claim": "grounding", "ClaimTerm": "grounding", "unsupported_claims": "grounding",
+    "load_claim_terms": "grounding",
 }
 
 

@@ -109,6 +109,7 @@ class TrainingSettings:
     seed: int = 17
     on_invalid: Literal["exclude", "refuse"] = "exclude"
     min_examples: int = 300
+    near_duplicate_threshold: float = 0.85   # word 3-gram Jaccard of two completions of one task
 
 
 @dataclass

@@ -67,11 +67,162 @@ def brand_check(brand_dir):
 # --- validate ----------------------------------------------------------------
 # (validate command: see below, owned by the validators work)
 
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@BRAND_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="Output format (sarif: SARIF 2.1.0 for code-scanning UIs).")
+@click.option("--fail-level", type=click.Choice(["error", "warning", "suggestion"]), default="error",
+              show_default=True, help="Exit 1 when a finding reaches this level.")
+@click.option("--suite", "suites", multiple=True, metavar="NAME",
+              help="Validator suite to run instead of brand.yaml's list (repeatable).")
+@click.option("--field", "field_name", default=None, metavar="NAME",
+              help="Task field that .txt/.md files are checked as (default: description).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to FILE instead of standard output.")
+@_handle_errors
+def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output):
+    """Validate existing copy against the brand's validator suites.
+
+    PATHS are JSONL or CSV records, .txt/.md files, folders of them, or - for stdin.
+    Exit code 0 when no finding reaches --fail-level, 1 when one does, 2 for usage or
+    configuration errors.
+    """
+    from .validate import validate_paths
+
+    report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name)
+    text = report.render(fmt)
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(report.exit_code(fail_level))
+
 # --- models / train ----------------------------------------------------------
 # (models and train commands, owned by the training work)
 
+
+@cli.group()
+def models():
+    """List and prepare base models (the embedded default is converted once, then cached)."""
+
+
+@models.command("list")
+@_handle_errors
+def models_list():
+    """Show the embedded base models and whether they are prepared."""
+    from .models import format_models, list_models
+
+    click.echo(format_models(list_models()))
+
+
+@models.command("prepare")
+@click.argument("base_model", default="smollm2-135m-instruct")
+@click.option("--force", is_flag=True, help="Convert again even if a prepared copy exists.")
+@_handle_errors
+def models_prepare(base_model, force):
+    """Convert an embedded model to safetensors under $STYLEGEN_HOME (or fetch an HF model into its cache)."""
+    from .models import prepare_base_model
+
+    click.echo(prepare_base_model(base_model, force=force, progress=lambda m: click.echo(m, err=True)))
+
+
+def _lora_overrides(values: dict, sets: tuple) -> dict:
+    """Explicit LoRA/trainer flags plus ``--set key=value`` pairs (values parsed as YAML)."""
+    import yaml
+
+    overrides = {k: v for k, v in values.items() if v is not None and v != ()}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected key=value", param_hint="--set")
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return overrides
+
+
+@cli.command("train")
+@BRAND_OPTION
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Adapter folder to write.")
+@click.option("--data", type=click.Path(exists=True), help="Training data file or folder [default: training.data].")
+@click.option("--base-model", help="Embedded alias, HF causal LM id or local folder [default: model.base_model].")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT/checkpoints.")
+@click.option("--overwrite", is_flag=True, help="Replace an adapter (or unfinished run) already in OUT.")
+@click.option("--seed", type=int, help="Random seed [default: training.seed].")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after N optimizer steps (quick runs).")
+@click.option("--r", "--lora-r", "r", type=click.IntRange(min=1), help="LoRA rank (PEFT `r`).")
+@click.option("--lora-alpha", "--lora_alpha", "lora_alpha", type=int, help="LoRA alpha (PEFT `lora_alpha`).")
+@click.option("--lora-dropout", "--lora_dropout", "lora_dropout", type=float, help="PEFT `lora_dropout`.")
+@click.option("--target-modules", "--target_modules", "target_modules", multiple=True,
+              help="PEFT `target_modules` (repeat the option for several).")
+@click.option("--epochs", "num_train_epochs", type=float, help="Number of epochs (`num_train_epochs`).")
+@click.option("--learning-rate", "learning_rate", type=float, help="Peak learning rate.")
+@click.option("--batch-size", "per_device_train_batch_size", type=click.IntRange(min=1), help="Examples per batch.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any other brand.yaml training key, e.g. --set layers_to_transform=[20,21,22].")
+@click.option("--keep-checkpoints", is_flag=True, help="Keep OUT/checkpoints after the run.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_handle_errors
+def train_cmd(brand_dir, out, data, base_model, resume, overwrite, seed, max_steps, sets, keep_checkpoints,
+              no_progress, **lora):
+    """Train a LoRA brand-style adapter from approved copy.
+
+    Validates the approved copy with the brand's rules, drops duplicates, splits by a hash
+    of the record id, trains with completion-only loss and writes OUT: the PEFT adapter,
+    chat template, manifest.json, training_curve.png and a README model card. Prints the
+    held-out perplexity under the base model and with the adapter.
+    """
+    from .train import summary_line, train
+
+    manifest = train(brand_dir, out, data=data, base_model=base_model, resume=resume, seed=seed,
+                     max_steps=max_steps, overrides=_lora_overrides(lora, sets), overwrite=overwrite,
+                     keep_checkpoints=keep_checkpoints, progress=not no_progress,
+                     echo=lambda m: click.echo(m, err=True))
+    click.echo(summary_line(manifest, out))
+
 # --- generate ----------------------------------------------------------------
 # (generate command, owned by the generation work)
+
+
+@cli.command()
+@BRAND_OPTION
+@click.option("--catalog", "catalog", default="catalog/sample_catalog.csv", show_default=True,
+              type=click.Path(dir_okay=False), help="Product catalog, CSV or JSONL.")
+@click.option("--out", "out", default="runs/nightly", show_default=True, type=click.Path(file_okay=False),
+              help="Run directory; re-running with the same one resumes.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Only the first N catalog rows.")
+@click.option("--dry-run", is_flag=True, help="Render the prompts into the run directory; generate nothing.")
+@click.option("--adapter", type=click.Path(file_okay=False), default=None,
+              help="LoRA adapter folder (default: brand.yaml model.adapter).")
+@click.option("--no-adapter", is_flag=True, help="Prompt-only: the base model without an adapter.")
+@click.option("--max-reject-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Exit 1 when the share of rejected rows is above this.")
+@click.option("--seed", type=int, default=None, help="Run seed (default: brand.yaml generation.seed).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Prompts per batch (default: brand.yaml generation.batch_size).")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=None,
+              help="Attempts per output (default: brand.yaml generation.max_attempts).")
+@_handle_errors
+def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_reject_rate, seed, batch_size,
+             max_attempts):
+    """Nightly job: write product copy for a catalog, validate it, retry with feedback.
+
+    Outputs go to OUT/outputs.jsonl, failures (with every finding) to OUT/rejects.jsonl;
+    OUT/ledger.sqlite records every attempt and OUT/report.md summarizes the run.
+    Exit code 0; 1 when the reject rate is above --max-reject-rate; 2 for usage errors.
+    """
+    from .generate import GenerateOptions, run_generate
+
+    if adapter and no_adapter:
+        raise click.UsageError("--adapter and --no-adapter exclude each other")
+    summary = run_generate(GenerateOptions(
+        brand=brand_dir, catalog=catalog, out=out, limit=limit, dry_run=dry_run, adapter=adapter,
+        no_adapter=no_adapter, max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
+        max_attempts=max_attempts))
+    for line in summary.lines():
+        click.echo(line)
+    sys.exit(summary.exit_code)
 
 # --- eval --------------------------------------------------------------------
 # (eval command, owned by the evaluation work)

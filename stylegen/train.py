@@ -1,0 +1,558 @@
+"""``stylegen train``: a LoRA brand-style adapter from approved copy, with HF Trainer.
+
+The data is rendered by :mod:`stylegen.prompts` (the renderer generation uses), prepared
+by :mod:`stylegen.data` (validated, deduplicated, split by record-id hash) and trained
+with completion-only loss: prompt tokens are masked, every completion token carries loss,
+including the end-of-turn token ``<|im_end|>`` even though SmolLM2 also pads with it
+(masking pad positions by id would teach the model never to stop).
+
+The adapter directory holds the PEFT adapter, the chat template, ``manifest.json``
+(everything needed to reproduce and to check compatibility), ``training_curve.png`` and
+a README model card. Checkpoints live in ``<out>/checkpoints`` while training (for
+``--resume``) and are removed when the run ends, unless ``keep_checkpoints``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from . import __version__
+from .brand import TrainingSettings, load_brand
+from .config import Problems, load_dataclass
+from .errors import ConfigError, DataError
+
+MANIFEST = "manifest.json"
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "stylegen-run.json"      # identity of an interrupted run, checked on --resume
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+LORA_SHAPE_KEYS = ("r", "target_modules", "layers_to_transform")
+
+
+# --- settings ------------------------------------------------------------------
+
+
+def apply_overrides(settings: TrainingSettings, overrides: dict | None) -> TrainingSettings:
+    """``brand.training`` with CLI overrides (PEFT / TrainingSettings names) applied strictly.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type, naming the option.
+    """
+    if not overrides:
+        return settings
+    merged = {**dataclasses.asdict(settings), **overrides}
+    problems = Problems("command line")
+    result = load_dataclass(TrainingSettings, merged, problems, keypath="training")
+    if problems or result is None:
+        raise ConfigError(problems)
+    return result
+
+
+# --- collator and batching -----------------------------------------------------------
+
+
+class CompletionCollator:
+    """Right-pads a batch: ``input_ids`` with the pad id, ``labels`` with -100, mask 0.
+
+    Labels come from :func:`stylegen.data.tokenize`, never from comparing ids with the pad
+    id, so an end-of-turn token that equals the pad token still carries loss.
+    """
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+
+        def pad(key, value):
+            return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features])
+
+        return {"input_ids": pad("input_ids", self.pad_id), "labels": pad("labels", -100),
+                "attention_mask": pad("attention_mask", 0)}
+
+
+def padding_share(lengths: list[int], batch_size: int, grouped: bool = True, seed: int = 0) -> float:
+    """Share of pad tokens in one epoch of batches, as Trainer would draw them.
+
+    Args:
+        lengths: token count of each training example.
+        batch_size: examples per batch.
+        grouped: batches from transformers' ``LengthGroupedSampler`` (what ``train`` uses);
+            False for plain random batches padded to their longest example.
+        seed: sampler seed.
+    """
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    generator = torch.Generator().manual_seed(seed)
+    if grouped:
+        order = list(LengthGroupedSampler(batch_size, lengths=lengths, generator=generator))
+    else:
+        order = torch.randperm(len(lengths), generator=generator).tolist()
+    padded = real = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start:start + batch_size]]
+        padded += max(batch) * len(batch)
+        real += sum(batch)
+    return 1 - real / padded if padded else 0.0
+
+
+# --- model --------------------------------------------------------------------
+
+
+def lora_config(settings: TrainingSettings):
+    """PEFT LoraConfig from the training settings (PEFT's own names)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=list(settings.target_modules), task_type="CAUSAL_LM",
+                      layers_to_transform=list(settings.layers_to_transform) if settings.layers_to_transform else None)
+
+
+def _base_for_training(model_path: Path, use_bf16: bool, trust_remote_code: bool):
+    """Base model in bf16 when the hardware does bf16 (frozen weights; LoRA stays fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if use_bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    model.config.use_cache = False  # no KV cache while training
+    return model
+
+
+def completion_perplexity(model, rows: list[dict], pad_id: int, batch_size: int = 8, use_bf16: bool = False) -> dict:
+    """Perplexity of the completion tokens only (labels != -100) of ``rows``.
+
+    Returns:
+        ``{"perplexity", "nll", "tokens"}`` where ``nll`` is the mean per-token NLL.
+    """
+    import torch
+
+    collate = CompletionCollator(pad_id)
+    total_nll, total_tokens = 0.0, 0
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # little padding
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16 and not torch.cuda.is_available()):
+        for start in range(0, len(order), batch_size):
+            batch = collate([rows[i] for i in order[start:start + batch_size]])
+            batch = {k: v.to(model.device) for k, v in batch.items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            labels = batch["labels"][:, 1:]
+            nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels.reshape(-1),
+                                                    ignore_index=-100, reduction="sum")
+            total_nll += nll.item()
+            total_tokens += int((labels != -100).sum())
+    mean = total_nll / max(total_tokens, 1)
+    return {"perplexity": round(math.exp(mean), 4), "nll": round(mean, 5), "tokens": total_tokens}
+
+
+# --- callbacks -------------------------------------------------------------------
+
+
+def _best_adapter_callback():
+    """A TrainerCallback that keeps (in memory) the LoRA weights of the best eval loss."""
+    from peft import get_peft_model_state_dict
+    from transformers import TrainerCallback
+
+    class BestAdapter(TrainerCallback):
+        def __init__(self):
+            self.best = None
+            self.best_step = None
+            self.weights = None
+
+        def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+            loss = (metrics or {}).get("eval_loss")
+            if loss is not None and model is not None and (self.best is None or loss < self.best):
+                self.best, self.best_step = loss, state.global_step
+                self.weights = {k: v.detach().clone().cpu() for k, v in get_peft_model_state_dict(model).items()}
+
+    return BestAdapter()
+
+
+# --- the run ----------------------------------------------------------------------
+
+
+def train(brand_dir: str | Path, out: str | Path, data: str | Path | None = None, base_model: str | None = None,
+          resume: bool = False, seed: int | None = None, max_steps: int | None = None,
+          overrides: dict | None = None, overwrite: bool = False, keep_checkpoints: bool = False,
+          progress: bool = True, echo=print) -> dict:
+    """Train a LoRA style adapter and write the adapter directory ``out``.
+
+    Args:
+        brand_dir: brand kit folder (its ``training`` and ``model`` sections are the defaults).
+        out: adapter directory to write.
+        data: training data file or folder (default: ``training.data`` of the brand kit).
+        base_model: embedded alias, HF id or local dir (default: ``model.base_model``).
+        resume: continue from the last checkpoint in ``out/checkpoints``.
+        seed: overrides ``training.seed``.
+        max_steps: stop after this many optimizer steps (quick runs).
+        overrides: TrainingSettings / PEFT names -> values (e.g. ``{"r": 8}``).
+        overwrite: replace an existing adapter in ``out``.
+        keep_checkpoints: leave ``out/checkpoints`` in place after the run.
+        progress: show the progress bar.
+        echo: where one-line status messages go.
+
+    Returns:
+        The manifest (also written to ``out/manifest.json``).
+
+    Raises:
+        ConfigError: bad settings, a model that cannot be found, or an output folder in use.
+        DataError: no usable training data (with the reasons per file:line).
+    """
+    from .data import prepare_dataset
+    from .models import load_tokenizer, model_info, pick_dtype
+
+    started = time.time()
+    brand = load_brand(brand_dir)
+    settings = apply_overrides(brand.training, {**(overrides or {}), **({"seed": seed} if seed is not None else {})})
+    out = Path(out)
+    _check_out_dir(out, resume, overwrite)
+    base = base_model or brand.model.base_model
+    info = model_info(base)
+    tokenizer = load_tokenizer(info["path"], trust_remote_code=brand.model.trust_remote_code)
+    prepared = prepare_dataset(brand, tokenizer, data, settings)
+    echo(prepared.summary())
+    use_bf16 = str(pick_dtype(brand.model.dtype)) == "torch.bfloat16"
+    identity = _run_identity(info, prepared, settings)
+    run = _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo)
+    manifest = _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps,
+                              time.time() - started)
+    if not keep_checkpoints:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    return manifest
+
+
+def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    has_adapter = any((out / f).exists() for f in ADAPTER_FILES)
+    has_checkpoints = (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).glob("checkpoint-*"))
+    if resume and not has_checkpoints:
+        raise ConfigError(f"--resume: no checkpoint in {out / CHECKPOINTS} (run without --resume to start over)")
+    if not resume and (has_adapter or has_checkpoints) and not overwrite:
+        what = "an adapter" if has_adapter else "checkpoints of an unfinished run"
+        raise ConfigError(f"{out}: already holds {what}; pass --resume to continue or --overwrite to start over")
+    if overwrite and not resume:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+
+
+def _run_identity(info: dict, prepared, settings: TrainingSettings) -> dict:
+    return {"base_weights_sha256": info["weights_sha256"], "data_sha256": prepared.data_sha256,
+            **{k: getattr(settings, k) for k in LORA_SHAPE_KEYS}}
+
+
+def _check_resume(ckdir: Path, identity: dict) -> None:
+    """A resumed run must have the same base model, data and LoRA shape as the interrupted one."""
+    saved = json.loads((ckdir / RUN_FILE).read_text()) if (ckdir / RUN_FILE).is_file() else {}
+    diffs = [k for k, v in identity.items() if k in saved and saved[k] != v]
+    if diffs:
+        raise ConfigError([f"--resume: {k} differs from the interrupted run ({saved[k]!r} -> {identity[k]!r});"
+                           " run without --resume (and with --overwrite) to start over" for k in diffs])
+
+
+def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo):
+    """Build the PEFT model and the Trainer, train, and return what the manifest needs."""
+    import torch
+    from peft import get_peft_model, set_peft_model_state_dict
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .data import tokenize
+
+    set_seed(settings.seed)
+    ckdir = out / CHECKPOINTS
+    ckdir.mkdir(parents=True, exist_ok=True)
+    last = get_last_checkpoint(str(ckdir)) if resume else None
+    if resume:
+        _check_resume(ckdir, identity)
+    (ckdir / RUN_FILE).write_text(json.dumps(identity, indent=2))
+    train_rows = [_row(tokenize(tokenizer, e)) for e in prepared.train]
+    eval_rows = [_row(tokenize(tokenizer, e)) for e in prepared.eval]
+    model = get_peft_model(_base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code),
+                           lora_config(settings))
+    best = _best_adapter_callback()
+    callbacks = [best] + ([EarlyStoppingCallback(settings.early_stopping_patience)] if eval_rows else [])
+    trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
+                      train_dataset=train_rows, eval_dataset=eval_rows or None,
+                      data_collator=CompletionCollator(tokenizer.pad_token_id), callbacks=callbacks)
+    if last:
+        echo(f"resuming from {last}")
+    result = trainer.train(resume_from_checkpoint=last)
+    final_eval = trainer.evaluate() if eval_rows else {}
+    best.on_evaluate(None, trainer.state, None, model=model, metrics=final_eval)
+    restored = best.weights is not None and best.best_step != trainer.state.global_step
+    if restored:  # early stopping or a late rise: ship the best eval-loss weights
+        set_peft_model_state_dict(model, best.weights)
+    return {"model": model, "trainer": trainer, "result": result, "train_rows": train_rows, "eval_rows": eval_rows,
+            "resumed_from": Path(last).name if last else None, "best_step": best.best_step, "best_eval_loss": best.best,
+            "restored_best": restored, "threads": torch.get_num_threads()}
+
+
+def _row(tokens: dict) -> dict:
+    return {k: tokens[k] for k in ("input_ids", "labels", "attention_mask")}
+
+
+def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: bool, progress: bool):
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(ckdir), seed=settings.seed, data_seed=settings.seed,
+        num_train_epochs=settings.num_train_epochs, max_steps=max_steps or -1,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        per_device_eval_batch_size=settings.per_device_train_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio, lr_scheduler_type="cosine",
+        bf16=use_bf16, use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",     # cuts padding (see benchmarks/bench_train.py)
+        eval_strategy="epoch" if has_eval else "no", metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False, save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
+        logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=not progress,
+        remove_unused_columns=False, dataloader_num_workers=0, include_num_input_tokens_seen="non_padding",
+    )
+
+
+# --- the adapter directory ---------------------------------------------------------
+
+
+def _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps, wall_s) -> dict:
+    from .data import example_dict
+
+    model, trainer = run["model"], run["trainer"]
+    model.save_pretrained(str(out))
+    _portable_adapter_config(out, info)
+    (out / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
+    perplexity = _perplexities(model, run, tokenizer, use_bf16, settings)
+    manifest = _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    with open(out / "eval_examples.jsonl", "w", encoding="utf-8") as fh:  # the held-out copy, for eval
+        for example in prepared.eval:
+            fh.write(json.dumps(example_dict(example)) + "\n")
+    plot_curve(trainer.state.log_history, out / "training_curve.png")
+    (out / "README.md").write_text(model_card(manifest), encoding="utf-8")
+    return manifest
+
+
+def _portable_adapter_config(out: Path, info: dict) -> None:
+    """Name the upstream HF id as base model in adapter_config.json, not a local cache path,
+    so PEFT and vLLM users elsewhere know which base to load (the manifest keeps the exact
+    weights hash)."""
+    path = out / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = info.get("upstream") or info["id"]
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _perplexities(model, run, tokenizer, use_bf16, settings) -> dict:
+    rows = run["eval_rows"]
+    if not rows:
+        return {"note": "no eval split (too few records)"}
+    batch = settings.per_device_train_batch_size
+    tuned = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+    with model.disable_adapter():
+        base = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+    return {"base": base, "adapter": tuned, "examples": len(rows),
+            "reduction": round(1 - tuned["perplexity"] / base["perplexity"], 4)}
+
+
+def _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity) -> dict:
+    state, result = run["trainer"].state, run["result"]
+    metrics = result.metrics
+    tokens_seen = int(state.num_input_tokens_seen or 0)
+    lengths = [len(r["input_ids"]) for r in run["train_rows"]]
+    history = state.log_history
+    return {
+        "format": "stylegen-adapter/1",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "brand": {"name": brand.name, "fingerprint": brand.fingerprint(), "path": str(brand.root.resolve())},
+        "base_model": {k: v for k, v in info.items() if k != "path"},
+        "data": {"files": prepared.files, "sha256": prepared.data_sha256, **prepared.stats,
+                 "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
+                 "excluded": prepared.excluded, "duplicates": prepared.duplicates, "too_long": prepared.too_long,
+                 "warnings": prepared.warnings},
+        "split": {"method": "sha256(record id) < eval_fraction", "eval_fraction": settings.eval_fraction,
+                  **prepared.split_ids()},
+        "hyperparameters": {**dataclasses.asdict(settings), "max_steps": max_steps, "lr_scheduler_type": "cosine",
+                            "precision": "bf16 autocast, bf16 base weights" if use_bf16 else "fp32",
+                            "batching": "length-grouped (transformers LengthGroupedSampler)",
+                            "loss": "completion tokens only, end-of-turn token included", "torch_threads":
+                            run["threads"]},
+        "training": {"global_step": state.global_step, "epochs": round(state.epoch or 0, 3),
+                     "resumed_from": run["resumed_from"], "train_loss": round(metrics.get("train_loss", 0), 5),
+                     "train_runtime_s": round(metrics.get("train_runtime", 0), 1),
+                     "tokens_seen": tokens_seen,
+                     "tokens_per_s": round(tokens_seen / metrics["train_runtime"], 1) if metrics.get("train_runtime")
+                     else None,
+                     "padding_share": round(padding_share(lengths, settings.per_device_train_batch_size,
+                                                          seed=settings.seed), 4) if lengths else None,
+                     "early_stopped": bool(state.global_step < state.max_steps),
+                     "best_step": run["best_step"], "restored_best": run["restored_best"],
+                     "wall_time_s": round(wall_s, 1)},
+        "eval": {"eval_loss": [{"epoch": h.get("epoch"), "step": h["step"], "loss": h["eval_loss"]}
+                               for h in history if "eval_loss" in h],
+                 "best_eval_loss": run["best_eval_loss"], "perplexity": perplexity},
+        "versions": _versions(),
+        "files": {"adapter": list(ADAPTER_FILES), "chat_template": "chat_template.jinja",
+                  "eval_examples": "eval_examples.jsonl", "curve": "training_curve.png", "card": "README.md"},
+    }
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "stylegen": __version__, "platform": platform.platform()}
+    for name in ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def plot_curve(history: list[dict], path: Path) -> None:
+    """Train and eval loss against the optimizer step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h and "eval_loss" not in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if train:
+        ax.plot(*zip(*train), label="train loss", color="#4c72b0")
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss", color="#dd8452")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (completion tokens)")
+    ax.set_title("stylegen train: loss per step")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def model_card(manifest: dict) -> str:
+    """The adapter's README: what it is, how it was made, how well it fits held-out copy."""
+    ppl = manifest["eval"]["perplexity"]
+    hp, tr, data = manifest["hyperparameters"], manifest["training"], manifest["data"]
+    fit = (f"| base model | {ppl['base']['perplexity']} |\n| base + this adapter | {ppl['adapter']['perplexity']} |\n"
+           if "base" in ppl else f"{ppl.get('note')}\n")
+    return f"""# {manifest['brand']['name']} style adapter (stylegen)
+
+A LoRA adapter that teaches `{manifest['base_model']['id']}` the written voice of
+{manifest['brand']['name']}. Made by `stylegen train`; the task itself is asked for by a short
+prompt at generation time (*fine-tune for style, prompt for task*).
+
+## Use
+
+```bash
+stylegen generate --brand brand/ --catalog catalog.csv --out runs/nightly   # model.adapter in brand.yaml
+```
+In Python: `PeftModel.from_pretrained(base, "<this folder>")`. The prompts must be rendered
+with `stylegen.prompts` (short system line + task prompt) and the chat template in
+`chat_template.jinja`, exactly as in training.
+
+## Base model
+
+- id: `{manifest['base_model']['id']}` (upstream: `{manifest['base_model'].get('upstream')}`)
+- weights sha256: `{manifest['base_model']['weights_sha256']}`. `stylegen generate` refuses
+  this adapter on any other base weights.
+
+## Data
+
+- {data['records']} records from {len(data['files'])} file(s) (sha256 `{data['sha256'][:16]}…`)
+- {data['train_examples']} training / {data['eval_examples']} held-out examples (split by a hash
+  of the record id), {len(data['excluded'])} excluded by the brand validators or as malformed,
+  {len(data['duplicates'])} duplicates dropped.
+
+## Training
+
+- LoRA r={hp['r']}, alpha={hp['lora_alpha']}, dropout={hp['lora_dropout']}, modules
+  {', '.join(hp['target_modules'])}, layers {hp['layers_to_transform'] or 'all'}
+- {tr['global_step']} steps ({tr['epochs']} epochs), lr {hp['learning_rate']}, batch
+  {hp['per_device_train_batch_size']}, {hp['precision']}, {hp['batching']} (padding
+  {tr['padding_share']})
+- loss: {hp['loss']}; wall time {tr['wall_time_s']} s; {tr['tokens_per_s']} tokens/s
+
+![training curve](training_curve.png)
+
+## Held-out fit (perplexity of the approved completion text, lower is better)
+
+| model | perplexity |
+|---|---|
+{fit}
+Everything else (every hyperparameter, library versions, the split, the excluded rows) is
+in `manifest.json`.
+"""
+
+
+# --- reading and checking adapters ---------------------------------------------------
+
+
+def read_manifest(adapter_dir: str | Path) -> dict:
+    """The manifest of an adapter directory.
+
+    Raises:
+        ConfigError: the folder, its adapter files or its manifest are missing or unreadable.
+    """
+    adapter_dir = Path(adapter_dir)
+    if not adapter_dir.is_dir():
+        raise ConfigError(f"adapter {adapter_dir}: no such folder")
+    missing = [f for f in ADAPTER_FILES + (MANIFEST,) if not (adapter_dir / f).is_file()]
+    if missing:
+        raise ConfigError(f"adapter {adapter_dir}: missing {', '.join(missing)} (train one with stylegen train)")
+    try:
+        manifest = json.loads((adapter_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"adapter {adapter_dir / MANIFEST}: not readable JSON: {exc}") from None
+    if not isinstance(manifest, dict) or "base_model" not in manifest:
+        raise ConfigError(f"adapter {adapter_dir / MANIFEST}: not a stylegen adapter manifest (no base_model)")
+    return manifest
+
+
+def check_adapter(adapter_dir: str | Path, base_model: str) -> dict:
+    """Check that an adapter was trained on ``base_model``; return its manifest.
+
+    Args:
+        adapter_dir: the adapter folder.
+        base_model: an embedded alias, HF id or local dir, or a weights sha256 (64 hex digits).
+
+    Raises:
+        ConfigError: the adapter was trained on other base weights (naming both).
+    """
+    manifest = read_manifest(adapter_dir)
+    trained = manifest["base_model"]
+    if _is_sha256(base_model):
+        given = {"id": base_model, "weights_sha256": base_model.lower()}
+    else:
+        from .models import model_info
+
+        given = model_info(base_model)
+    if given["weights_sha256"] != trained.get("weights_sha256"):
+        raise ConfigError(
+            f"adapter {adapter_dir} was trained on base model {trained.get('id')!r} (weights sha256"
+            f" {str(trained.get('weights_sha256'))[:12]}…), but the base model is {given['id']!r} (weights sha256"
+            f" {given['weights_sha256'][:12]}…); set model.base_model to {trained.get('id')!r} or train a new adapter"
+            f" with stylegen train --base-model {given['id']}")
+    return manifest
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def summary_line(manifest: dict, out: str | Path) -> str:
+    """What ``stylegen train`` prints at the end: where the adapter is and how well it fits."""
+    ppl, tr = manifest["eval"]["perplexity"], manifest["training"]
+    fit = (f"held-out perplexity: base {ppl['base']['perplexity']} -> adapter {ppl['adapter']['perplexity']}"
+           f" ({ppl['examples']} examples, {ppl['adapter']['tokens']} completion tokens)"
+           if "base" in ppl else f"held-out perplexity: {ppl.get('note')}")
+    return (f"adapter written to {out} ({tr['global_step']} steps, {tr['epochs']} epochs,"
+            f" {tr['wall_time_s']} s)\n{fit}")

@@ -1,0 +1,95 @@
+"""The engine on a tiny real model: batching, left padding, per-row seeds, token budgets."""
+from __future__ import annotations
+
+import pytest
+
+from stylegen.engine import GenRequest, ScriptedEngine, TransformersEngine, derive_seed, prompt_hash
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    return TransformersEngine(model, tokenizer, batch_size=4, threads=1)
+
+
+def _requests(engine, n=6, **kw):
+    texts = ["Write the product description for Ember Kettle.", "Name: Tarn Pot\nWeight: 4.6 oz",
+             "Write 3 to 5 feature bullets for a very long product name with many words in it.", "Hi",
+             "Features: folds flat, packs small, aluminum body", "Care: hand wash and dry before packing"]
+    out = []
+    for i in range(n):
+        prompt = engine.render([{"role": "user", "content": texts[i % len(texts)]}])
+        params = dict(seed=derive_seed(7, f"SKU{i}", "description", 1), max_new_tokens=12 + i, temperature=0.8,
+                      top_p=0.9, repetition_penalty=1.1, key=f"SKU{i}")
+        params.update(kw)
+        out.append(GenRequest(prompt=prompt, **params))
+    return out
+
+
+def test_same_requests_reproduce(engine):
+    reqs = _requests(engine)
+    first = engine.generate(reqs)
+    second = engine.generate(reqs)
+    assert [r.text for r in first] == [r.text for r in second]
+    assert [r.key for r in first] == [r.key for r in reqs]  # results in request order
+
+
+def test_row_output_does_not_depend_on_batch_neighbours(engine):
+    reqs = _requests(engine)
+    together = engine.generate(reqs)
+    alone = [engine.generate([r])[0] for r in reqs]
+    reversed_ = engine.generate(reqs[::-1])[::-1]
+    assert [r.text for r in together] == [r.text for r in alone] == [r.text for r in reversed_]
+    assert [r.new_tokens for r in together] == [r.new_tokens for r in alone]
+
+
+def test_different_seeds_sample_different_texts(engine):
+    base = _requests(engine, n=1)[0]
+    texts = {engine.generate([GenRequest(**{**base.__dict__, "seed": s})])[0].text for s in range(5)}
+    assert len(texts) > 1
+
+
+def test_token_budgets_per_request(engine):
+    reqs = _requests(engine, min_new_tokens=0)
+    for req, res in zip(reqs, engine.generate(reqs)):
+        assert 1 <= res.new_tokens <= req.max_new_tokens
+        assert res.prompt_tokens > 0
+    forced = _requests(engine, n=4, min_new_tokens=10, max_new_tokens=10)
+    assert [r.new_tokens for r in engine.generate(forced)] == [10, 10, 10, 10]
+
+
+def test_greedy_matches_transformers_greedy_with_left_padding(engine):
+    import torch
+
+    reqs = _requests(engine, n=3, do_sample=False, max_new_tokens=8, repetition_penalty=1.0)
+    ours = engine.generate(reqs)
+    for req, res in zip(reqs, ours):
+        ids = engine.tokenizer(req.prompt, add_special_tokens=False, return_tensors="pt")
+        with torch.inference_mode():
+            ref = engine.model.generate(**ids, max_new_tokens=8, do_sample=False, eos_token_id=engine.stop_ids,
+                                        pad_token_id=engine.tokenizer.pad_token_id)
+        new = ref[0, ids["input_ids"].shape[1]:].tolist()
+        cut = next((k for k, t in enumerate(new) if t in engine.stop_ids), len(new))
+        assert res.text == engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
+
+
+def test_describe_names_dtype_and_threads(engine):
+    info = engine.describe()
+    assert info["engine"] == "transformers" and info["dtype"] == "float32" and info["threads"] == 1
+
+
+def test_seed_derivation_is_stable_and_distinct():
+    assert derive_seed(1, "KC-1", "description", 1) == derive_seed(1, "KC-1", "description", 1)
+    seeds = {derive_seed(1, "KC-1", t, a) for t in ("description", "bullets") for a in (1, 2)}
+    assert len(seeds) == 4
+    assert derive_seed(2, "KC-1", "description", 1) != derive_seed(1, "KC-1", "description", 1)
+    assert prompt_hash("a") != prompt_hash("b")
+
+
+def test_scripted_engine_records_requests():
+    eng = ScriptedEngine(lambda r: f"text for {r.key}")
+    res = eng.generate([GenRequest(prompt="p", key="A/description")])
+    assert res[0].text == "text for A/description" and eng.requests[0].key == "A/description"
