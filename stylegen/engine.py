@@ -137,6 +137,12 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` when set (the usual knob on shared machines), else every usable CPU."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else usable_cpus()
+
+
 class TransformersEngine(Engine):
     """Batched generation with a Hugging Face causal LM (optionally with a PEFT adapter).
 
@@ -144,7 +150,7 @@ class TransformersEngine(Engine):
         model: A loaded causal LM (eval mode is set here).
         tokenizer: Its tokenizer; must have a chat template.
         batch_size: Requests per forward batch.
-        threads: torch intra-op threads (default: every usable CPU).
+        threads: torch intra-op threads (default: :func:`default_threads`).
         info: Extra settings for :meth:`describe` (base model, adapter, dtype).
     """
 
@@ -153,7 +159,7 @@ class TransformersEngine(Engine):
     def __init__(self, model, tokenizer, batch_size: int = 16, threads: int | None = None, info: dict | None = None):
         import torch
 
-        torch.set_num_threads(threads or usable_cpus())
+        torch.set_num_threads(threads or default_threads())
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = max(1, int(batch_size))

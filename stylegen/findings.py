@@ -62,7 +62,7 @@ def at_or_above(findings: list[Finding], level: str) -> list[Finding]:
 def summarize(findings: list[Finding], records: int | None = None, top: int = 5) -> dict:
     """Counts per level and the most frequent failing rules."""
     levels = Counter(f.level for f in findings)
-    rules = Counter(f.rule for f in findings).most_common(top)
+    rules = sorted(Counter(f.rule for f in findings).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     summary = {"findings": len(findings), "levels": {lv: levels.get(lv, 0) for lv in reversed(LEVELS)},
                "top_rules": [{"rule": r, "count": n} for r, n in rules]}
     if records is not None:

@@ -159,14 +159,14 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     settings = _settings(brand, options)
     catalog = read_catalog(options.catalog, brand.catalog)
     rows, rejects = _in_scope(catalog, options.limit)
-    adapter = _adapter_dir(brand, options)
-    settings.update(catalog=str(catalog.path), catalog_sha256=catalog.sha256, adapter=str(adapter) if adapter else None,
-                    adapter_sha256=_adapter_hash(adapter))
+    settings.update(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
     out = Path(options.out)
-    if options.dry_run:
+    if options.dry_run:  # prompts do not depend on the adapter
         return _dry_run(brand, settings, rows, rejects, out, engine)
+    adapter = _adapter_dir(brand, options)
     if adapter is not None and engine is None:
         _check_adapter(adapter, settings["base_model"])
+    settings.update(adapter=str(adapter) if adapter else None, adapter_sha256=_adapter_hash(adapter))
     from .validate import Validator
 
     validator = Validator(brand)  # rule problems surface before any work is done

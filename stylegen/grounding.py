@@ -56,8 +56,7 @@ class Claim:
     @property
     def message(self) -> str:
         """A self-contained instruction for a retry: which claim to drop and why."""
-        return (f'Unsupported {self.kind} claim "{self.text}": {self.reason}. '
-                f'Drop "{self.text}" or state only what the product facts say.')
+        return f'Unsupported {self.kind} claim "{self.text}": {self.reason}. Drop "{self.text}".'
 
 
 @dataclass(frozen=True)
@@ -441,15 +440,18 @@ def quantity_supported(q: Quantity, facts: list[Quantity], counts=frozenset()) -
     """Whether a quantity in the copy restates one in the facts.
 
     A unitless number matches any fact with the same value (or the length of a list
-    fact); a number with a unit needs a fact of the same dimension: the same value in the
-    same unit, or a conversion right to the precision the copy states (and within 5%).
+    fact); a number with a unit needs a fact with a unit of the same dimension: the same
+    value in the same unit, or a conversion right to the precision the copy states (and
+    within 5%).
     """
     if q.unit is None and any(_same(q.value, n) for n in counts):
         return True
     for f in facts:
-        if q.unit is None or f.unit is None:
-            if _same(q.value, f.value) and (q.unit is None or f.unit is None and not f.word):
+        if q.unit is None:
+            if _same(q.value, f.value):
                 return True
+        elif f.unit is None:
+            continue  # "12 guy points" does not make "12 in" true
         elif f.unit == q.unit:
             if _same(q.value, f.value):
                 return True
@@ -475,8 +477,8 @@ def number_claims(text: str, index: FactIndex) -> list[Claim]:
 def _number_reason(q: Quantity, facts: list[Quantity]) -> str:
     same_kind = [f.text for f in facts if q.unit and f.dimension == q.dimension]
     if same_kind:
-        return f"the product facts give {', '.join(dict.fromkeys(same_kind))}, not {q.text}"
-    return "this number is not in the product facts"
+        return f"the facts give {', '.join(dict.fromkeys(same_kind))}"
+    return "not in the product facts"
 
 
 # --- claim terms ----------------------------------------------------------------------
@@ -536,7 +538,7 @@ def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, do
         if not _asserted(span, term):
             continue
         if not any(index.mentions(p) for p in term.forms + term.supported_by):
-            reason = f"the product facts do not mention {term.forms[0]}"
+            reason = "not in the product facts"
             claims.append(Claim(term.kind, (span.start_char, span.end_char), span.text, reason))
     return claims
 

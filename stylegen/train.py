@@ -175,6 +175,19 @@ def _best_adapter_callback():
     return BestAdapter()
 
 
+def _early_stopping(patience: int):
+    """transformers' EarlyStoppingCallback on eval loss, without its warning about
+    ``load_best_model_at_end``: the best weights come back through the BestAdapter callback
+    (that setting would force a checkpoint at every evaluation instead of every save_steps)."""
+    from transformers import EarlyStoppingCallback
+
+    class EarlyStopping(EarlyStoppingCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            pass
+
+    return EarlyStopping(patience)
+
+
 # --- the run ----------------------------------------------------------------------
 
 
@@ -258,7 +271,7 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     """Build the PEFT model and the Trainer, train, and return what the manifest needs."""
     import torch
     from peft import get_peft_model, set_peft_model_state_dict
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers import Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from .data import tokenize
@@ -275,7 +288,7 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     model = get_peft_model(_base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code),
                            lora_config(settings))
     best = _best_adapter_callback()
-    callbacks = [best] + ([EarlyStoppingCallback(settings.early_stopping_patience)] if eval_rows else [])
+    callbacks = [best] + ([_early_stopping(settings.early_stopping_patience)] if eval_rows else [])
     trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
                       train_dataset=train_rows, eval_dataset=eval_rows or None,
                       data_collator=CompletionCollator(tokenizer.pad_token_id), callbacks=callbacks)
@@ -392,7 +405,8 @@ def _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s,
                                                           seed=settings.seed), 4) if lengths else None,
                      "early_stopped": bool(state.global_step < state.max_steps),
                      "best_step": run["best_step"], "restored_best": run["restored_best"],
-                     "wall_time_s": round(wall_s, 1)},
+                     "wall_time_s": round(wall_s, 1),
+                     "loss_log": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h]},
         "eval": {"eval_loss": [{"epoch": h.get("epoch"), "step": h["step"], "loss": h["eval_loss"]}
                                for h in history if "eval_loss" in h],
                  "best_eval_loss": run["best_eval_loss"], "perplexity": perplexity},

@@ -84,7 +84,8 @@ class TermMatcher:
         # Our own id -> term map: Docs may come from another Vocab (hashes are the same).
         self._ids = {nlp.vocab.strings.add(term): term for term in names}
         for term in names:
-            text_matcher.add(term, [nlp.make_doc(term)])
+            # "K&C." stays one token at a sentence end: match that form too (period trimmed in find).
+            text_matcher.add(term, [nlp.make_doc(term), nlp.make_doc(term + ".")])
         if self.lemma:
             for term, doc in zip(names, annotate([t.lower() for t in names])):
                 if all(t.lemma_.lower() == t.lower_ for t in doc if t.is_alpha):
@@ -121,6 +122,7 @@ def _no_overlaps(doc, spans: dict) -> list[tuple[int, int, str]]:
         if start < taken_until:
             continue
         span = doc[start:end]
-        out.append((span.start_char, span.end_char, term))
+        stop = span.end_char - (span.text.endswith(".") and not term.endswith("."))
+        out.append((span.start_char, stop, term))
         taken_until = end
     return out

@@ -40,7 +40,7 @@ _IRREGULAR = {"best", "worst", "most", "least", "utmost", "foremost"}
 # an -est word or an irregular one; a loose hedge is "kind of"/"sort of".
 _PASSIVE_CANDIDATE = re.compile(
     r"\b(?i:am|is|are|was|were|be|been|being|get|gets|got|gotten|getting|'s|'re)\s+(?:\w+\s+){0,2}"
-    r"\w+(?i:ed|en|wn|ne|nt|lt|pt|ft|ght|ng|nk|ug|ck|de|id|ot|ut|et|it|ld|nd|rn|ad|un|ung|ed)\b")
+    r"\w+(?i:ed|en|wn|ne|nt|lt|pt|ft|ght|ng|nk|ug|ck|de|id|ot|ut|et|it|ld|nd|rn|ad|un|ung|rt|st)\b")
 _SUPERLATIVE_CANDIDATE = re.compile(r"\b(?i:\w+est|best|worst|most|least|utmost|foremost)\b")
 _LOOSE_CANDIDATE = re.compile(r"\b(?i:kind|sort)\s+of\b")
 
@@ -88,25 +88,26 @@ class Tone(Check):
         return self.matcher.needs(text)
 
     def check(self, target):
-        if target.doc is None:
-            return
+        need = self.needs_for(target.text)
+        if target.doc is None or need is None:
+            return  # the prefilter says nothing can match: skip walking the tokens
         method = getattr(self, f"_{self.options.check}")
-        for start, end in method(target.doc):
+        for start, end in method(target.doc, need):
             yield Hit(start, end, values={"check": self.options.check})
 
-    def _passive(self, doc):
+    def _passive(self, doc, need):
         for tok in doc:
             if tok.dep_ == "auxpass":
                 head = tok.head
                 lo, hi = min(tok.i, head.i), max(tok.i, head.i)
                 yield doc[lo].idx, doc[hi].idx + len(doc[hi].text)
 
-    def _person(self, doc):
+    def _person(self, doc, need):
         for tok in doc:
             if tok.lower_ in self.forbid and tok.tag_ in ("PRP", "PRP$") and (tok.lower_ != "i" or tok.text == "I"):
                 yield tok.idx, tok.idx + len(tok.text)
 
-    def _hedging(self, doc):
+    def _hedging(self, doc, need):
         for start, end, term in self.matcher.find(doc):
             if term.lower() in _LOOSE_HEDGES:
                 span = doc.char_span(start, end)
@@ -115,14 +116,14 @@ class Tone(Check):
                     continue
             yield start, end
 
-    def _superlatives(self, doc):
+    def _superlatives(self, doc, need):
         found = {(s, e) for s, e, _ in self.matcher.find(doc)}
-        for tok in doc:
+        for tok in doc if _SUPERLATIVE_CANDIDATE.search(doc.text) else ():
             if tok.tag_ in ("JJS", "RBS") and tok.lower_ not in self.allow and _is_superlative(tok):
                 found.add((tok.idx, tok.idx + len(tok.text)))
         return sorted(_drop_nested(found))
 
-    def _competitors(self, doc):
+    def _competitors(self, doc, need):
         for start, end, _ in self.matcher.find(doc):
             yield start, end
 

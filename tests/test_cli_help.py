@@ -1,0 +1,56 @@
+"""Every command's --help works, and importing the CLI stays light (no torch/spaCy)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from stylegen.cli import cli
+
+
+def _commands(group: click.Group, prefix=()):
+    """Every command path of the CLI, groups included, found by walking the click tree."""
+    yield prefix
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,)
+
+
+COMMANDS = list(_commands(cli))
+
+
+def test_core_commands_exist():
+    assert {("validate",), ("brand", "check")} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "stylegen")
+def test_help(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    command = cli
+    for name in path:
+        command = command.commands[name]
+    first_line = (command.help or "").strip().splitlines()[0]
+    assert first_line and first_line in " ".join(result.output.split())
+
+
+def test_validate_help_lists_the_options():
+    out = CliRunner().invoke(cli, ["validate", "--help"]).output
+    for option in ("--brand", "--format", "--fail-level", "--suite", "--field", "--output"):
+        assert option in out
+    assert "text|json|sarif" in out
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    code = ("import sys, stylegen.cli, stylegen.validate, stylegen.rules, stylegen.findings, stylegen.records\n"
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'spacy', 'textstat', 'matplotlib')"
+            " if m in sys.modules]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported at CLI start: {out.stdout.strip()}"
