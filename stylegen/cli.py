@@ -228,6 +228,131 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
 # (eval command, owned by the evaluation work)
 
 
+def _arms(ctx, param, value):
+    return tuple(a.strip() for a in value.split(",") if a.strip())
+
+
+@cli.command("eval")
+@BRAND_OPTION
+@click.option("--adapter", type=click.Path(file_okay=False), default=None,
+              help="Adapter folder (default: brand.yaml model.adapter); its manifest gives the held-out split.")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Approved records to evaluate on instead of the adapter's held-out split.")
+@click.option("--out", default="runs/eval", show_default=True, type=click.Path(file_okay=False),
+              help="Report folder: eval.json, eval.md, eval.png and one generate run per arm.")
+@click.option("--arms", default="prompt-only,adapter", show_default=True, callback=_arms,
+              help="Comma-separated arms: prompt-only, adapter, adapter+few-shot, base.")
+@click.option("--limit", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Held-out records to use (the first N by id); keeps the sample brand under 15 minutes on 2 CPUs.")
+@click.option("--all", "all_records", is_flag=True, help="Use every held-out record (ignores --limit).")
+@click.option("--shots", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Few-shot examples per request (training split only) for the few-shot arms.")
+@click.option("--seed", type=int, default=None, help="Sampling seed (default: brand.yaml generation.seed).")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=None,
+              help="Attempts per output (default: brand.yaml generation.max_attempts).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Prompts per batch (default: brand.yaml generation.batch_size).")
+@click.option("--price-per-1k-tokens", type=click.FloatRange(min=0), default=None,
+              help="Price of 1,000 tokens (prompt + generated); adds a cost per 1,000 products.")
+@click.option("--voice-model", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Brand-voice model file (default: voice-model.json in the brand folder, if any).")
+@click.option("--base-model", default=None, help="Base model (default: brand.yaml model.base_model).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads (default: every usable CPU; use fewer on a busy machine).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@_handle_errors
+def eval_cmd(brand_dir, adapter, data, out, arms, limit, all_records, shots, seed, max_attempts, batch_size,
+             price_per_1k_tokens, voice_model, base_model, threads, no_progress):
+    """Compare the style adapter with the best prompt on held-out approved copy.
+
+    Arms run on the same base model, records and seed: prompt-only (brand voice, rules
+    and few-shot examples from the training split), adapter (short task prompt), and
+    optionally adapter+few-shot and base. Writes OUT/eval.json, eval.md (arms x metrics
+    table and a verdict line) and eval.png.
+    """
+    from .evaluate import EvalOptions, run_eval
+
+    result = run_eval(EvalOptions(
+        brand=brand_dir, adapter=adapter, data=data, out=out, arms=arms, limit=None if all_records else limit,
+        shots=shots, seed=seed, max_attempts=max_attempts, batch_size=batch_size,
+        price_per_1k_tokens=price_per_1k_tokens, voice_model=voice_model, base_model=base_model, threads=threads,
+        progress=not no_progress))
+    for line in result.lines():
+        click.echo(line)
+
+
+@cli.group()
+def voice():
+    """The brand-voice score: fit it, make its contrast text, score copy."""
+
+
+@voice.command("contrast")
+@BRAND_OPTION
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="JSONL file to write (default: voice-model.contrast.jsonl in the brand folder).")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Approved copy (default: brand.yaml training.data).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only N approved records (held-out records first).")
+@click.option("--adapter", type=click.Path(file_okay=False), default=None,
+              help="Take the held-out split from this adapter's manifest.")
+@click.option("--seed", type=int, default=None, help="Sampling seed (default: brand.yaml generation.seed).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Prompts per batch.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads.")
+@_handle_errors
+def voice_contrast(brand_dir, out, data, limit, adapter, seed, batch_size, threads):
+    """Write the base model's outputs for the approved records' prompts (contrast text).
+
+    Appends to OUT and skips records already there, so an interrupted run resumes.
+    """
+    from .voice import generate_contrast
+
+    summary = generate_contrast(brand_dir, out=out, data=data, limit=limit, seed=seed, batch_size=batch_size,
+                                adapter=adapter, threads=threads, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"{summary['written']} record(s) written to {summary['path']} ({summary['records']} in scope,"
+               f" {summary['new_tokens']} tokens in {summary['seconds']} s)")
+
+
+@voice.command("fit")
+@BRAND_OPTION
+@click.option("--contrast", "contrast", multiple=True, type=click.Path(exists=True),
+              help="Contrast records (repeatable; default: voice-model.contrast.jsonl in the brand folder).")
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Approved copy (default: brand.yaml training.data).")
+@click.option("--adapter", type=click.Path(file_okay=False), default=None,
+              help="Take the held-out split from this adapter's manifest.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Model file to write (default: voice-model.json in the brand folder).")
+@click.option("--max-terms", type=click.IntRange(min=10), default=4000, show_default=True,
+              help="n-grams kept in the model (largest weights).")
+@_handle_errors
+def voice_fit(brand_dir, contrast, data, adapter, out, max_terms):
+    """Fit the brand-voice score: approved copy vs contrast text, calibrated on held-out records.
+
+    Prints the held-out ROC AUC and what each threshold of the `voice` rule passes and flags.
+    """
+    from .voice import FitOptions, fit_summary, fit_voice
+
+    model, path = fit_voice(brand_dir, contrast=list(contrast) or None, data=data, adapter=adapter, out=out,
+                            options=FitOptions(max_terms=max_terms))
+    click.echo(fit_summary(model, path))
+
+
+@voice.command("score")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@BRAND_OPTION
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Voice model file (default: voice-model.json in the brand folder).")
+@click.option("--field", "field_name", default=None, metavar="NAME",
+              help="Task field that .txt/.md files are scored as (default: description).")
+@_handle_errors
+def voice_score(paths, brand_dir, model_path, field_name):
+    """Print the brand-voice score of every field of the records in PATHS (JSONL, CSV, text, -)."""
+    from .voice import format_scores, score_paths
+
+    click.echo(format_scores(score_paths(list(paths), brand_dir, model_path, field_name)), nl=False)
+
+
 def main():
     """Console-script entry point."""
     cli()

@@ -1,9 +1,11 @@
 """Run validator suites over records, batched, and the ``stylegen validate`` job.
 
 :class:`Validator` is what train, generate and validate share: it loads the brand's rules
-once, and :meth:`Validator.check` runs them over a list of records with one spaCy
-``nlp.pipe`` pass over every field text that a spaCy-based rule looks at (identical
-texts are parsed once). Each rule sees the shared Doc; no rule calls ``nlp()`` itself.
+once, and :meth:`Validator.check` runs them over a list of records: every rule says how
+much spaCy annotation each text needs (tokens, tags or a parse; cheap prefilters keep the
+tagger and parser off texts that cannot match), and one batched ``nlp.pipe`` pass per
+level annotates those texts (identical texts once). Each rule sees the shared Doc; no
+rule calls ``nlp()`` itself. See docs/VALIDATORS.md.
 """
 from __future__ import annotations
 

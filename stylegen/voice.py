@@ -158,10 +158,12 @@ def _vectorizer(family: dict, vocabulary=None, idf=None, min_df: int = 1):
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    # Words: one-letter words count too ("a", "I"), and so does !?;: (punctuation is style).
+    words = {"token_pattern": r"(?u)\b\w+\b|[!?;:]"} if family["analyzer"] == "word" else {}
     vec = TfidfVectorizer(analyzer=family["analyzer"], ngram_range=tuple(family["ngram_range"]),
-                          lowercase=family["lowercase"], sublinear_tf=True, min_df=min_df,
-                          token_pattern=r"(?u)\b\w+\b|[!?;:]", dtype=np.float64,
-                          vocabulary={t: i for i, t in enumerate(vocabulary)} if vocabulary is not None else None)
+                          lowercase=family["lowercase"], sublinear_tf=True, min_df=min_df, dtype=np.float64,
+                          vocabulary={t: i for i, t in enumerate(vocabulary)} if vocabulary is not None else None,
+                          **words)
     if idf is not None:
         vec.idf_ = np.asarray(idf, dtype=np.float64)  # the stored idf: no refit at score time
     return vec
@@ -304,7 +306,7 @@ def fit_texts(texts: list[VoiceText], options: FitOptions | None = None) -> Voic
     return model
 
 
-def _design(texts: list[str], families: list, fit: bool = False, options: FitOptions | None = None):
+def _design(texts: list[str], families: list, fit: bool = False):
     """The sparse feature matrix: one block per feature family, side by side."""
     from scipy.sparse import hstack
 
@@ -319,34 +321,42 @@ def _new_families(options: FitOptions) -> list:
 def _choose_c(train: list[VoiceText], options: FitOptions) -> tuple[float, float, list]:
     """The regularisation with the best grouped cross-validated ROC AUC on the training side.
 
-    Returns ``(C, mean AUC, out-of-fold decisions for that C)``.
+    Folds are grouped by record (a record's fields never straddle a fold) and the
+    vectorizers are fitted inside each fold. Returns ``(C, mean AUC, out-of-fold decision
+    values for that C)``.
     """
-    results = {c: _grouped_cv(train, c, options) for c in options.c_grid}
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    folds = _folds(train, options)
+    results = {}
+    for c in options.c_grid:
+        aucs, oof = [], [0.0] * len(train)
+        for x_fit, y_fit, x_test, y_test, test_idx in folds:
+            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x_fit, y_fit)
+            values = clf.decision_function(x_test)
+            for i, v in zip(test_idx, values):
+                oof[i] = float(v)
+            if len(set(y_test)) == 2:
+                aucs.append(roc_auc_score(y_test, values))
+        results[c] = (sum(aucs) / len(aucs) if aucs else float("nan"), oof)
     best = max(results, key=lambda c: (results[c][0], -c))  # ties: the stronger regularisation
     return best, results[best][0], results[best][1]
 
 
-def _grouped_cv(train: list[VoiceText], c: float, options: FitOptions) -> tuple[float, list]:
-    """Mean ROC AUC over folds grouped by record (vectorizers fitted inside each fold) and
-    the out-of-fold decision value of every text."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
+def _folds(train: list[VoiceText], options: FitOptions) -> list[tuple]:
+    """``(x_fit, y_fit, x_test, y_test, test indices)`` per grouped fold."""
     from sklearn.model_selection import GroupKFold
 
     docs, labels, groups = [t.text for t in train], [t.label for t in train], [t.record_id for t in train]
-    folds = max(2, min(options.folds, len(set(groups))))
-    aucs, oof = [], [0.0] * len(docs)
-    for fit_idx, test_idx in GroupKFold(n_splits=folds).split(docs, labels, groups):
+    n_folds = max(2, min(options.folds, len(set(groups))))
+    folds = []
+    for fit_idx, test_idx in GroupKFold(n_splits=n_folds).split(docs, labels, groups):
         fams = _new_families(options)
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
-        clf.fit(_design([docs[i] for i in fit_idx], fams, fit=True), [labels[i] for i in fit_idx])
-        values = clf.decision_function(_design([docs[i] for i in test_idx], fams))
-        for i, v in zip(test_idx, values):
-            oof[i] = float(v)
-        y_test = [labels[i] for i in test_idx]
-        if len(set(y_test)) == 2:
-            aucs.append(roc_auc_score(y_test, values))
-    return (sum(aucs) / len(aucs) if aucs else float("nan")), oof
+        x_fit = _design([docs[i] for i in fit_idx], fams, fit=True)
+        x_test = _design([docs[i] for i in test_idx], fams)
+        folds.append((x_fit, [labels[i] for i in fit_idx], x_test, [labels[i] for i in test_idx], list(test_idx)))
+    return folds
 
 
 def _fit_pruned(train: list[VoiceText], c: float, options: FitOptions) -> tuple[list[dict], float]:
@@ -517,7 +527,8 @@ def _pct(value) -> str:
 
 def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data: str | Path | None = None,
                       limit: int | None = None, seed: int | None = None, batch_size: int | None = None,
-                      engine=None, echo=print) -> dict:
+                      adapter: str | Path | None = None, threads: int | None = None, engine=None,
+                      echo=print) -> dict:
     """Write the base model's outputs for the task prompts of the approved records.
 
     One output per record and task, from the short task prompt, with the brand's sampling
@@ -528,9 +539,11 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
         brand_dir: the brand kit.
         out: the JSONL file (default ``voice-model.contrast.jsonl`` in the brand folder).
         data: approved copy (default: brand.yaml ``training.data``).
-        limit: only the first N approved records.
+        limit: only N approved records, held-out records first (see :func:`held_out_ids`).
         seed: sampling seed (default: brand.yaml ``generation.seed``).
         batch_size: prompts per batch (default: brand.yaml ``generation.batch_size``).
+        adapter: take the held-out split from this adapter's manifest.
+        threads: torch threads (default: the engine's choice, every usable CPU).
         engine: an Engine to use instead of loading the base model (tests).
         echo: progress messages.
 
@@ -542,6 +555,9 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
     brand = load_brand(brand_dir)
     path = Path(out) if out is not None else brand.root / CONTRAST_FILE
     records, _ = approved_records(brand, data)
+    held, _ = held_out_ids(brand, [r.id for r in records], adapter)
+    # Held-out records first: calibration needs their contrast most when --limit cuts the list.
+    records = sorted(records, key=lambda r: r.id not in held)
     records = records[:limit] if limit is not None else records
     done = _ids_in(path)
     todo = [r for r in records if r.id not in done]
@@ -552,6 +568,7 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
 
         engine = load_engine(brand.model.base_model, dtype=brand.model.dtype,
                              batch_size=batch_size or gen.batch_size, trust_remote_code=brand.model.trust_remote_code)
+        _set_threads(threads)
     started, tokens = time.perf_counter(), 0
     chunk = max(1, (batch_size or gen.batch_size))
     for start in range(0, len(todo), chunk):
@@ -564,6 +581,15 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
              " new tokens/s")
     return {"path": str(path), "records": len(records), "written": len(todo),
             "seconds": round(time.perf_counter() - started, 1), "new_tokens": tokens}
+
+
+def _set_threads(threads: int | None) -> None:
+    """Fewer torch threads than CPUs: on a shared machine oversubscribed threads spin and
+    generation slows down by an order of magnitude."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _ids_in(path: Path) -> set[str]:
@@ -600,3 +626,43 @@ def _contrast_chunk(brand, records, engine, seed: int) -> tuple[list[str], int]:
     lines = [json.dumps({**out[r.id], "note": "contrast: base model, short task prompt, no adapter"},
                         ensure_ascii=False) + "\n" for r in records if r.id in out]
     return lines, sum(r.new_tokens for r in results)
+
+
+# --- scoring files -------------------------------------------------------------------------
+
+
+def score_paths(paths: list[str], brand_dir: str | Path = "brand", model_path: str | Path | None = None,
+                field_name: str | None = None) -> list[dict]:
+    """The brand-voice score of every task field of the records in ``paths``.
+
+    Returns:
+        One dict per scored field: ``id``, ``field``, ``where`` (file:line), ``words``, ``score``.
+
+    Raises:
+        ConfigError: no voice model; DataError: unreadable input.
+    """
+    from .brand import load_brand
+    from .readability import count_words
+    from .records import read_records
+
+    brand = load_brand(brand_dir)
+    model = load_voice_model(model_path if model_path else brand.root / MODEL_FILE)
+    rows = []
+    for path in paths:
+        records, _ = read_records(path, brand, field_name)
+        for rec in records:
+            for task, text in record_texts(rec.fields, brand.tasks):
+                rows.append({"id": rec.id, "field": task, "where": f"{rec.path}:{rec.line}", "words": count_words(text),
+                             "text": text})
+    for row, value in zip(rows, model.score([r.pop("text") for r in rows])):
+        row["score"] = round(value, 4)
+    return rows
+
+
+def format_scores(rows: list[dict]) -> str:
+    """One line per scored field and the mean."""
+    lines = [f"{r['where']}: {r['id'] or '-'} {r['field']}: {r['score']:.2f} ({r['words']} words)" for r in rows]
+    if rows:
+        lines.append(f"mean brand-voice score: {sum(r['score'] for r in rows) / len(rows):.2f} over {len(rows)}"
+                     " field(s)")
+    return "\n".join(lines) + "\n"

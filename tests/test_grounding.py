@@ -185,8 +185,9 @@ def test_bad_rule_options_fail_brand_check_with_file_and_line(kit):
 
 # --- the sample brand's approved copy ------------------------------------------------
 
-# Approved records the check flags, reported to the lead for correction. The test fails
-# when a new record is flagged and when one of these is no longer flagged (then drop it).
+# Approved records the check flags, reported to the lead for correction (they mention
+# materials and counts of *other* things, which the data writers were told not to do).
+# Delete an entry once its record is fixed; any record flagged beyond this list fails.
 KNOWN_DATA_ISSUES = {
     "KC-A0056": "description contrasts with 'a glass press'; the Plunge is polypropylene",
     "KC-A0072": "description says 'glass breaks' about jars; the tubes are silicone",
@@ -201,4 +202,34 @@ def test_approved_copy_raises_no_grounding_error_beyond_known_data_issues(kit):
     assert result.exit_code in (0, 1), result.output
     findings = json.loads(result.output)["findings"]
     flagged = {f["id"] for f in findings if f["rule"] == "G.Grounded" and f["level"] == "error"}
-    assert flagged == set(KNOWN_DATA_ISSUES), sorted(flagged ^ set(KNOWN_DATA_ISSUES))
+    assert flagged <= set(KNOWN_DATA_ISSUES), sorted(flagged - set(KNOWN_DATA_ISSUES))
+
+
+# --- generate: the retry is told which claim to drop ---------------------------------
+
+
+def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypatch):
+    from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
+    from stylegen.engine import ScriptedEngine
+
+    brand = make_brand(tmp_path)
+    shutil.copy(ROOT / "validators" / "KettleCairn" / "Grounded.yml", tmp_path / "validators" / "T" / "Grounded.yml")
+    catalog = write_csv(tmp_path / "cat.csv", [product("A"), product("B")])
+    invented = "It folds flat and packs small. Titanium keeps it at 12 oz, and it is waterproof."
+
+    def script(req):
+        rid, task = parse_key(req)
+        first = sum(1 for r in engine.requests if r.key == req.key) == 1
+        return invented if (rid, task) == ("A", "description") and first else good(task)
+
+    engine = ScriptedEngine(script)
+    monkeypatch.setattr("stylegen.generate._load_engine", lambda brand, settings: engine)
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
+                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    assert result.exit_code == 0, result.output
+    retry = [r for r in engine.requests if r.key == "A/description"][1]
+    for claim in ("Titanium", "12 oz", "waterproof"):
+        assert f'Drop "{claim}"' in retry.prompt
+    outputs = {r["id"]: r for r in read_jsonl(tmp_path / "run" / "outputs.jsonl")}
+    assert outputs["A"]["fields"]["description"] == good("description")
+    assert sum(1 for r in engine.requests if r.key == "B/description") == 1

@@ -71,7 +71,7 @@ def test_malformed_records_are_findings_and_reading_goes_on(tmp_path):
     assert result.exit_code == 1
     doc = json.loads(result.output)
     inputs = [(f["line"], f["message"]) for f in doc["findings"] if f["rule"] == "Stylegen.Input"]
-    assert inputs == [(1, "not valid JSON: Expecting property name enclosed in double quotes (column 14)"),
+    assert inputs == [(1, "not valid JSON: Expecting property name enclosed in double quotes (column 15)"),
                       (2, "record id is missing"), (3, "description: must be a string, got int")]
     assert doc["summary"]["records"] == 3  # lines 2-4 were read; T-4 is clean
     assert not [f for f in doc["findings"] if f.get("id") == "T-4"]
@@ -119,8 +119,8 @@ def test_csv_records_with_list_cells_and_multiline_rows(tmp_path):
                     encoding="utf-8")
     doc = json.loads(run(str(path), "--format", "json").output)
     got = [(f["rule"], f["line"], f["id"], f.get("field")) for f in doc["findings"]]
+    # C-2's cell holds three lines (rows 3-5), so C-3 starts on line 6
     assert got == [("KettleCairn.BulletWords", 3, "C-2", "bullets[0]"),
-                   ("KettleCairn.BulletWords", 3, "C-2", "bullets[1]"),
                    ("KettleCairn.BulletCapital", 3, "C-2", "bullets[2]"),
                    ("KettleCairn.Swaps", 6, "C-3", "description")]
 
@@ -130,8 +130,8 @@ def test_text_files_get_real_line_and_column(tmp_path):
     path.write_text("# Ridgeback\n\nIt boils fast.\nBuy it, you might like it!\n", encoding="utf-8")
     result = run(str(path))
     assert result.exit_code == 1
-    assert f"{path}:4:9: KettleCairn.Hedging [error] Drop the hedge 'might': say it plainly, or leave it out." \
-        in result.output.splitlines()
+    assert f"{path}:4:13: KettleCairn.Hedging [error] Drop the hedge 'might': say it plainly, or leave it out. " \
+        "(blurb description)" in result.output.splitlines()
     assert f"{path}:4:26: KettleCairn.Exclamation" in result.output
     assert "Default.Schema" not in result.output  # a text file is one field, not a record
 

@@ -44,8 +44,9 @@ class TermMatcher:
     """Finds terms in spaCy Docs by token, so "best" never matches inside "bestseller".
 
     With ``ignorecase`` terms match in any case (``LOWER``), else exactly (``ORTH``).
-    With ``lemma`` a term written in its base form also matches its inflections
+    With ``lemma`` a one-word term written in its base form also matches its inflections
     ("utilize" finds "utilizes", "utilized"): those terms are also matched on ``LEMMA``.
+    Phrases ("in order to", "game-changer") match as written, in any case.
     A term whose own lemma differs from its text ("best" -> "good") is matched on its
     text only, or "good" would be flagged as "best".
     Matchers are built on first use, so loading rules does not load spaCy.
@@ -56,7 +57,8 @@ class TermMatcher:
         self.ignorecase = ignorecase
         self.lemma = lemma and ignorecase
         self._matchers = None
-        self._words = {w for t in terms for w in _words(t.lower())}
+        # Lemma matching is for one-word terms ("utilize" -> "utilizes"); phrases match as written.
+        self._words = {t.lower() for t in terms if _words(t.lower()) == [t.lower()]}
         stems = sorted({_stem(w) for w in self._words if len(w) > 2}, key=len, reverse=True)
         self._stems = re.compile(r"\b(?:" + "|".join(map(re.escape, stems)) + r")[a-z]*", re.I) if stems else None
 
@@ -87,8 +89,9 @@ class TermMatcher:
             # "K&C." stays one token at a sentence end: match that form too (period trimmed in find).
             text_matcher.add(term, [nlp.make_doc(term), nlp.make_doc(term + ".")])
         if self.lemma:
-            for term, doc in zip(names, annotate([t.lower() for t in names])):
-                if all(t.lemma_.lower() == t.lower_ for t in doc if t.is_alpha):
+            single = [t for t in names if t.lower() in self._words]
+            for term, doc in zip(single, annotate([t.lower() for t in single])):
+                if len(doc) == 1 and doc[0].lemma_.lower() == doc[0].lower_:
                     lemma_matcher.add(term, [doc])
         self._matchers = (text_matcher, lemma_matcher if self.lemma else None)
 
