@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import stylegen.engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads; applies to both loops)
 
 
 def _prompts(tokenizer, n: int) -> list[str]:
@@ -35,6 +37,12 @@ def _prompts(tokenizer, n: int) -> list[str]:
     brand = load_brand(ROOT / "brand")
     rows = read_catalog(ROOT / "catalog" / "sample_catalog.csv", brand.catalog).rows[:n]
     return [render_prompt(tokenizer, render_messages(brand, "description", row.facts)) for row in rows]
+
+
+def torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _peak_rss_mb() -> float:
@@ -64,11 +72,13 @@ def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
     return {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1)}
 
 
-def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size: int, dtype: str) -> dict:
+def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size: int, dtype: str,
+               threads: int) -> dict:
     """stylegen's engine on the same prompts."""
     from stylegen.engine import GenRequest, derive_seed, load_engine
 
     engine = load_engine(base_model, dtype=dtype, batch_size=batch_size)
+    torch_threads(threads)
     reqs = [GenRequest(prompt=p, seed=derive_seed(0, i), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                        temperature=0.7, top_p=0.9, repetition_penalty=1.1, key=str(i)) for i, p in enumerate(prompts)]
     engine.generate([GenRequest(prompt=prompts[0], max_new_tokens=4, min_new_tokens=4)])  # warm-up
@@ -87,19 +97,30 @@ def main(argv=None) -> int:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both (default: OMP_NUM_THREADS, else every usable CPU)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
+    import torch
+
+    from stylegen.engine import default_threads
     from stylegen.models import load_tokenizer
+
+    threads = args.threads or default_threads()
 
     prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
     print(f"{len(prompts)} prompts x {args.new_tokens} new tokens, base model {args.base_model}", flush=True)
-    ours = engine_run(args.base_model, prompts, args.new_tokens, args.batch_size, args.dtype)
+    ours = engine_run(args.base_model, prompts, args.new_tokens, args.batch_size, args.dtype, threads)
     print(f"stylegen engine: {ours['tokens']} tokens in {ours['seconds']} s = {ours['tokens_per_s']} tokens/s "
           f"({ours['settings']})", flush=True)
+    torch.set_num_threads(threads)  # the same threads for the naive loop
     base = naive(args.base_model, prompts, args.new_tokens)
     print(f"naive loop (1 prompt at a time, fp32): {base['tokens']} tokens in {base['seconds']} s = "
           f"{base['tokens_per_s']} tokens/s", flush=True)
+    load = os.getloadavg()[0]
+    print(f"threads {threads}; load average {load:.1f} on {os.cpu_count()} CPUs"
+          + (" (shared machine: figures are pessimistic)" if load > os.cpu_count() else ""))
     ratio = ours["tokens_per_s"] / base["tokens_per_s"]
     rss = _peak_rss_mb()
     print(f"speed-up: {ratio:.1f}x (target >= 20x); peak RSS {rss:.0f} MB (target < 2048 MB)")

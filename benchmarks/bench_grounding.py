@@ -7,7 +7,8 @@ Approved copy is grounded by definition, so every finding there is either a fals
 of the check or a data problem; the script lists them by record id. With ``--run`` it
 reads the run's ledger and prints the share of outputs (row x task) whose first attempt
 had an unsupported claim (rule ``*.Grounded`` at error level) and the share whose kept
-attempt (the text in outputs.jsonl / rejects.jsonl) still has one.
+attempt (the text in outputs.jsonl / rejects.jsonl, or for a row still running the attempt
+with the fewest errors) still has one.
 """
 from __future__ import annotations
 
@@ -71,14 +72,17 @@ def bench_run(run_dir: Path) -> None:
     db = sqlite3.connect(f"file:{run_dir / 'ledger.sqlite'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     attempts: dict[tuple[str, str], list] = {}
-    for row in db.execute("SELECT row_key, task, attempt, text, findings FROM attempts ORDER BY row_key, task, attempt"):
+    for row in db.execute("SELECT row_key, task, attempt, text, findings, errors FROM attempts ORDER BY row_key, task, attempt"):
         attempts.setdefault((row["row_key"], row["task"]), []).append(row)
     kept = _kept_texts(db)
     before = after = 0
     for (key, task), rows in attempts.items():
         before += _grounding_errors(rows[0]["findings"]) > 0
         final_text = kept.get((key, task))
-        final = next((r for r in reversed(rows) if r["text"] == final_text), rows[-1])
+        # the kept attempt: the one whose text was written out, else (unfinished row, or a
+        # list field parsed from its text) the best one, as generate picks it
+        final = next((r for r in reversed(rows) if r["text"] == final_text), None) \
+            or min(rows, key=lambda r: (r["errors"], r["attempt"]))
         after += _grounding_errors(final["findings"]) > 0
     n = len(attempts)
     products = len({k for k, _ in attempts})
@@ -94,7 +98,7 @@ def _kept_texts(db) -> dict[tuple[str, str], str]:
     kept = {}
     for row in db.execute("SELECT row_key, payload FROM rows"):
         payload = json.loads(row["payload"])
-        record = payload.get("record", payload)
+        record = payload.get("fields") or payload.get("record") or {}
         for task, value in record.items():
             if isinstance(value, str):
                 kept[(row["row_key"], task)] = value

@@ -94,8 +94,11 @@ def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output):
     report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name)
     text = report.render(fmt)
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise click.UsageError(f"--output: cannot write {output}: {exc.strerror}") from None
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code(fail_level))

@@ -127,7 +127,8 @@ def _one_line(text: str) -> str:
 
 
 def _rule_lines(brand, rules) -> list[str]:
-    """The rules in words: brand terminology spelled out, then each rule's description."""
+    """The rules in words: the brand's terminology and targets spelled out, then every
+    error/warning rule's description with its word list."""
     term = brand.terminology
     out = []
     if term.reject:
@@ -143,16 +144,25 @@ def _rule_lines(brand, rules) -> list[str]:
                                           f"at most {target.max:g}" if target.max is not None else "") if b)
         out.append(f"The {name.replace('_', ' ')} scores {bounds} on {target.metric.replace('_', ' ')}:"
                    " short sentences, plain words.")
-    for rule in rules:
-        if rule.level in ("error", "warning") and rule.description and rule.extends != "schema":
-            out.append(_plain(rule.description))
+    spelled = set(term.reject) | set(term.swap) | set(term.accept) | set(term.competitors)
+    out += [_rule_text(rule, spelled) for rule in rules if rule.level in ("error", "warning")]
     return list(dict.fromkeys(o for o in out if o))
 
 
-def _plain(text: str) -> str:
-    """A rule description without references to config files (the model cannot read them)."""
-    text = re.sub(r"\s*\((?:[^()]*brand\.yaml[^()]*|[^()]*spaCy[^()]*)\)", "", _one_line(text))
-    return text if text.endswith(".") else text + "."
+def _rule_text(rule, spelled: set) -> str | None:
+    """One rule in words, or None when it has no description, only restates brand.yaml
+    (spelled out above) or is the JSON Schema (the output format is the task prompt's job)."""
+    desc = _one_line(rule.description or "")
+    # Word lists of word-matching rules are spelled out; others (claims, patterns) stay described.
+    terms = [t for t in getattr(rule.check, "terms", None) or {} if isinstance(t, str)] \
+        if rule.extends in ("existence", "tone") else []
+    if not desc or "brand.yaml" in desc or rule.extends == "schema" or (terms and set(terms) <= spelled):
+        return None
+    if desc.count("(") > desc.count(")"):  # cut short (e.g. by a YAML comment): drop the open aside
+        desc = desc[:desc.rindex("(")]
+    desc = desc.strip().rstrip(".,;:")
+    extra = [t for t in terms if t not in spelled]
+    return f"{desc}: {', '.join(extra)}." if extra else f"{desc}."
 
 
 # --- records, split and few-shot examples -------------------------------------------------

@@ -9,8 +9,9 @@ rule calls ``nlp()`` itself. See docs/VALIDATORS.md.
 """
 from __future__ import annotations
 
+import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .checks import Target
@@ -80,6 +81,8 @@ class Validator:
             for target in _targets(rule, record, texts, docs, self.brand):
                 for hit in rule.check.check(target):
                     findings.append(_finding(rule, hit, target, record))
+        if record.note:
+            findings = [_waive(f, record.note) for f in findings]
         order = {key: i for i, (key, _, _) in enumerate(texts)}
         if record.positions:  # text files: real positions
             findings.sort(key=lambda f: (f.line or 0, f.col or 0))
@@ -113,6 +116,17 @@ def _targets(rule, record: Record, texts: list, docs: dict, brand):
             if name in brand.tasks and rule.applies_to(name):
                 yield Target(record=record, brand=brand, key=key, name=name, text=text, value=text,
                              doc=docs.get(text))
+
+
+_NOTE_WORD = re.compile(r"[A-Za-z][\w]*\.[A-Za-z][\w]*")
+
+
+def _waive(finding: Finding, note: str) -> Finding:
+    """A record's ``note`` that names a rule id waives that rule for the record: the
+    finding stays in the report, as a suggestion that says so (documented exceptions)."""
+    if finding.rule not in _NOTE_WORD.findall(note):
+        return finding
+    return replace(finding, level="suggestion", message=f"{finding.message} (waived by the record's note)")
 
 
 class _Keep(dict):

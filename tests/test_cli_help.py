@@ -36,8 +36,8 @@ def test_help(path):
     command = cli
     for name in path:
         command = command.commands[name]
-    first_line = (command.help or "").strip().splitlines()[0]
-    assert first_line and first_line in " ".join(result.output.split())
+    first_words = " ".join((command.help or "").split()[:5])  # click rewraps (and splits at hyphens)
+    assert first_words and first_words in " ".join(result.output.split())
 
 
 def test_validate_help_lists_the_options():

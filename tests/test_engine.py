@@ -93,3 +93,28 @@ def test_scripted_engine_records_requests():
     eng = ScriptedEngine(lambda r: f"text for {r.key}")
     res = eng.generate([GenRequest(prompt="p", key="A/description")])
     assert res[0].text == "text for A/description" and eng.requests[0].key == "A/description"
+
+
+def test_low_temperature_path_is_batch_independent_too(engine):
+    reqs = _requests(engine, temperature=0.1)  # peaked: the nucleus fits in the top-k candidates
+    together = engine.generate(reqs)
+    assert [r.text for r in together] == [engine.generate([r])[0].text for r in reqs]
+
+
+@pytest.mark.parametrize("vocab", [4, 600])  # full sort, and top-k candidates
+def test_row_sampler_keeps_to_the_nucleus(vocab):
+    import math
+    from collections import Counter
+
+    import torch
+
+    from stylegen.engine import _RowSampler
+
+    probs = [0.5, 0.3, 0.15, 0.05] + [0.0] * (vocab - 4)
+    logits = torch.tensor([[math.log(p) if p else -1e9 for p in probs]])
+    counts = Counter()
+    for seed in range(400):
+        sampler = _RowSampler([GenRequest(prompt="", seed=seed, top_p=0.7, temperature=1.0)], [0], 1, eos_id=3)
+        counts[int(sampler._choose(logits.clone())[0])] += 1
+    assert set(counts) == {0, 1}  # 0.5 + 0.3 reach top_p 0.7: tokens 2 and 3 are cut
+    assert 0.5 < counts[0] / 400 < 0.75  # renormalized: 0.625

@@ -185,24 +185,16 @@ def test_bad_rule_options_fail_brand_check_with_file_and_line(kit):
 
 # --- the sample brand's approved copy ------------------------------------------------
 
-# Approved records the check flags, reported to the lead for correction (they mention
-# materials and counts of *other* things, which the data writers were told not to do).
-# Delete an entry once its record is fixed; any record flagged beyond this list fails.
-KNOWN_DATA_ISSUES = {
-    "KC-A0056": "description contrasts with 'a glass press'; the Plunge is polypropylene",
-    "KC-A0072": "description says 'glass breaks' about jars; the tubes are silicone",
-    "KC-C0024": "'where four would rock': a count the facts do not give",
-    "KC-C0055": "'a steel table' / 'sticks to steel': steel is not the lantern's material",
-}
+# Approved copy is grounded by definition: the check must raise no error on it.
 
 
-def test_approved_copy_raises_no_grounding_error_beyond_known_data_issues(kit):
+def test_approved_copy_raises_no_grounding_error(kit):
     result = CliRunner().invoke(cli, ["validate", str(ROOT / "training_data" / "approved"),
                                       "--brand", str(kit / "brand"), "--suite", "G", "--format", "json"])
     assert result.exit_code in (0, 1), result.output
     findings = json.loads(result.output)["findings"]
-    flagged = {f["id"] for f in findings if f["rule"] == "G.Grounded" and f["level"] == "error"}
-    assert flagged <= set(KNOWN_DATA_ISSUES), sorted(flagged - set(KNOWN_DATA_ISSUES))
+    flagged = sorted({f["id"] for f in findings if f["rule"] == "G.Grounded" and f["level"] == "error"})
+    assert flagged == []
 
 
 # --- generate: the retry is told which claim to drop ---------------------------------
@@ -233,3 +225,17 @@ def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypat
     outputs = {r["id"]: r for r in read_jsonl(tmp_path / "run" / "outputs.jsonl")}
     assert outputs["A"]["fields"]["description"] == good("description")
     assert sum(1 for r in engine.requests if r.key == "B/description") == 1
+
+
+def test_rule_options_choose_kinds_facts_and_ignored_claims(kit):
+    rule = kit / "validators" / "G" / "Grounded.yml"
+    rule.write_text(rule.read_text(encoding="utf-8") + 'kinds: [number, material]\nfacts: [weight]\nignore: ["24/7"]\n',
+                    encoding="utf-8")
+    text = "Open 24/7. It weighs 9.8 oz, holds 1.2 L, is titanium and waterproof."
+    path = _write_jsonl(kit / "copy.jsonl", [_record("KC-1", text, FACTS["kettle"])])
+    result = CliRunner().invoke(cli, ["validate", str(path), "--brand", str(kit / "brand"), "--suite", "G",
+                                      "--format", "json"])
+    findings = [f for f in json.loads(result.output)["findings"] if f["rule"] == "G.Grounded"]
+    # only the weight fact counts, so 1.2 L is unsupported; certifications are not reported
+    assert [(f["match"], f["field"]) for f in findings if f["field"] == "description"] == [
+        ("1.2 L", "description"), ("titanium", "description")]

@@ -64,6 +64,20 @@ def test_fail_level(tmp_path):
     assert "Default.Passive [suggestion] Passive voice 'is stitched'" in result.output
 
 
+def test_a_note_naming_a_rule_waives_it_for_that_record(tmp_path):
+    amazing = GOOD["description"] + " It is amazing."
+    records = [dict(GOOD, id="N-1", description=amazing, note="KettleCairn.Hype: 'Amazing' is the model name"),
+               dict(GOOD, id="N-2", description=amazing, note="Approved by the editor"),
+               dict(GOOD, id="N-3", description=amazing + "!", note="KettleCairn.Hype: model name")]
+    result = run(str(write_jsonl(tmp_path / "n.jsonl", records)), "--format", "json")
+    got = [(f["id"], f["rule"], f["level"], f["message"].endswith("(waived by the record's note)"))
+           for f in json.loads(result.output)["findings"]]
+    assert got == [("N-1", "KettleCairn.Hype", "suggestion", True), ("N-2", "KettleCairn.Hype", "error", False),
+                   ("N-3", "KettleCairn.Hype", "suggestion", True),
+                   ("N-3", "KettleCairn.Exclamation", "error", False)]
+    assert result.exit_code == 1
+
+
 def test_malformed_records_are_findings_and_reading_goes_on(tmp_path):
     path = write_jsonl(tmp_path / "m.jsonl", ['{"id": "T-1", broken', {"description": "x"},
                                                dict(GOOD, id="T-3", description=5), dict(GOOD, id="T-4")])
