@@ -181,6 +181,7 @@ def load_brand(path: str | Path) -> BrandKit:
     path = Path(path)
     file = path / BRAND_FILE if path.is_dir() else path
     data = load_yaml(file)
+    _off_is_a_level(data)
     problems = Problems(str(file))
     brand = load_dataclass(BrandKit, data, problems)
     if brand is not None:
@@ -189,6 +190,16 @@ def load_brand(path: str | Path) -> BrandKit:
     if problems or brand is None:
         raise ConfigError(problems or [f"{file}: not a brand kit"])
     return brand
+
+
+def _off_is_a_level(data) -> None:
+    """YAML 1.1 reads an unquoted ``off`` as ``False``; in ``validators.levels`` it means "off"."""
+    validators = data.get("validators") if isinstance(data, dict) else None
+    levels = validators.get("levels") if isinstance(validators, dict) else None
+    if isinstance(levels, dict):
+        for rule, level in levels.items():
+            if level is False:
+                levels[rule] = "off"
 
 
 def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:

@@ -56,10 +56,14 @@ def apply_overrides(settings: TrainingSettings, overrides: dict | None) -> Train
 
 
 class CompletionCollator:
-    """Right-pads a batch: ``input_ids`` with the pad id, ``labels`` with -100, mask 0.
+    """Left-pads a batch and keeps logits only where the loss needs them.
 
     Labels come from :func:`stylegen.data.tokenize`, never from comparing ids with the pad
-    id, so an end-of-turn token that equals the pad token still carries loss.
+    id, so an end-of-turn token that equals the pad token still carries loss. Left padding
+    puts every completion at the right edge, so the model computes the vocabulary logits
+    (a 49k-wide matrix product and softmax per position) only for the last ``K`` positions,
+    ``K`` = longest completion + 1, instead of for the prompt tokens too; ``labels`` are cut
+    to the same window. ``position_ids`` restart at 0 after the padding.
     """
 
     def __init__(self, pad_id: int):
@@ -69,12 +73,23 @@ class CompletionCollator:
         import torch
 
         width = max(len(f["input_ids"]) for f in features)
+        keep = 1 + max(_completion_len(f["labels"]) for f in features)
 
         def pad(key, value):
-            return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features])
+            return torch.tensor([[value] * (width - len(f[key])) + list(f[key]) for f in features])
 
-        return {"input_ids": pad("input_ids", self.pad_id), "labels": pad("labels", -100),
-                "attention_mask": pad("attention_mask", 0)}
+        mask = pad("attention_mask", 0)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return {"input_ids": pad("input_ids", self.pad_id), "attention_mask": mask, "position_ids": positions,
+                "labels": pad("labels", -100)[:, -keep:], "logits_to_keep": keep}
+
+
+def _completion_len(labels: list[int]) -> int:
+    """Number of trailing loss-carrying tokens (the completion sits at the end)."""
+    for n, label in enumerate(reversed(labels)):
+        if label == -100:
+            return n
+    return len(labels)
 
 
 def padding_share(lengths: list[int], batch_size: int, grouped: bool = True, seed: int = 0) -> float:
@@ -141,9 +156,10 @@ def completion_perplexity(model, rows: list[dict], pad_id: int, batch_size: int 
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16 and not torch.cuda.is_available()):
         for start in range(0, len(order), batch_size):
             batch = collate([rows[i] for i in order[start:start + batch_size]])
-            batch = {k: v.to(model.device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-            labels = batch["labels"][:, 1:]
+            batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
+            labels = batch.pop("labels")
+            logits = model(**batch).logits.float()
+            labels = labels[:, 1:]
             nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels.reshape(-1),
                                                     ignore_index=-100, reduction="sum")
             total_nll += nll.item()
@@ -326,7 +342,7 @@ def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: b
         eval_strategy="epoch" if has_eval else "no", metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False, save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=not progress,
-        remove_unused_columns=False, dataloader_num_workers=0, include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, include_num_input_tokens_seen="non_padding",
     )
 
 
