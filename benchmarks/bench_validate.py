@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -38,27 +39,73 @@ def help_time(repeats: int = 5) -> float:
 
 
 def make_records(n: int, seed: int = 7) -> list:
-    """``n`` varied records recombined from the approved copy."""
+    """``n`` varied, mostly distinct records, each a variant of one approved record.
+
+    A variant keeps its base record's facts but gets a new product name and weight (in
+    the facts and the copy alike, so the copy stays grounded), its description's
+    sentences reordered and sometimes one dropped, its bullets resampled with a neutral
+    ending on some; one in four borrows a sentence from another product of the same
+    range (generated copy drifts: usually an unsupported claim), one in ten gets a
+    banned word, a hedge or a URL.
+    """
     from stylegen.records import Record
 
     rng = random.Random(seed)
-    approved = [json.loads(line) for p in sorted((ROOT / "training_data" / "approved").glob("*.jsonl"))
-                for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    sentences = [s.strip() + "." for r in approved for s in r["description"].split(".") if len(s.split()) > 3]
-    bullets = [b for r in approved for b in r["bullets"]]
-    tails = ["", " for two", " on cold mornings", " in any weather", " with gloves on", " all season",
-             " on the trail", " at camp", " for long days", " after dark"]
+    ranges = {p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+              for p in sorted((ROOT / "training_data" / "approved").glob("*.jsonl"))}
+    approved = [(name, rec) for name, recs in ranges.items() for rec in recs]
+    models = sorted({rec["facts"]["name"].split()[0] for _, rec in approved})
     records = []
     for i in range(n):
-        base = rng.choice(approved)
-        desc = " ".join(rng.sample(sentences, rng.randint(4, 6)))
-        if rng.random() < 0.1:
-            desc += rng.choice(FLAWS)
-        meta = " ".join(rng.sample(sentences, 2))[:150]
-        items = [b + rng.choice(tails) for b in rng.sample(bullets, rng.randint(3, 5))]
-        fields = {"description": desc, "meta_description": meta, "bullets": items}
-        records.append(Record(id=f"BENCH-{i:05d}", fields=fields, facts=base.get("facts")))
+        range_name, base = approved[i % len(approved)]
+        swap = _variant_swaps(base["facts"], rng, models)
+        desc = _sentences(_swap(base["description"], swap))
+        head, rest = desc[:1], desc[1:]
+        rng.shuffle(rest)
+        if len(rest) > 3 and rng.random() < 0.3:
+            rest.pop()
+        if rng.random() < 0.25:
+            rest.insert(rng.randrange(len(rest) + 1), rng.choice(_sentences(rng.choice(ranges[range_name])["description"])))
+        text = " ".join(head + rest) + (rng.choice(FLAWS) if rng.random() < 0.1 else "")
+        bullets = [_swap(b, swap) for b in rng.sample(base["bullets"], len(base["bullets"]))]
+        bullets = [b + rng.choice(TAILS) if rng.random() < 0.5 and len(b) < 80 else b for b in bullets]
+        fields = {"description": text, "meta_description": _swap(base["meta_description"], swap), "bullets": bullets}
+        facts = json.loads(_swap(json.dumps(base["facts"]), swap))
+        records.append(Record(id=f"BENCH-{i:05d}", fields=fields, facts=facts))
     return records
+
+
+TAILS = ["", " on the trail", " at camp", " in the rain", " with gloves on", " on cold mornings", " after dark",
+         " in a pack pocket", " on long days", " by the fire"]
+
+
+def _variant_swaps(facts: dict, rng: random.Random, models: list[str]) -> list[tuple[str, str]]:
+    """(old, new) replacements: the model name, and the weight with its numbers nudged."""
+    swaps = []
+    model = facts["name"].split()[0]
+    new_model = rng.choice(models) + rng.choice(["", "", " Lite", " Pro", " II", " Trail"])
+    swaps.append((model, new_model))
+    weight = str(facts.get("weight") or "")
+    if weight:
+        nudged = re.sub(r"\d+(?:\.\d+)?", lambda m: _nudge(m.group(), rng), weight)
+        swaps.append((weight, nudged))
+    return swaps
+
+
+def _nudge(number: str, rng: random.Random) -> str:
+    decimals = len(number.partition(".")[2])
+    value = max(float(number) * rng.uniform(0.8, 1.2), 1)
+    return f"{value:.{decimals}f}" if decimals else str(min(int(round(value)), 15 if float(number) < 16 else 10**6))
+
+
+def _swap(text: str, swaps: list[tuple[str, str]]) -> str:
+    for old, new in swaps:
+        text = text.replace(old, new)
+    return text
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
 
 def naive_docs(validator, records):

@@ -24,6 +24,9 @@ _EXPORTS = {
     "GenerateOptions": "generate", "run_generate": "generate",
     "Claim": "grounding", "ClaimTerm": "grounding", "unsupported_claims": "grounding",
     "load_claim_terms": "grounding",
+    "VoiceModel": "voice", "load_voice_model": "voice", "fit_voice": "voice", "generate_contrast": "voice",
+    "score_paths": "voice",
+    "EvalOptions": "evaluate", "run_eval": "evaluate", "prompt_only_system": "evaluate",
 }
 
 

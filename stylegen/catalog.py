@@ -172,6 +172,7 @@ def _add_row(catalog: Catalog, cmap, line: int, raw, seen: dict[str, int]) -> No
     problem = _id_problem(rid, cmap.id)
     if problem:
         return _reject(catalog, None, line, problem)
+    rid = str(rid)  # a JSONL id may be a number; ids are strings everywhere else
     if rid in seen:
         return _reject(catalog, rid, line, f"duplicate id {rid!r} (first seen on line {seen[rid]})", dup=True)
     seen[rid] = line

@@ -190,7 +190,7 @@ def _run_locked(brand, settings, rows, rejects, out: Path, engine, validator, op
     try:
         _check_identity(ledger, settings, out)
         ledger.start_session(settings)
-        (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _write_settings(out, settings)
         ledger.reconcile(out)
         done = ledger.finished_keys()
         resumed = sum(1 for key in [r.id for r in rows] + [r.key for r in rejects] if key in done)
@@ -199,11 +199,16 @@ def _run_locked(brand, settings, rows, rejects, out: Path, engine, validator, op
         if todo:
             engine = engine or _load_engine(brand, settings)
             settings["engine"] = engine.describe()
+            _write_settings(out, settings)
             _generate_rows(brand, settings, todo, ledger, out, engine, validator, options.progress)
         ledger.end_session()
         return _summarize(ledger, out, settings, len(rows) + len(rejects), resumed, options.max_reject_rate)
     finally:
         ledger.close()
+
+
+def _write_settings(out: Path, settings: dict) -> None:
+    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _settings(brand, options: GenerateOptions) -> dict:

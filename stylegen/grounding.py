@@ -495,6 +495,15 @@ _MATCHERS: dict = {}
 def _matchers(nlp, terms: tuple[ClaimTerm, ...]):
     """The matchers for this pipeline and vocabulary, built once (keyed by identity:
     hashing a long vocabulary on every call would cost more than matching)."""
+    return _built(nlp, terms)[:2]
+
+
+def claim_prefilter(nlp, terms: tuple[ClaimTerm, ...]) -> "ClaimPrefilter":
+    """The :class:`ClaimPrefilter` of this pipeline and vocabulary (built once)."""
+    return _built(nlp, terms)[2]
+
+
+def _built(nlp, terms: tuple[ClaimTerm, ...]):
     key = (id(nlp), id(terms))
     if key not in _MATCHERS:
         _MATCHERS[key] = (nlp, terms, _build_matchers(nlp, terms))  # refs keep the ids valid
@@ -502,20 +511,106 @@ def _matchers(nlp, terms: tuple[ClaimTerm, ...]):
 
 
 def _build_matchers(nlp, terms: tuple[ClaimTerm, ...]):
-    """PhraseMatchers on LOWER (every spelling) and LEMMA (inflections)."""
+    """PhraseMatchers on LOWER (every spelling) and LEMMA (inflections), and the prefilter."""
     from spacy.matcher import PhraseMatcher
 
     lower = PhraseMatcher(nlp.vocab, attr="LOWER")
     lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    prefilter = ClaimPrefilter(nlp)
     for i, term in enumerate(terms):
         spellings = sorted({v for form in term.forms for v in _variants(form)})
-        lower.add(str(i), [nlp.make_doc(s) for s in spellings])
+        lower_docs = [nlp.make_doc(s) for s in spellings]
+        lower.add(str(i), lower_docs)
         # only base-form spellings go to LEMMA: "zipper" should catch "zippers", but
         # "lined" (lemma "line") must not catch "one wry line"
         base = [d for d in nlp.pipe(spellings, disable=["parser"]) if all(t.lemma_.lower() == t.lower_ for t in d)]
         if base:
             lemma.add(str(i), base)
-    return lower, lemma
+        prefilter.add(term, lower_docs, base)
+    return lower, lemma, prefilter
+
+
+class ClaimPrefilter:
+    """Which texts can hold a claim term, and how much spaCy annotation finding it takes.
+
+    Built with the matchers from the same pattern Docs, and exact about them, so it may
+    over-ask but never under-ask (a test compares it with full annotation):
+
+    * a ``LOWER`` match needs every token of a spelling in the text, so the text must
+      have a token equal to the spelling's longest token (its *anchor*);
+    * a ``LEMMA`` match that ``LOWER`` does not also find needs, for every token of a
+      base-form spelling, a text token the lemmatizer can map to that token's lemma,
+      and at least one of them *inflected* (its lower case differs from the pattern's).
+      Those surface forms come from running the lemmatizer's own suffix rules
+      backwards, plus its exception table and the lemmas the attribute ruler sets;
+    * a one-token ``feature`` match reads the token's part of speech ("clip it on").
+
+    :meth:`level` is ``None`` (no claim term can match), ``"tokens"`` (only exact
+    spellings can: the tokenizer suffices) or ``"tags"`` (lemmas or POS are needed).
+    """
+
+    def __init__(self, nlp):
+        self._tokenizer = nlp.tokenizer
+        self._inverse = _inverse_lemmas(nlp)
+        self.anchors: set[str] = set()
+        self.pos_words: set[str] = set()  # one-token feature spellings: POS decides
+        self.inflected: dict[str, list] = {}  # inflected form -> [per-token form sets]
+        self.always_tags = False
+
+    def add(self, term: ClaimTerm, lower_docs: list, base_docs: list) -> None:
+        """Register one term's spelling Docs (tokenized) and base-form Docs (tagged)."""
+        for doc in lower_docs:
+            if len(doc):
+                self.anchors.add(max((t.lower_ for t in doc), key=len))
+            if term.kind == "feature" and len(doc) == 1:
+                self.pos_words.add(doc[0].lower_)
+        for doc in base_docs:
+            forms = [self._inverse(tok.lemma_.lower()) for tok in doc]
+            if None in forms:
+                self.always_tags = True
+                continue
+            for tok, token_forms in zip(doc, forms):
+                for form in token_forms - {tok.lower_}:
+                    self.inflected.setdefault(form, []).append(forms)
+
+    def level(self, text: str) -> str | None:
+        """``None``, ``"tokens"`` or ``"tags"``: what finding claim terms in ``text`` needs."""
+        words = {t.lower_ for t in self._tokenizer(text)}
+        if self.always_tags or not words.isdisjoint(self.pos_words):
+            return "tags"
+        for word in words.intersection(self.inflected):
+            if any(all(not words.isdisjoint(f) for f in forms) for forms in self.inflected[word]):
+                return "tags"
+        return "tokens" if not words.isdisjoint(self.anchors) else None
+
+
+def _inverse_lemmas(nlp):
+    """A function: lemma -> every lower-case surface form the pipeline can lemmatize to it
+    (``None`` when that cannot be listed, e.g. a regex pattern sets that lemma)."""
+    rules, exceptions, ruler = [], {}, {}
+    if "lemmatizer" in nlp.pipe_names:
+        lookups = nlp.get_pipe("lemmatizer").lookups
+        rules = [tuple(r) for table in lookups.get_table("lemma_rules", {}).values() for r in table]
+        for table in lookups.get_table("lemma_exc", {}).values():
+            for form, lemmas in table.items():
+                for lemma in lemmas:
+                    exceptions.setdefault(lemma.lower(), set()).add(form.lower())
+    if "attribute_ruler" in nlp.pipe_names:
+        for pattern in nlp.get_pipe("attribute_ruler").patterns:
+            if "LEMMA" in pattern["attrs"]:
+                tok = pattern["patterns"][0][pattern.get("index", 0)]
+                value = tok.get("LOWER", tok.get("ORTH"))
+                form = value.lower() if isinstance(value, str) else None  # None: any token
+                ruler.setdefault(pattern["attrs"]["LEMMA"].lower(), set()).add(form)
+
+    def inverse(lemma: str) -> set[str] | None:
+        if None in ruler.get(lemma, ()):
+            return None
+        forms = {lemma} | exceptions.get(lemma, set()) | ruler.get(lemma, set())
+        forms.update(lemma[:len(lemma) - len(new)] + old for old, new in rules if lemma.endswith(new))
+        return forms
+
+    return inverse
 
 
 def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, doc=None, nlp=None) -> list[Claim]:

@@ -29,7 +29,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,13 +82,8 @@ class VoiceModel:
 
     def decision(self, texts: list[str]) -> list[float]:
         """The uncalibrated linear score of each text (log-odds before calibration)."""
-        import numpy as np
-
-        total = np.full(len(texts), float(self.intercept))
-        for family, vectorizer in zip(self.features, self._vectorizers()):
-            if texts:
-                total += vectorizer.transform(texts) @ np.asarray(family["weights"], dtype=float)
-        return [float(v) for v in total]
+        return [self.intercept + sum(_family_dot(text, fam, table) for fam, table in zip(self.features, self._tables))
+                for text in texts]
 
     def score(self, texts: list[str]) -> list[float]:
         """The brand-voice score of each text: calibrated probability in [0, 1]."""
@@ -98,11 +95,9 @@ class VoiceModel:
         return self.score([text])[0]
 
     @functools.cached_property
-    def _vectorizer_cache(self) -> list:
-        return [_vectorizer(f, vocabulary=f["terms"], idf=f["idf"]) for f in self.features]
-
-    def _vectorizers(self) -> list:
-        return self._vectorizer_cache
+    def _tables(self) -> list[dict]:
+        """Per feature family: n-gram -> (idf, weight)."""
+        return [dict(zip(f["terms"], zip(f["idf"], f["weights"]))) for f in self.features]
 
     def to_dict(self) -> dict:
         """The JSON document written to ``voice-model.json``."""
@@ -153,13 +148,48 @@ def _sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
+# Scoring re-implements TfidfVectorizer.transform for a fixed vocabulary in plain Python
+# (tests check it against scikit-learn to 1e-9): no numpy, scipy or scikit-learn import,
+# so the `voice` rule costs validate well under a millisecond per field.
+_WHITESPACE = re.compile(r"\s\s+")
+_WORD_TOKEN = r"(?u)\b\w+\b|[!?;:]"  # one-letter words count ("a", "I"), and so does !?;: (style)
+
+
+def _ngrams(text: str, family: dict) -> list[str]:
+    """The n-grams scikit-learn's ``char_wb`` / ``word`` analyzers produce for ``text``."""
+    if family["lowercase"]:
+        text = text.lower()
+    low, high = family["ngram_range"]
+    grams: list[str] = []
+    if family["analyzer"] == "char_wb":
+        for word in _WHITESPACE.sub(" ", text).split():
+            word = f" {word} "
+            for n in range(low, high + 1):
+                if len(word) <= n:  # a short word counts once, whole
+                    grams.append(word)
+                    break
+                grams += [word[i:i + n] for i in range(len(word) - n + 1)]
+        return grams
+    tokens = re.findall(_WORD_TOKEN, text)
+    for n in range(low, min(high, len(tokens)) + 1):
+        grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return grams
+
+
+def _family_dot(text: str, family: dict, table: dict) -> float:
+    """l2-normalised sublinear TF-IDF of ``text`` (kept n-grams only) dotted with the weights."""
+    counts = Counter(g for g in _ngrams(text, family) if g in table)
+    values = [((1.0 + math.log(n)) * table[g][0], table[g][1]) for g, n in counts.items()]
+    norm = math.sqrt(sum(v * v for v, _ in values))
+    return sum(v * w for v, w in values) / norm if norm else 0.0
+
+
 def _vectorizer(family: dict, vocabulary=None, idf=None, min_df: int = 1):
-    """A scikit-learn TfidfVectorizer for one feature family (fixed vocabulary when given)."""
+    """A scikit-learn TfidfVectorizer for one feature family (fitting; fixed vocabulary when given)."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    # Words: one-letter words count too ("a", "I"), and so does !?;: (punctuation is style).
-    words = {"token_pattern": r"(?u)\b\w+\b|[!?;:]"} if family["analyzer"] == "word" else {}
+    words = {"token_pattern": _WORD_TOKEN} if family["analyzer"] == "word" else {}
     vec = TfidfVectorizer(analyzer=family["analyzer"], ngram_range=tuple(family["ngram_range"]),
                           lowercase=family["lowercase"], sublinear_tf=True, min_df=min_df, dtype=np.float64,
                           vocabulary={t: i for i, t in enumerate(vocabulary)} if vocabulary is not None else None,
@@ -282,7 +312,7 @@ class FitOptions:
 
     max_terms: int = 4000        # n-grams kept per model (largest absolute weights)
     folds: int = 5
-    c_grid: tuple = (0.3, 1.0, 3.0, 10.0, 30.0)
+    c_grid: tuple = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
     min_df: int = 2
 
 

@@ -90,7 +90,7 @@ def test_jsonl_types_and_bad_lines(tmp_path, cmap):
             {"sku": "C", "name": "Pan", "category": "Cookware", "features": [{"no": 1}]},
             {"sku": 5, "name": "Lid", "category": "Cookware", "features": "a;b"}]
     cat = read_catalog(write_jsonl(tmp_path / "c.jsonl", rows), cmap)
-    assert {r.id: r.facts.get("weight") for r in cat.rows} == {"A": "12", 5: None}
+    assert {r.id: r.facts.get("weight") for r in cat.rows} == {"A": "12", "5": None}
     reasons = _reasons(cat)
     assert reasons["line:2"][1].startswith("not valid JSON")
     assert reasons["line:3"][1] == "not a JSON object (got list)"

@@ -48,15 +48,19 @@ def test_loss_mask_golden(brand, tokenizer):
     batch = CompletionCollator(tokenizer.pad_token_id)([{k: r[k] for k in ("input_ids", "labels", "attention_mask")}
                                                        for r in rows])
     ids, labels, mask = batch["input_ids"][0].tolist(), batch["labels"][0].tolist(), batch["attention_mask"][0].tolist()
-    n_prompt = len(tokenizer(short.prompt, add_special_tokens=False)["input_ids"])
-    n_real = sum(mask)
-    assert labels[:n_prompt] == [-100] * n_prompt
-    assert labels[n_prompt:n_real] == ids[n_prompt:n_real]
-    assert labels[n_real:] == [-100] * (len(ids) - n_real)            # padding: no loss ...
-    assert ids[n_real:] == [tokenizer.pad_token_id] * (len(ids) - n_real)  # ... though it is <|im_end|> too
-    carried = [i for i, lab in zip(ids, labels) if lab != -100]
+    n_pad = len(ids) - len(rows[0]["input_ids"])
+    assert n_pad > 0 and mask == [0] * n_pad + [1] * len(rows[0]["input_ids"])   # left padding ...
+    assert ids[:n_pad] == [tokenizer.pad_token_id] * n_pad                     # ... with <|im_end|> as pad
+    assert batch["position_ids"][0].tolist() == [0] * n_pad + list(range(len(rows[0]["input_ids"])))
+    keep = batch["logits_to_keep"]
+    n_completion = len(tokenizer(short.completion, add_special_tokens=False)["input_ids"])
+    assert keep == 1 + len(rows[1]["input_ids"]) - rows[1]["prompt_len"]     # longest completion + 1
+    window = ids[-keep:]                                                      # where logits are computed
+    assert labels == [-100] * (keep - n_completion) + window[-n_completion:]  # prompt/pad: no loss
+    carried = [i for i, lab in zip(window, labels) if lab != -100]
     assert carried[-1] == tokenizer.pad_token_id                     # the stop token carries loss
     assert tokenizer.decode(carried) == "- Light\n- Folds flat<|im_end|>"
+    assert batch["labels"][1].tolist()[0] == -100 and (batch["labels"][1] != -100).sum() == keep - 1
 
 
 def test_prompt_and_completion_tokenize_as_generation_sees_them(brand, tokenizer):

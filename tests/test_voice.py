@@ -12,8 +12,8 @@ from stylegen.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
 from stylegen.records import Record
-from stylegen.voice import (THRESHOLDS, VoiceModel, field_text, fit_voice, generate_contrast, held_out_ids,
-                            load_voice_model, roc_auc)
+from stylegen.voice import (MODEL_FILE, THRESHOLDS, VoiceModel, approved_records, field_text, fit_voice,
+                            generate_contrast, held_out_ids, load_voice_model, roc_auc)
 
 from voice_support import approved, contrast_record, make_kit, write_contrast
 
@@ -72,6 +72,21 @@ def test_score_is_the_platt_calibrated_linear_score(fitted):
     d = model.decision([text])[0]
     a, b = model.calibration["a"], model.calibration["b"]
     assert model.score_one(text) == pytest.approx(1 / (1 + math.exp(-(a * d + b))))
+
+
+def test_plain_python_scoring_matches_scikit_learn(fitted):
+    import numpy as np
+
+    from stylegen.voice import _vectorizer
+
+    kit, model, _ = fitted
+    texts = [r["description"] for r in approved(kit)[:3]] + ["A  b!  Is it?\nWeird   spacing; x", "", "I"]
+    texts += [field_text(contrast_record(approved(kit)[0], 2)["bullets"])]
+    expected = np.full(len(texts), model.intercept)
+    for fam in model.features:
+        vec = _vectorizer(fam, vocabulary=fam["terms"], idf=fam["idf"])
+        expected += vec.transform(texts) @ np.asarray(fam["weights"])
+    assert model.decision(texts) == pytest.approx(list(expected), abs=1e-9)
 
 
 def test_bad_model_file_is_a_config_error(tmp_path):
@@ -184,3 +199,22 @@ def test_voice_help(args):
     result = CliRunner().invoke(cli, args + ["--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
+
+
+def test_shipped_voice_model_is_calibrated_and_passes_held_out_approved_copy(repo_root):
+    """brand/voice-model.json: held-out figures recorded, and its own held-out copy passes."""
+    from stylegen.validate import Validator
+
+    model = load_voice_model(repo_root / "brand" / MODEL_FILE)
+    held = model.metrics["held_out"]
+    assert held["roc_auc"] >= 0.95 and held["contrast"] >= 30 and held["approved"] >= 30
+    assert model.calibration["fitted_on"] == "held-out records"
+    brand = load_brand(repo_root / "brand")
+    records, _ = approved_records(brand)
+    ids, _ = held_out_ids(brand, [r.id for r in records])
+    held_records = [r for r in records if r.id in ids]
+    validator = Validator(brand)
+    assert any(r.id == "KettleCairn.Voice" for r in validator.rules)
+    flagged = [f for fs in validator.check(held_records) for f in fs if f.rule == "KettleCairn.Voice"]
+    fields = sum(len(r.fields) for r in held_records)
+    assert len(flagged) <= 0.05 * fields

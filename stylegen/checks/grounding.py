@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..grounding import KINDS, FactIndex, load_claim_terms, number_claims, term_claims
+from ..grounding import KINDS, FactIndex, claim_prefilter, load_claim_terms, number_claims, term_claims
 from ..errors import ConfigError
 from . import Check, Hit, Target, register
 
@@ -46,6 +46,7 @@ class Grounding(Check):
         if bad:
             problem("kinds", f"unknown claim kind(s) {', '.join(map(repr, bad))} (valid: {', '.join(KINDS)})")
         self.terms = ()
+        self._prefilter = None
         self._ignore = {text.lower() for text in self.options.ignore}
         self._cached = (None, None)
         path = self.options.claims or self.brand.claims
@@ -59,13 +60,27 @@ class Grounding(Check):
             for message in exc.problems:
                 problem("claims", message)
 
+    def needs_for(self, text):
+        """Tags and lemmas only when a claim term (or an inflection of one) may be in
+        ``text``; tokens when only exact spellings can be; nothing otherwise. Numbers are
+        read with a regex grammar and need no spaCy at all."""
+        if not self.terms or not text or all(k == "number" for k in self.options.kinds):
+            return None
+        if self._prefilter is None:
+            from ..nlp import load_nlp
+
+            self._prefilter = claim_prefilter(load_nlp(), self.terms)
+        return self._prefilter.level(text)
+
     def check(self, target: Target):
         """Yield a hit per unsupported claim in ``target.text``."""
         if target.facts is None or not target.text:
             return
         index = self._index(target.facts)
         claims = number_claims(target.text, index) if "number" in self.options.kinds else []
-        if self.terms:
+        # No Doc means the validator's prefilter found no claim term (skip the matchers);
+        # called without a validator, needs_for() decides and term_claims() parses.
+        if self.terms and (target.doc is not None or self.needs_for(target.text) is not None):
             claims += term_claims(target.text, index, self.terms, doc=target.doc)
         for claim in sorted(claims, key=lambda c: c.span):
             if claim.kind in self.options.kinds and claim.text.lower() not in self._ignore:
