@@ -18,6 +18,8 @@ _EXPORTS = {
     "Validator": "validate", "ValidationReport": "validate", "validate_paths": "validate",
     "render_messages": "prompts", "render_prompt": "prompts", "render_example": "prompts",
     "parse_completion": "prompts",
+    "load_model": "models", "resolve_model": "models", "prepare_model": "models",
+    "prepare_dataset": "data", "train": "train", "read_manifest": "train", "check_adapter": "train",
     "Engine": "engine", "GenRequest": "engine", "GenResult": "engine", "TransformersEngine": "engine",
     "ScriptedEngine": "engine", "load_engine": "engine",
     "read_catalog": "catalog", "Catalog": "catalog",

@@ -308,14 +308,17 @@ class _RowSampler:
         top_p = torch.where(self.sample.unsqueeze(1), self.top_p, torch.zeros_like(self.top_p))
         mass, ids = probs.topk(min(_CANDIDATES, probs.shape[1]), dim=-1)  # sorted, most likely first
         in_nucleus = (mass.cumsum(dim=-1) - mass) < top_p  # the top token always stays
-        if ids.shape[1] < probs.shape[1] and bool(in_nucleus[:, -1].any()):  # nucleus may go further
-            mass, ids = probs.sort(dim=-1, descending=True)
-            in_nucleus = (mass.cumsum(dim=-1) - mass) < top_p
         # Inverse CDF over the nucleus in vocabulary order, not probability order: near-ties
         # that swap places under tiny numeric differences (another batch shape) then cannot
         # change the pick. Tokens outside the nucleus add zero mass.
-        order = ids.argsort(dim=-1)
-        ids, mass = ids.gather(1, order), (mass * in_nucleus).gather(1, order)
+        if ids.shape[1] < probs.shape[1] and bool(in_nucleus[:, -1].any()):  # nucleus may go further
+            mass, ids = probs.sort(dim=-1, descending=True)
+            keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(1, ids, (mass.cumsum(dim=-1) - mass) < top_p)
+            ids = torch.arange(probs.shape[1]).expand_as(probs)
+            mass = probs * keep
+        else:
+            order = ids.argsort(dim=-1)
+            ids, mass = ids.gather(1, order), (mass * in_nucleus).gather(1, order)
         cum = mass.cumsum(dim=-1)
         # One uniform draw per row from that row's own generator: batch-independent.
         draws = torch.stack([torch.rand(1, generator=g, dtype=torch.float64) for g in self.gens]).float()

@@ -37,7 +37,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import Engine
@@ -234,7 +234,8 @@ def choose_shots(brand, held: list, train: list, k: int, seed: int) -> dict:
         category = (rec.facts or {}).get("category")
         for task in brand.tasks:
             pool = [p for p in train if task in p.fields and p.facts and p.id not in held_ids]
-            pool.sort(key=lambda p: ((p.facts or {}).get("category") != category, derive_seed(seed, rec.id, task, p.id)))
+            pool.sort(key=lambda p: ((p.facts or {}).get("category") != category,
+                                     derive_seed(seed, rec.id, task, p.id)))
             shots.setdefault(rec.id, {})[task] = [{"id": p.id, "facts": p.facts, task: p.fields[task]}
                                                   for p in pool[:k]]
     return shots

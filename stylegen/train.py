@@ -301,8 +301,9 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     (ckdir / RUN_FILE).write_text(json.dumps(identity, indent=2))
     train_rows = [_row(tokenize(tokenizer, e)) for e in prepared.train]
     eval_rows = [_row(tokenize(tokenizer, e)) for e in prepared.eval]
-    model = get_peft_model(_base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code),
-                           lora_config(settings))
+    base = _base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code)
+    _check_layers(settings, base.config, info["id"])
+    model = get_peft_model(base, lora_config(settings))
     best = _best_adapter_callback()
     callbacks = [best] + ([_early_stopping(settings.early_stopping_patience)] if eval_rows else [])
     trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
@@ -311,7 +312,7 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     if last:
         echo(f"resuming from {last}")
     result = trainer.train(resume_from_checkpoint=last)
-    final_eval = trainer.evaluate() if eval_rows else {}
+    final_eval = _final_eval(trainer) if eval_rows else {}
     best.on_evaluate(None, trainer.state, None, model=model, metrics=final_eval)
     restored = best.weights is not None and best.best_step != trainer.state.global_step
     if restored:  # early stopping or a late rise: ship the best eval-loss weights
@@ -319,6 +320,24 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     return {"model": model, "trainer": trainer, "result": result, "train_rows": train_rows, "eval_rows": eval_rows,
             "resumed_from": Path(last).name if last else None, "best_step": best.best_step, "best_eval_loss": best.best,
             "restored_best": restored, "threads": torch.get_num_threads()}
+
+
+def _check_layers(settings, config, model_id: str) -> None:
+    n = getattr(config, "num_hidden_layers", None)
+    bad = [i for i in settings.layers_to_transform or [] if n is not None and not 0 <= i < n]
+    if bad:
+        raise ConfigError(f"training.layers_to_transform: layer(s) {bad} do not exist in {model_id} (it has {n}"
+                          f" layers, 0..{n - 1}); set layers_to_transform to existing layers, or null for all")
+
+
+def _final_eval(trainer) -> dict:
+    """Eval metrics at the last step: reuse the epoch-end evaluation when it ran at that step."""
+    for entry in reversed(trainer.state.log_history):
+        if "eval_loss" in entry:
+            if entry.get("step") == trainer.state.global_step:
+                return entry
+            break
+    return trainer.evaluate()
 
 
 def _row(tokens: dict) -> dict:
@@ -342,7 +361,8 @@ def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: b
         eval_strategy="epoch" if has_eval else "no", metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False, save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=not progress,
-        remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True, include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True,
+        include_num_input_tokens_seen="non_padding",
     )
 
 

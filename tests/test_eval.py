@@ -19,9 +19,10 @@ from stylegen.evaluate import (ArmEngine, EvalOptions, choose_shots, eval_split,
 from stylegen.prompts import render_messages
 
 from gen_support import make_brand, product, write_csv
-from voice_support import approved, make_kit
+from voice_support import ROOT, approved, make_kit
 
 N_EVAL = 3
+VOICE_MODEL = ROOT / "brand" / "voice-model.json"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,8 @@ def test_prompt_only_system_has_voice_audience_and_rules_in_words(kit):
                  "A description has 45 to 110 words.", "No exclamation marks.", "at least 50 on flesch reading ease"):
         assert word in system
     assert "brand.yaml" not in system  # the model cannot read config files
-    assert "No hedging words: might, perhaps" in system and "Hype words that praise without saying anything: amazing" in system
+    assert "No hedging words: might, perhaps" in system
+    assert "Hype words that praise without saying anything: amazing" in system
 
 
 def test_few_shot_examples_come_from_the_training_split_only(kit, adapter):
@@ -238,7 +240,8 @@ def _metrics(report: dict) -> dict:
 def test_eval_cli_end_to_end_and_same_seed_same_numbers(kit, adapter, tmp_path):
     out = tmp_path / "eval"
     args = ["eval", "--brand", str(kit), "--adapter", str(adapter), "--out", str(out), "--no-progress",
-            "--arms", "prompt-only,adapter,adapter+few-shot", "--price-per-1k-tokens", "0.5", "--seed", "7"]
+            "--arms", "prompt-only,adapter,adapter+few-shot", "--price-per-1k-tokens", "0.5", "--seed", "7",
+            "--voice-model", str(VOICE_MODEL)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     for name in ("eval.json", "eval.md", "eval.png"):
@@ -255,10 +258,12 @@ def test_eval_cli_end_to_end_and_same_seed_same_numbers(kit, adapter, tmp_path):
         assert m["outputs"] == 3 * N_EVAL and m["perplexity"] > 1
         assert 0 <= m["first_pass_rate"] <= 1 and 1 <= m["mean_attempts"] <= 2
         assert m["cost_per_1k_products"] == pytest.approx(m["tokens_per_product"] * 0.5, rel=1e-3)
+        assert 0 <= m["voice_score"] <= 1
+    assert report["voice_model"]["held_out_roc_auc"] >= 0.9
     _check_prompts(kit, out, report)
     again = run_eval(EvalOptions(brand=str(kit), adapter=str(adapter), out=str(tmp_path / "again"), progress=False,
                                  arms=("prompt-only", "adapter", "adapter+few-shot"), price_per_1k_tokens=0.5,
-                                 seed=7))
+                                 seed=7, voice_model=str(VOICE_MODEL)))
     assert _metrics(again.report) == _metrics(report)
 
 

@@ -146,3 +146,27 @@ def test_bad_message_placeholder(kit):
     result = validate(kit)
     assert result.exit_code == 2
     assert "message: bad placeholder syntax" in result.output
+
+
+def test_unquoted_off_in_brand_levels_turns_a_rule_off(kit):
+    """YAML 1.1 reads a bare ``off`` as false; in validators.levels it still means "off"."""
+    (kit / "copy.txt").write_text("It boils water, we think.", encoding="utf-8")
+    brand_file = kit / "brand" / "brand.yaml"
+    before = {f["rule"] for f in json.loads(validate(kit, "--format", "json").output)["findings"]}
+    assert "KettleCairn.Hedging" in before
+    brand_file.write_text(brand_file.read_text().replace(
+        "Default.Passive: suggestion", "Default.Passive: suggestion\n    KettleCairn.Hedging: off"))
+    result = check(kit)
+    assert result.exit_code == 0, result.output
+    assert "KettleCairn.Hedging              tone          off (brand override of error)" in result.output
+    after = {f["rule"] for f in json.loads(validate(kit, "--format", "json").output)["findings"]}
+    assert after == before - {"KettleCairn.Hedging"}
+
+
+def test_unquoted_on_in_brand_levels_is_not_a_level(kit):
+    brand_file = kit / "brand" / "brand.yaml"
+    brand_file.write_text(brand_file.read_text().replace(
+        "Default.Passive: suggestion", "Default.Passive: suggestion\n    KettleCairn.Hedging: on"))
+    result = check(kit)
+    assert result.exit_code == 2
+    assert "validators.levels" in result.output and "KettleCairn.Hedging" in result.output

@@ -28,7 +28,9 @@ def _write(path, rows):
 
 
 def _train(*args):
-    return CliRunner().invoke(cli, ["train", "--brand", str(ROOT / "brand"), "--no-progress", *map(str, args)])
+    # The brand kit puts LoRA on layers 18-29 of SmolLM2; the tiny model has 2 layers.
+    return CliRunner().invoke(cli, ["train", "--brand", str(ROOT / "brand"), "--no-progress",
+                                    "--set", "layers_to_transform=null", *map(str, args)])
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +158,12 @@ def test_bad_lora_override_is_a_config_error(tiny_model_dir, tmp_path, repo_root
     assert result.exit_code == 2
     assert "training.lora_rank: unknown key" in result.output
     assert "training.lora_dropout: must be float" in result.output
+
+
+def test_layers_missing_from_the_model_are_named(tiny_model_dir, tmp_path, repo_root):
+    data = _write(tmp_path / "a.jsonl", _approved(repo_root, 1))
+    result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir,
+                    "--set", "layers_to_transform=[1,5]", "--set", "min_examples=1")
+    assert result.exit_code == 2
+    assert "training.layers_to_transform: layer(s) [5] do not exist in" in result.output
+    assert "(it has 2 layers, 0..1)" in result.output

@@ -133,3 +133,30 @@ def test_readability_skips_short_copy(validator):
     long = validator.check([Record(id="L", fields={"description": " ".join([hard] * 4)})])[0]
     assert "KettleCairn.Readability" not in {f.rule for f in short}
     assert "KettleCairn.Readability" in {f.rule for f in long}
+
+
+def test_fast_attribute_ruler_annotates_exactly_like_spacy():
+    """stylegen's pipeline replaces the AttributeRuler's Matcher with lookups; every token
+    attribute must come out as the stock pipeline sets it, with and without the parser."""
+    import spacy
+
+    from stylegen.nlp import PIPELINES, load_nlp, pipes_to_disable
+
+    texts = ["I can't go, gonna be late. Y'all ain't ready; let's c'mon!", "  spaced\n\ntext  ", "",
+             "Me and him: she'd've gone. There's a stove, but it is what it is.", "Nothin' doin', y'all."]
+    for path in sorted((ROOT / "training_data" / "approved").glob("*.jsonl")):
+        for rec in [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:15]]:
+            texts += [rec["description"], rec["meta_description"], *rec["bullets"]]
+    fast = load_nlp()
+    assert type(fast.get_pipe("attribute_ruler")).__name__ == "FastAttributeRuler"
+    stock = spacy.load(next(n for n in PIPELINES if spacy.util.is_package(n)), exclude=["ner", "senter"])
+    stock.add_pipe("sentencizer", before="parser")
+
+    def attrs(doc):
+        return [(t.tag_, t.pos_, str(t.morph), t.lemma_, t.dep_, t.head.i, t.is_sent_start) for t in doc]
+
+    for level in ("tags", "parse"):
+        off = pipes_to_disable(level)  # before select_pipes: it hides the disabled names
+        with fast.select_pipes(disable=off), stock.select_pipes(disable=off):
+            got, want = list(fast.pipe(texts)), list(stock.pipe(texts))
+        assert [attrs(d) for d in got] == [attrs(d) for d in want], level
