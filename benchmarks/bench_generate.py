@@ -134,7 +134,8 @@ def main(argv=None) -> int:
     print(f"speed-up: {ratio:.1f}x (target >= 20x); peak RSS {engine_rss:.0f} MB during the stylegen engine run,"
           f" {rss:.0f} MB for the whole benchmark (both models loaded in turn) (target < 2048 MB)")
     if args.json:
-        args.json.write_text(json.dumps({"naive": base, "stylegen": ours, "ratio": round(ratio, 2), "cpu_ratio": round(cpu_ratio, 2),
+        args.json.write_text(json.dumps({"naive": base, "stylegen": ours, "ratio": round(ratio, 2),
+                                         "cpu_ratio": round(cpu_ratio, 2),
                                          "peak_rss_mb": round(rss), "engine_peak_rss_mb": round(engine_rss)}, indent=2))
     return 0
 

@@ -214,7 +214,8 @@ class TransformersEngine(Engine):
         sampler = _RowSampler(reqs, [width - len(x) for x in ids], width, self.stop_ids[0])
         started = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+            device = self.model.device
+            out = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                                       generation_config=config, logits_processor=LogitsProcessorList([sampler]))
         seconds = time.perf_counter() - started
         return self._decode(reqs, ids, out[:, width:].tolist(), seconds)

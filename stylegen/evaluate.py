@@ -739,9 +739,10 @@ def write_chart(report: dict, path: Path) -> None:
     columns = [c for c in COLUMNS if any(_arm_values(a).get(c[0]) is not None for a in report["arms"].values())]
     fig, axes = plt.subplots(2, (len(columns) + 1) // 2, figsize=(3 * ((len(columns) + 1) // 2), 6), dpi=100)
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
-    for ax, (key, title, _) in zip(axes.flat, columns):
+    for ax, (key, title, fmt) in zip(axes.flat, columns):
         values = [_arm_values(report["arms"][n]).get(key) or 0 for n in names]
-        ax.bar(range(len(names)), values, color=colors[:len(names)])
+        bars = ax.bar(range(len(names)), values, color=colors[:len(names)])
+        ax.bar_label(bars, labels=[_cell(v, fmt) for v in values], fontsize=7)
         ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
         ax.set_title(title, fontsize=9)
     for ax in list(axes.flat)[len(columns):]:

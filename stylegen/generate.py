@@ -370,7 +370,8 @@ def _attempt_round(brand, settings, items, attempt, states, ledger, engine, vali
             "warnings": counts["warning"], "suggestions": counts["suggestion"],
             "prompt_tokens": res.prompt_tokens, "new_tokens": res.new_tokens,
             "gen_seconds": res.seconds, "validate_seconds": per_record / len(brand.tasks)}
-        states[(row.id, task)].attempts.append(_Attempt(attempt, values[(row.id, task)], res.text, findings, ledger_row))
+        state = states[(row.id, task)]
+        state.attempts.append(_Attempt(attempt, values[(row.id, task)], res.text, findings, ledger_row))
         rows_out.append(ledger_row)
     ledger.record_attempts(rows_out)
 
@@ -384,7 +385,8 @@ def _outcomes(brand, rows, states, validator) -> list[FinishedRow]:
     from .records import Record
 
     best = [{task: states[(row.id, task)].best() for task in brand.tasks} for row in rows]
-    records = [Record(id=row.id, fields={t: a.value for t, a in b.items()}, facts=row.facts) for row, b in zip(rows, best)]
+    records = [Record(id=row.id, fields={t: a.value for t, a in b.items()}, facts=row.facts)
+               for row, b in zip(rows, best)]
     return [_outcome(brand, row, b, findings, states)
             for row, b, findings in zip(rows, best, validator.check(records))]
 

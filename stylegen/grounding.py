@@ -551,34 +551,38 @@ class ClaimPrefilter:
 
     def __init__(self, nlp):
         self._tokenizer = nlp.tokenizer
+        self._hash = nlp.vocab.strings.add  # words are compared as LOWER hashes (no Token objects)
         self._inverse = _inverse_lemmas(nlp)
-        self.anchors: set[str] = set()
-        self.pos_words: set[str] = set()  # one-token feature spellings: POS decides
-        self.inflected: dict[str, list] = {}  # inflected form -> [per-token form sets]
+        self.anchors: set[int] = set()
+        self.pos_words: set[int] = set()  # one-token feature spellings: POS decides
+        self.inflected: dict[int, list] = {}  # inflected form -> [per-token form sets]
         self.always_tags = False
 
     def add(self, term: ClaimTerm, lower_docs: list, base_docs: list) -> None:
         """Register one term's spelling Docs (tokenized) and base-form Docs (tagged)."""
         for doc in lower_docs:
             if len(doc):
-                self.anchors.add(max((t.lower_ for t in doc), key=len))
+                self.anchors.add(self._hash(max((t.lower_ for t in doc), key=len)))
             if term.kind == "feature" and len(doc) == 1:
-                self.pos_words.add(doc[0].lower_)
+                self.pos_words.add(self._hash(doc[0].lower_))
         for doc in base_docs:
             forms = [self._inverse(tok.lemma_.lower()) for tok in doc]
             if None in forms:
                 self.always_tags = True
                 continue
+            hashed = [{self._hash(f) for f in token_forms} for token_forms in forms]
             for tok, token_forms in zip(doc, forms):
                 for form in token_forms - {tok.lower_}:
-                    self.inflected.setdefault(form, []).append(forms)
+                    self.inflected.setdefault(self._hash(form), []).append(hashed)
 
     def level(self, text: str) -> str | None:
         """``None``, ``"tokens"`` or ``"tags"``: what finding claim terms in ``text`` needs."""
-        words = {t.lower_ for t in self._tokenizer(text)}
+        from spacy.attrs import LOWER
+
+        words = set(self._tokenizer(text).to_array(LOWER).tolist())
         if self.always_tags or not words.isdisjoint(self.pos_words):
             return "tags"
-        for word in words.intersection(self.inflected):
+        for word in [w for w in words if w in self.inflected]:  # iterate the few words, not the dict
             if any(all(not words.isdisjoint(f) for f in forms) for forms in self.inflected[word]):
                 return "tags"
         return "tokens" if not words.isdisjoint(self.anchors) else None

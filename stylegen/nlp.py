@@ -7,7 +7,9 @@ from NER). Sentence boundaries come from spaCy's rule-based ``sentencizer`` (``.
 ``?`` and friends), placed before the parser, which respects them: the statistical
 boundaries split product names ("The Scrubline Trail | Tee blends ...") and so miscount
 sentences in product copy. The dependency parser is the slowest component; it runs only
-when a rule needs dependency labels (passive voice).
+when a rule needs dependency labels (passive voice). The ``attribute_ruler`` (tag -> POS,
+morphology, some lemmas) gets a lookup fast path with identical output (see
+``_fast_attribute_ruler``): through spaCy's generic Matcher it cost as much as the tagger.
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def _fast_attribute_ruler(ruler) -> None:
                 lookup.setdefault(key, []).append(attr_id)
         elif pred is not None:
             preds.append((attr_id, pred))
-        elif all(_needs_dep(t) for p in patterns for t in p if "DEP" in t) and any("DEP" in t for p in patterns for t in p):
+        elif _only_on_parsed(patterns):
             dep.add(str(attr_id), patterns)
         else:
             multi.add(str(attr_id), patterns)
@@ -112,6 +114,12 @@ def _token_predicate(tok: dict):
         else:
             return None
     return (lambda t: all(test(t) for test in tests)) if tests else None
+
+
+def _only_on_parsed(patterns: list) -> bool:
+    """True when the patterns test DEP and every DEP test fails on a token without a label."""
+    deps = [tok for p in patterns for tok in p if "DEP" in tok]
+    return bool(deps) and all(_needs_dep(tok) for tok in deps)
 
 
 def _needs_dep(tok: dict) -> bool:

@@ -28,7 +28,8 @@ def build_report(ledger, settings: dict) -> dict:
                       "after_retries": _rate(sum(r.status == "accepted" for r in generated), len(generated))},
         "attempts_histogram": _attempts_histogram(attempts),
         "failures_by_rule": _failures(attempts),
-        "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected" for rule in r.rules).most_common()),
+        "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected"
+                                        for rule in r.rules).most_common()),
         "throughput": _throughput(attempts, generated, ledger.sessions()),
     }
 
@@ -43,7 +44,8 @@ def _attempts_histogram(attempts: list[dict]) -> dict:
     for a in attempts:
         key = (a["row_key"], a["task"])
         last[key] = max(last.get(key, 0), a["attempt"])
-    return {str(k): v for k, v in sorted(Counter(last.values()).items())}
+    counts = Counter(last.values())
+    return {str(k): counts.get(k, 0) for k in range(1, max(counts, default=0) + 1)}  # empty bins too
 
 
 def _failures(attempts: list[dict]) -> dict:
@@ -91,8 +93,10 @@ def format_markdown(report: dict) -> str:
         f"**{pct(rates['after_retries'])}** after retries with feedback.", "",
         "## Attempts per task output", "", "| attempts | outputs |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in report["attempts_histogram"].items()], "",
-        "## Error-level findings by rule (all attempts)", "", "| rule | findings | rejected products |", "|---|---|---|",
-        *[f"| {rule} | {n} | {report['rejects_by_rule'].get(rule, 0)} |" for rule, n in report["failures_by_rule"].items()],
+        "## Error-level findings by rule (all attempts)", "",
+        "| rule | findings | rejected products |", "|---|---|---|",
+        *[f"| {rule} | {n} | {report['rejects_by_rule'].get(rule, 0)} |"
+          for rule, n in report["failures_by_rule"].items()],
         "", "## Throughput", "",
         f"{tp['new_tokens']} new tokens in {tp['attempts']} attempts; {tp['tokens_per_second']} tokens/s while "
         f"generating; {tp['seconds_per_product']} s per product over {tp['wall_seconds']} s of wall time "
@@ -112,9 +116,11 @@ def write_chart(report: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     rates = report["pass_rate"]
-    axes[0, 0].bar(["first attempt", "after retries"], [100 * (rates[k] or 0) for k in ("first_attempt", "after_retries")],
+    axes[0, 0].bar(["first attempt", "after retries"],
+                   [100 * (rates[k] or 0) for k in ("first_attempt", "after_retries")],
                    color=["#9bb", "#376"])
-    axes[0, 0].set(title="Pass rate (%)", ylim=(0, 100))
+    axes[0, 0].bar_label(axes[0, 0].containers[0], fmt="%.0f%%")
+    axes[0, 0].set(title="Pass rate of generated products (%)", ylim=(0, 105))
     hist = report["attempts_histogram"]
     axes[0, 1].bar(list(hist) or ["-"], list(hist.values()) or [0], color="#689")
     axes[0, 1].set(title="Attempts per task output", xlabel="attempts", ylabel="outputs")

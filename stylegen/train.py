@@ -24,7 +24,7 @@ from pathlib import Path
 from . import __version__
 from .brand import TrainingSettings, load_brand
 from .config import Problems, load_dataclass
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
@@ -153,7 +153,8 @@ def completion_perplexity(model, rows: list[dict], pad_id: int, batch_size: int 
     total_nll, total_tokens = 0.0, 0
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # little padding
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16 and not torch.cuda.is_available()):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16 and not torch.cuda.is_available())
+    with torch.no_grad(), autocast:
         for start in range(0, len(order), batch_size):
             batch = collate([rows[i] for i in order[start:start + batch_size]])
             batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
@@ -494,6 +495,8 @@ def model_card(manifest: dict) -> str:
     hp, tr, data = manifest["hyperparameters"], manifest["training"], manifest["data"]
     fit = (f"| base model | {ppl['base']['perplexity']} |\n| base + this adapter | {ppl['adapter']['perplexity']} |\n"
            if "base" in ppl else f"{ppl.get('note')}\n")
+    upstream = f" (upstream: `{manifest['base_model']['upstream']}`)" if manifest["base_model"].get("upstream") else ""
+    padding = f"{tr['padding_share']:.1%}" if tr["padding_share"] is not None else "n/a"
     return f"""# {manifest['brand']['name']} style adapter (stylegen)
 
 A LoRA adapter that teaches `{manifest['base_model']['id']}` the written voice of
@@ -511,7 +514,7 @@ with `stylegen.prompts` (short system line + task prompt) and the chat template 
 
 ## Base model
 
-- id: `{manifest['base_model']['id']}` (upstream: `{manifest['base_model'].get('upstream')}`)
+- id: `{manifest['base_model']['id']}`{upstream}
 - weights sha256: `{manifest['base_model']['weights_sha256']}`. `stylegen generate` refuses
   this adapter on any other base weights.
 
@@ -528,7 +531,7 @@ with `stylegen.prompts` (short system line + task prompt) and the chat template 
   {', '.join(hp['target_modules'])}, layers {hp['layers_to_transform'] or 'all'}
 - {tr['global_step']} steps ({tr['epochs']} epochs), lr {hp['learning_rate']}, batch
   {hp['per_device_train_batch_size']}, {hp['precision']}, {hp['batching']} (padding
-  {tr['padding_share']})
+  {padding} of the tokens)
 - loss: {hp['loss']}; wall time {tr['wall_time_s']} s; {tr['tokens_per_s']} tokens/s
 
 ![training curve](training_curve.png)

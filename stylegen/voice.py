@@ -9,7 +9,8 @@ Method (documented in full in docs/EVAL.md):
    and the model has to learn how the brand writes, not what it writes about.
 2. **Features.** TF-IDF (sublinear tf, l2-normalised) over character n-grams inside word
    boundaries (2 to 5 characters, case kept: rhythm, punctuation, "you", contractions)
-   and over word 1-2 grams. Nothing here needs torch or spaCy.
+   and over word 1-2 grams. Nothing here needs torch or spaCy, and scoring a text needs
+   only the JSON file: the TF-IDF transform is re-done in plain Python.
 3. **Model.** A class-balanced logistic regression (scikit-learn); its regularisation is
    chosen by 5-fold cross-validated ROC AUC with folds grouped by record, on the training
    split only. The model keeps the ``max_terms`` n-grams with the largest weights and is
@@ -294,11 +295,14 @@ def build_texts(brand, approved: list, contrast: list, held: set[str], eval_frac
     """Every text with its label and split side; contrast text follows its record id's side."""
     from .data import is_eval
 
+    known = {r.id for r in approved}
     texts = []
     for label, records in ((1, approved), (0, contrast)):
         for i, rec in enumerate(records):
             rid = rec.id or f"contrast-{i}"
-            side = rid in held if rec.id in held or label == 1 else is_eval(rid, eval_fraction)
+            # Contrast for an approved record's prompt goes where that record goes; other
+            # contrast text is split by the same hash of its id.
+            side = rid in held if rid in known else is_eval(rid, eval_fraction)
             texts += [VoiceText(rid, task, text, label, side) for task, text in record_texts(rec.fields, brand.tasks)]
     return texts
 

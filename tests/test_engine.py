@@ -118,3 +118,18 @@ def test_row_sampler_keeps_to_the_nucleus(vocab):
         counts[int(sampler._choose(logits.clone())[0])] += 1
     assert set(counts) == {0, 1}  # 0.5 + 0.3 reach top_p 0.7: tokens 2 and 3 are cut
     assert 0.5 < counts[0] / 400 < 0.75  # renormalized: 0.625
+
+
+@pytest.mark.slow
+def test_default_model_engine_generates_reproducibly():
+    from stylegen.engine import load_engine
+    from stylegen.models import cpu_supports_bf16
+
+    eng = load_engine("smollm2-135m-instruct", batch_size=2)
+    prompt = eng.render([{"role": "system", "content": "You write product copy."},
+                         {"role": "user", "content": "Write the meta description for Ember Kettle.\nWeight: 9.8 oz"}])
+    reqs = [GenRequest(prompt=prompt, seed=s, max_new_tokens=12, temperature=0.7, top_p=0.9, key=str(s)) for s in (1, 2)]
+    first, second = eng.generate(reqs), eng.generate(reqs)
+    assert [r.text for r in first] == [r.text for r in second]
+    assert all(r.text and 1 <= r.new_tokens <= 12 for r in first)
+    assert eng.describe()["dtype"] == ("bfloat16" if cpu_supports_bf16() else "float32")

@@ -65,7 +65,8 @@ def test_retry_with_feedback_fixes_the_output(setup):
     assert set(outputs) == {"A", "B", "C", "D"} and read_jsonl(out / "rejects.jsonl") == []
     assert outputs["A"]["attempts"] == {"description": 2, "meta_description": 1, "bullets": 1}
     assert outputs["A"]["fields"]["description"] == good("description")
-    assert outputs["A"]["fields"]["bullets"] == ["Folds flat for packing", "Packs small in a lid pocket", "Aluminum, 9 oz"]
+    assert outputs["A"]["fields"]["bullets"] == ["Folds flat for packing", "Packs small in a lid pocket",
+                                                 "Aluminum, 9 oz"]
     retry = [r for r in engine.requests if r.key == "A/description"][1]
     assert "Fix: remove 'best' (T.Hype)" in retry.prompt  # the corrective note reached the prompt
     first = [r for r in engine.requests if r.key == "A/description"][0]
@@ -106,8 +107,8 @@ def test_persistent_failure_is_quarantined_with_all_findings(setup):
     assert [(f["rule"], f["field"]) for f in reject["findings"]] == [("T.Hype", "bullets[0]"), ("T.Hype", "bullets[1]")]
     assert [len(a["findings"]) for a in reject["attempt_findings"]["bullets"]] == [2, 2, 2]
     db = sqlite3.connect(out / "ledger.sqlite")
-    rows = db.execute("SELECT attempt, seed, prompt_hash, text, errors FROM attempts WHERE row_key='C' AND task='bullets'"
-                      " ORDER BY attempt").fetchall()
+    rows = db.execute("SELECT attempt, seed, prompt_hash, text, errors FROM attempts"
+                      " WHERE row_key='C' AND task='bullets' ORDER BY attempt").fetchall()
     assert [r[0] for r in rows] == [1, 2, 3] and all(r[4] == 2 for r in rows)
     assert len({r[1] for r in rows}) == 3 and len({r[2] for r in rows}) == 2  # attempts 2, 3: same note, new seed
 

@@ -81,7 +81,8 @@ def test_sigkill_mid_run_then_resume_gives_each_row_exactly_once(tmp_path, tiny_
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "stylegen", "generate", "--brand", str(brand), "--catalog", str(catalog),
            "--out", str(out), "--no-adapter", "--batch-size", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while len(_lines(out / "outputs.jsonl")) + len(_lines(out / "rejects.jsonl")) < 3:

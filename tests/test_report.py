@@ -76,3 +76,11 @@ def test_lock_is_released(tmp_path):
     first.release()
     second = RunLock(tmp_path)  # no error: the first one let go
     second.release()
+
+
+def test_attempts_histogram_shows_empty_bins(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.start_session({})
+    ledger.record_attempts([_attempt("A", "description", a, ["T.Hype"]) for a in (1, 2, 3)]
+                           + [_attempt("B", "description", 1)])
+    assert build_report(ledger, {})["attempts_histogram"] == {"1": 1, "2": 0, "3": 1}

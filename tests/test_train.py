@@ -35,13 +35,12 @@ def _train(*args):
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory, repo_root):
-    """One short run on a small approved set with a high learning rate (it must overfit)."""
+    """One short run on a small approved set (through the brand validators)."""
     work = tmp_path_factory.mktemp("train")
     data = _write(work / "approved.jsonl", _approved(repo_root, 3))
     out = work / "adapter"
-    result = _train("--out", out, "--data", data, "--base-model", tiny_model_dir, "--epochs", 4,
-                    "--learning-rate", 0.01, "--r", 8, "--lora-alpha", 16, "--batch-size", 4,
-                    "--set", "min_examples=5", "--set", "early_stopping_patience=10")
+    result = _train("--out", out, "--data", data, "--base-model", tiny_model_dir, "--epochs", 1,
+                    "--r", 8, "--lora-alpha", 16, "--batch-size", 4, "--learning-rate", 0.01, "--set", "min_examples=5")
     assert result.exit_code == 0, result.output
     return out, result, data
 
@@ -55,11 +54,17 @@ def test_help_texts():
     assert "--resume" in CliRunner().invoke(cli, ["train", "--help"]).output
 
 
-def test_short_run_lowers_the_loss_and_the_perplexity(trained):
-    out, result, _ = trained
-    manifest = read_manifest(out)
+def test_short_run_on_a_tiny_overfit_set_lowers_the_loss(tiny_model_dir, tmp_path):
+    rows = [{"id": f"R{i}", "prompt": f"Kettle {i}.", "completion": f"Kettle {i} boils water and pours clean."}
+            for i in range(12)]
+    data = _write(tmp_path / "overfit.jsonl", rows)
+    result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir, "--epochs", 10,
+                    "--learning-rate", 0.02, "--batch-size", 4, "--set", "min_examples=1",
+                    "--set", "early_stopping_patience=100")
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(tmp_path / "out")
     losses = [h["loss"] for h in manifest["training"]["loss_log"]]
-    assert losses[-1] < losses[0] * 0.9
+    assert losses[-1] < losses[0] - 0.2
     ppl = manifest["eval"]["perplexity"]
     assert ppl["adapter"]["perplexity"] < ppl["base"]["perplexity"]
     assert f"base {ppl['base']['perplexity']} -> adapter {ppl['adapter']['perplexity']}" in result.output
