@@ -12,16 +12,9 @@ directory's ledger first, so a re-run of the same command resumes where it stopp
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-# OpenMP threads that busy-wait make torch many times slower when the CPU is shared
-# (measured: a bf16 decode step 2-3 s instead of 0.15-0.2 s at load 8 on 2 cores).
-# libgomp reads this once, when torch is first imported (spaCy imports it too), so it is
-# set on import of this module; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import ConfigError
 from .ledger import LEDGER_FILE, OUTPUTS, FinishedRow, Ledger, RunLock, append_line
