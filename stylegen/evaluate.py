@@ -720,7 +720,8 @@ def _voice_lines(report: dict, voice: dict) -> list[str]:
         return [voice.get("note", "no voice model")]
     held = voice["held_out"]
     lines = [f"Model `{voice['path']}`: ROC AUC {voice['held_out_roc_auc']} separating held-out approved copy"
-             f" ({held['approved']} texts) from contrast text ({held['contrast']} texts: {voice['contrast']}),"
+             f" ({held['approved']} texts) from contrast text ({held['contrast']} texts:"
+             f" {', '.join(voice['contrast'] or [])}),"
              f" calibrated on {voice['calibration'].get('fitted_on')}.", "",
              "ROC AUC of references vs each arm's outputs (0.5: the score cannot tell them apart):", ""]
     for name, arm in report["arms"].items():
