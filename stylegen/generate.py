@@ -166,6 +166,7 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     adapter = _adapter_dir(brand, options)
     if adapter is not None and engine is None:
         _check_adapter(adapter, settings["base_model"])
+        settings["adapter_data_drift"] = _adapter_drift(adapter, brand)
     settings.update(adapter=str(adapter) if adapter else None, adapter_sha256=_adapter_hash(adapter))
     from .validate import Validator
 
@@ -266,6 +267,18 @@ def _check_adapter(adapter: Path, base_model: str) -> None:
     from .train import check_adapter
 
     check_adapter(adapter, base_model)
+
+
+def _adapter_drift(adapter: Path, brand) -> str | None:
+    """Warn (not refuse) when the adapter was trained on older approved copy."""
+    import warnings
+
+    from .train import adapter_data_drift
+
+    drift = adapter_data_drift(adapter, brand)
+    if drift:
+        warnings.warn(drift, stacklevel=3)
+    return drift
 
 
 def _check_identity(ledger: Ledger, settings: dict, out: Path) -> None:

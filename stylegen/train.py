@@ -609,3 +609,25 @@ def summary_line(manifest: dict, out: str | Path) -> str:
            if "base" in ppl else f"held-out perplexity: {ppl.get('note')}")
     return (f"adapter written to {out} ({tr['global_step']} steps, {tr['epochs']} epochs,"
             f" {tr['wall_time_s']} s)\n{fit}")
+
+
+def adapter_data_drift(adapter_dir: str | Path, brand) -> str | None:
+    """Say why an adapter no longer matches the brand's training data, or None when it does.
+
+    The manifest records a sha256 of the files the adapter was trained on; a shipped
+    adapter whose data has since changed still loads, but it no longer speaks for the
+    approved copy, so the nightly job warns and says how to retrain.
+    """
+    from .data import data_files, files_sha256
+    from .errors import DataError
+
+    trained = read_manifest(adapter_dir).get("data", {}).get("sha256")
+    try:
+        current = files_sha256(data_files(brand.resolve(brand.training.data)))
+    except DataError:
+        return None  # no training data next to the brand kit: nothing to compare with
+    if not trained or trained == current:
+        return None
+    return (f"adapter {adapter_dir} was trained on other data (sha256 {trained[:12]}) than "
+            f"{brand.training.data} holds now ({current[:12]}); retrain it with "
+            f"`stylegen train --brand {brand.root} --out {adapter_dir} --overwrite`")
