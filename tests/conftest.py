@@ -72,3 +72,33 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def brand(repo_root):
+    """The sample brand kit (Kettle & Cairn)."""
+    from stylegen.brand import load_brand
+
+    return load_brand(repo_root / "brand")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    """The tiny model's tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def approved_rows(repo_root: Path, n_per_file: int = 2) -> list[dict]:
+    """The first ``n_per_file`` approved records of each sample data file."""
+    rows = []
+    for path in sorted((repo_root / "training_data" / "approved").glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:n_per_file]]
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` as JSON lines and return ``path``."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

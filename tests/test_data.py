@@ -1,38 +1,13 @@
 """Training-data preparation: loss mask, formats, validation filter, dedupe, split."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from stylegen import data, prompts
-from stylegen.brand import load_brand
 from stylegen.errors import DataError
 from stylegen.train import CompletionCollator
 
-
-@pytest.fixture(scope="module")
-def brand(repo_root):
-    return load_brand(repo_root / "brand")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def _approved(repo_root, n_per_file=2):
-    rows = []
-    for path in sorted((repo_root / "training_data" / "approved").glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:n_per_file]]
-    return rows
-
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+from conftest import approved_rows, write_jsonl
 
 
 def test_loss_mask_golden(brand, tokenizer):
@@ -107,7 +82,7 @@ def test_trl_formats_are_accepted_and_bad_rows_named(brand, tokenizer, tmp_path)
         {"messages": [{"role": "user", "content": "no answer"}]},
         {"prompt": "x", "completion": 3},
     ]
-    path = _write(tmp_path / "chat.jsonl", rows)
+    path = write_jsonl(tmp_path / "chat.jsonl", rows)
     examples, excluded, count = data.load_examples(brand, [path], tokenizer)
     assert count == 5 and len(examples) == 3
     assert examples[0].prompt.startswith("<|im_start|>system\nYou write product copy for Kettle & Cairn.<|im_end|>")
@@ -119,9 +94,9 @@ def test_trl_formats_are_accepted_and_bad_rows_named(brand, tokenizer, tmp_path)
 
 
 def test_prepare_excludes_invalid_copy_and_lists_it(brand, tokenizer, tmp_path, repo_root):
-    rows = _approved(repo_root)
+    rows = approved_rows(repo_root)
     rows[0]["description"] = rows[0]["description"] + " Buy it now!!!"
-    _write(tmp_path / "approved.jsonl", rows)
+    write_jsonl(tmp_path / "approved.jsonl", rows)
     prepared = data.prepare_dataset(brand, tokenizer, tmp_path)
     assert len(prepared.train) + len(prepared.eval) == 3 * len(rows) - 1
     [bad] = prepared.excluded
@@ -134,9 +109,9 @@ def test_prepare_excludes_invalid_copy_and_lists_it(brand, tokenizer, tmp_path, 
 def test_prepare_refuses_with_on_invalid_refuse(brand, tokenizer, tmp_path, repo_root):
     import dataclasses
 
-    rows = _approved(repo_root, 1)
+    rows = approved_rows(repo_root, 1)
     rows[1]["bullets"][0] = "Premium!!! world-class"
-    _write(tmp_path / "a.jsonl", rows)
+    write_jsonl(tmp_path / "a.jsonl", rows)
     settings = dataclasses.replace(brand.training, on_invalid="refuse")
     with pytest.raises(DataError, match=r"failed validation \(on_invalid: refuse\)") as err:
         data.prepare_dataset(brand, tokenizer, tmp_path, settings)
@@ -144,7 +119,7 @@ def test_prepare_refuses_with_on_invalid_refuse(brand, tokenizer, tmp_path, repo
 
 
 def test_prepare_refuses_unusable_data(brand, tokenizer, tmp_path):
-    _write(tmp_path / "wrong.jsonl", [{"id": "A1", "text": "Some copy"}, {"id": "A2", "facts": {"name": "X"}}])
+    write_jsonl(tmp_path / "wrong.jsonl", [{"id": "A1", "text": "Some copy"}, {"id": "A2", "facts": {"name": "X"}}])
     with pytest.raises(DataError) as err:
         data.prepare_dataset(brand, tokenizer, tmp_path / "wrong.jsonl")
     message = str(err.value)

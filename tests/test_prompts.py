@@ -6,24 +6,11 @@ import json
 import pytest
 
 from stylegen import prompts
-from stylegen.brand import load_brand
 
 FACTS = {
     "name": "Ember 1.2 L Kettle", "category": "Cookware",
     "features": ["Folding handle", "Snug lid"], "materials": [], "weight": "9.8 oz", "care": "",
 }
-
-
-@pytest.fixture(scope="module")
-def brand(repo_root):
-    return load_brand(repo_root / "brand")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
 def test_facts_block_skips_empty_and_joins_lists():

@@ -7,24 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, build_tiny_model
+from conftest import ROOT, approved_rows, build_tiny_model, write_jsonl
 from stylegen.brand import TrainingSettings, load_brand
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
 from stylegen.models import weights_sha256
 from stylegen.train import check_adapter, read_manifest
-
-
-def _approved(repo_root, n_per_file):
-    rows = []
-    for path in sorted((repo_root / "training_data" / "approved").glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:n_per_file]]
-    return rows
-
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def _train(*args):
@@ -37,7 +25,7 @@ def _train(*args):
 def trained(tiny_model_dir, tmp_path_factory, repo_root):
     """One short run on a small approved set (through the brand validators)."""
     work = tmp_path_factory.mktemp("train")
-    data = _write(work / "approved.jsonl", _approved(repo_root, 3))
+    data = write_jsonl(work / "approved.jsonl", approved_rows(repo_root, 3))
     out = work / "adapter"
     result = _train("--out", out, "--data", data, "--base-model", tiny_model_dir, "--epochs", 1,
                     "--r", 8, "--lora-alpha", 16, "--batch-size", 4, "--learning-rate", 0.01, "--set", "min_examples=5")
@@ -57,7 +45,7 @@ def test_help_texts():
 def test_short_run_on_a_tiny_overfit_set_lowers_the_loss(tiny_model_dir, tmp_path):
     rows = [{"id": f"R{i}", "prompt": f"Kettle {i}.", "completion": f"Kettle {i} boils water and pours clean."}
             for i in range(12)]
-    data = _write(tmp_path / "overfit.jsonl", rows)
+    data = write_jsonl(tmp_path / "overfit.jsonl", rows)
     result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir, "--epochs", 10,
                     "--learning-rate", 0.02, "--batch-size", 4, "--set", "min_examples=1",
                     "--set", "early_stopping_patience=100")
@@ -83,7 +71,7 @@ def test_manifest_is_complete(trained, tiny_model_dir, repo_root):
     assert (hp["r"], hp["lora_alpha"], hp["learning_rate"], hp["per_device_train_batch_size"]) == (8, 16, 0.01, 4)
     assert all(manifest["versions"][lib] for lib in ("torch", "transformers", "peft", "python"))
     split = manifest["split"]
-    ids = {r["id"] for r in _approved(repo_root, 3)}
+    ids = {r["id"] for r in approved_rows(repo_root, 3)}
     assert set(split["train"]) | set(split["eval"]) <= ids and not set(split["train"]) & set(split["eval"])
     assert split["eval"]
     assert manifest["training"]["global_step"] > 0 and manifest["eval"]["eval_loss"]
@@ -117,7 +105,7 @@ def test_existing_adapter_is_not_overwritten_silently(trained, tiny_model_dir):
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_model_dir, tmp_path, repo_root):
-    data = _write(tmp_path / "approved.jsonl", _approved(repo_root, 2))
+    data = write_jsonl(tmp_path / "approved.jsonl", approved_rows(repo_root, 2))
     out = tmp_path / "adapter"
     common = ["--out", out, "--data", data, "--base-model", tiny_model_dir, "--batch-size", 2,
               "--set", "min_examples=1", "--set", "save_steps=1"]
@@ -142,12 +130,12 @@ def test_resume_continues_from_the_last_checkpoint(tiny_model_dir, tmp_path, rep
 ])
 def test_bad_datasets_are_refused(rows, message, tiny_model_dir, tmp_path, repo_root):
     if rows == "invalid":  # every row fails the brand validators
-        rows = _approved(repo_root, 1)
+        rows = approved_rows(repo_root, 1)
         for row in rows:
             for task in ("description", "meta_description"):
                 row[task] += " Order now!!!"
             row["bullets"] = [b + "!!!" for b in row["bullets"]]
-    data = _write(tmp_path / "bad.jsonl", rows)
+    data = write_jsonl(tmp_path / "bad.jsonl", rows)
     result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir)
     assert result.exit_code == 2
     assert message in result.output
@@ -157,7 +145,7 @@ def test_bad_datasets_are_refused(rows, message, tiny_model_dir, tmp_path, repo_
 
 
 def test_bad_lora_override_is_a_config_error(tiny_model_dir, tmp_path, repo_root):
-    data = _write(tmp_path / "a.jsonl", _approved(repo_root, 1))
+    data = write_jsonl(tmp_path / "a.jsonl", approved_rows(repo_root, 1))
     result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir,
                     "--set", "lora_rank=4", "--set", "lora_dropout=high")
     assert result.exit_code == 2
@@ -166,7 +154,7 @@ def test_bad_lora_override_is_a_config_error(tiny_model_dir, tmp_path, repo_root
 
 
 def test_layers_missing_from_the_model_are_named(tiny_model_dir, tmp_path, repo_root):
-    data = _write(tmp_path / "a.jsonl", _approved(repo_root, 1))
+    data = write_jsonl(tmp_path / "a.jsonl", approved_rows(repo_root, 1))
     result = _train("--out", tmp_path / "out", "--data", data, "--base-model", tiny_model_dir,
                     "--set", "layers_to_transform=[1,5]", "--set", "min_examples=1")
     assert result.exit_code == 2
