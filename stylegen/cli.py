@@ -8,6 +8,7 @@ configuration error. Heavy libraries are imported inside the library functions, 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -81,8 +82,10 @@ def brand_check(brand_dir):
               help="Task field that .txt/.md files are checked as (default: description).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of standard output.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes for large inputs (2,000+ records)  [default: CPU count].")
 @_handle_errors
-def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output):
+def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output, jobs):
     """Validate existing copy against the brand's validator suites.
 
     PATHS are JSONL or CSV records, .txt/.md files, folders of them, or - for stdin.
@@ -91,7 +94,8 @@ def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output):
     """
     from .validate import validate_paths
 
-    report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name)
+    report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name,
+                            jobs=jobs or os.cpu_count() or 1)
     text = report.render(fmt)
     if output:
         try:

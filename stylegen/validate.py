@@ -20,6 +20,9 @@ from .records import Record, field_texts, read_records
 from .rules import load_rules
 
 CHUNK = 2000  # records per Validator.check call in validate_paths (bounds Doc memory)
+PARALLEL_CHUNK = 500  # records per task when checking in worker processes
+WARM_UP = 20  # records checked in the parent before forking (loads spaCy, builds matchers)
+_WORKER: "Validator | None" = None  # the validator a forked worker inherits
 
 
 class Validator:
@@ -48,6 +51,27 @@ class Validator:
         """
         docs = self._docs(records)
         return [self._check_record(rec, docs) for rec in records]
+
+    def check_parallel(self, records: list[Record], jobs: int) -> list[list[Finding]]:
+        """Like :meth:`check`, spread over ``jobs`` forked worker processes.
+
+        A few records are checked here first, which loads the pipeline and builds every
+        matcher; the workers are forked after that and share them copy-on-write, so only
+        records and findings cross process boundaries. Call it from a process that has
+        not started torch threads (the CLI's validate path), since forking those can hang.
+        """
+        if jobs <= 1 or len(records) < 4 * PARALLEL_CHUNK:
+            return [per for i in range(0, len(records), CHUNK) for per in self.check(records[i:i + CHUNK])]
+        import multiprocessing
+
+        global _WORKER
+        _WORKER = self
+        first = self.check(records[:WARM_UP])
+        rest = records[WARM_UP:]
+        chunks = [rest[i:i + PARALLEL_CHUNK] for i in range(0, len(rest), PARALLEL_CHUNK)]
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = pool.map(_check_in_worker, chunks, chunksize=1)
+        return first + [per for part in parts for per in part]
 
     def _docs(self, records: list[Record]) -> dict[str, object]:
         """spaCy Docs by text: one batched pass per annotation level that some text needs.
@@ -178,8 +202,12 @@ class ValidationReport:
         return 1 if at_or_above(self.findings, fail_level) else 0
 
 
+def _check_in_worker(records: list[Record]) -> list[list[Finding]]:
+    return _WORKER.check(records)
+
+
 def validate_paths(paths: list[str], brand_dir: str | Path = "brand", suites: list[str] | None = None,
-                   field_name: str | None = None) -> ValidationReport:
+                   field_name: str | None = None, jobs: int = 1) -> ValidationReport:
     """Validate copy in files, folders or ``-`` (stdin) against the brand's suites.
 
     Args:
@@ -187,6 +215,7 @@ def validate_paths(paths: list[str], brand_dir: str | Path = "brand", suites: li
         brand_dir: the brand kit folder.
         suites: suite names instead of the brand's ``validators.suites``.
         field_name: the field .txt/.md texts are checked as (default ``description``).
+        jobs: worker processes for large inputs (1: check in this process).
 
     Raises:
         ConfigError: the brand kit or a rule is wrong.
@@ -204,9 +233,8 @@ def validate_paths(paths: list[str], brand_dir: str | Path = "brand", suites: li
         records, input_findings = read_records(path, brand, field_name)
         count += len(records)
         found = list(input_findings)
-        for start in range(0, len(records), CHUNK):
-            for per_record in validator.check(records[start:start + CHUNK]):
-                found.extend(per_record)
+        for per_record in validator.check_parallel(records, jobs):
+            found.extend(per_record)
         # stable sort (files of a folder are read in sorted order): a record keeps its own order
         found.sort(key=lambda f: (f.path or "", f.line or 0))
         findings.extend(found)
