@@ -34,13 +34,11 @@ except the wall-clock ones (tokens/s, seconds) repeats exactly.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import Engine
 from .errors import ConfigError, DataError
 
 DEFAULT_ARMS = ("prompt-only", "adapter")
@@ -244,54 +242,21 @@ def choose_shots(brand, held: list, train: list, k: int, seed: int) -> dict:
 # --- the engine wrapper that gives the generate loop the arm's prompt ----------------------
 
 
-class ArmEngine(Engine):
-    """Wraps an engine so the nightly run loop sends this arm's prompt.
+def arm_messages(brand, shots: dict | None, system: str | None):
+    """The message builder of an arm, for ``GenerateOptions.messages``.
 
-    ``run_generate`` renders the short task prompt (plus, on retries, the corrective
-    note); this wrapper recognises the record and task from that exact user text and
-    renders the arm's messages instead, through :func:`stylegen.prompts.render_messages`
-    (arm system turn, the record's few-shot examples, the same feedback). Generation,
+    The nightly run loop calls it for each request (task, catalog row, feedback note);
+    it renders the arm's system turn, the record's few-shot examples and the same
+    feedback through :func:`stylegen.prompts.render_messages`, so generation,
     validation and retries stay the run loop's own.
     """
+    from .prompts import render_messages
 
-    def __init__(self, inner: Engine, brand, rows: list, shots: dict | None, system: str | None):
-        from .prompts import render_task
+    def compose(task: str, row, feedback: str | None) -> list[dict]:
+        examples = (shots or {}).get(row.id, {}).get(task)
+        return render_messages(brand, task, row.facts, feedback=feedback, examples=examples, system=system)
 
-        self.inner, self.brand, self.shots, self.system = inner, brand, shots or {}, system
-        self.name = inner.name
-        self._lookup = {render_task(brand, task, row.facts): (row, task) for row in rows for task in brand.tasks}
-        self.rendered: list[str] = []
-
-    def __getattr__(self, name):  # model, tokenizer, ... of the wrapped engine
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def render(self, messages: list[dict]) -> str:
-        from .prompts import render_messages
-
-        row, task, feedback = self._find(messages[-1]["content"])
-        examples = self.shots.get(row.id, {}).get(task)
-        prompt = self.inner.render(render_messages(self.brand, task, row.facts, feedback=feedback, examples=examples,
-                                                   system=self.system))
-        self.rendered.append(prompt)
-        return prompt
-
-    def _find(self, user: str):
-        if user in self._lookup:
-            return (*self._lookup[user], None)
-        for match in re.finditer("\n\n", user):
-            head = user[:match.start()]
-            if head in self._lookup:
-                return (*self._lookup[head], user[match.end():])
-        raise RuntimeError("eval: a prompt from the run loop matches no eval record (prompt renderer changed?)")
-
-    def generate(self, requests):
-        return self.inner.generate(requests)
-
-    def describe(self) -> dict:
-        return {**self.inner.describe(), "system": "arm" if self.system else "default",
-                "few_shot": bool(self.shots)}
+    return compose
 
 
 # --- perplexity ----------------------------------------------------------------------
@@ -355,14 +320,15 @@ def run_arm(brand, name: str, engine, split: EvalSplit, shots: dict, settings: d
     arm_dir = out / name
     _fresh_run_dir(arm_dir / "generate")
     catalog = write_catalog(brand, split.eval, arm_dir / "catalog.jsonl")
-    wrapped = ArmEngine(engine, brand, read_catalog(catalog, brand.catalog).rows, arm_shots, system)
+    compose = arm_messages(brand, arm_shots, system)
+    first = read_catalog(catalog, brand.catalog).rows[0]
     run_generate(GenerateOptions(
         brand=str(brand.root), catalog=str(catalog), out=str(arm_dir / "generate"), adapter=settings["adapter"]
         if spec.adapter else None, no_adapter=not spec.adapter, seed=settings["seed"],
-        batch_size=settings["batch_size"], max_attempts=settings["max_attempts"], progress=settings["progress"]),
-        engine=wrapped)
+        batch_size=settings["batch_size"], max_attempts=settings["max_attempts"], progress=settings["progress"],
+        messages=compose), engine=engine)
     return {"perplexity": perplexity, "run_dir": arm_dir / "generate", "seconds": time.perf_counter() - started,
-            "example_prompt": wrapped.rendered[0] if wrapped.rendered else None}
+            "example_prompt": engine.render(compose(next(iter(brand.tasks)), first, None))}
 
 
 def _fresh_run_dir(path: Path) -> None:

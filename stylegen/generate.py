@@ -15,6 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .errors import ConfigError
 from .ledger import LEDGER_FILE, OUTPUTS, FinishedRow, Ledger, RunLock, append_line
@@ -43,6 +44,9 @@ class GenerateOptions:
     batch_size: int | None = None
     max_attempts: int | None = None
     progress: bool = True
+    # Builds the chat messages for (task, catalog row, feedback note); None: the brand's
+    # short task prompt. `stylegen eval` passes its arms' prompts here.
+    messages: Callable | None = None
 
 
 @dataclass
@@ -162,7 +166,7 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     settings.update(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
     out = Path(options.out)
     if options.dry_run:  # prompts do not depend on the adapter
-        return _dry_run(brand, settings, rows, rejects, out, engine)
+        return _dry_run(brand, settings, rows, rejects, out, engine, _composer(brand, options))
     adapter = _adapter_dir(brand, options)
     if adapter is not None and engine is None:
         _check_adapter(adapter, settings["base_model"])
@@ -194,7 +198,8 @@ def _run_locked(brand, settings, rows, rejects, out: Path, engine, validator, op
             engine = engine or _load_engine(brand, settings)
             settings["engine"] = engine.describe()
             _write_settings(out, settings)
-            _generate_rows(brand, settings, todo, ledger, out, engine, validator, options.progress)
+            _generate_rows(brand, settings, todo, ledger, out, engine, validator, options.progress,
+                           _composer(brand, options))
         ledger.end_session()
         return _summarize(ledger, out, settings, len(rows) + len(rejects), resumed, options.max_reject_rate)
     finally:
@@ -304,7 +309,14 @@ def _load_engine(brand, settings):
 # --- generating ------------------------------------------------------------------
 
 
-def _generate_rows(brand, settings, rows, ledger, out, engine, validator, progress: bool) -> None:
+def _composer(brand, options: GenerateOptions) -> Callable:
+    """The function that builds each request's messages: the options' own, or the short task prompt."""
+    from .prompts import render_messages
+
+    return options.messages or (lambda task, row, feedback: render_messages(brand, task, row.facts, feedback=feedback))
+
+
+def _generate_rows(brand, settings, rows, ledger, out, engine, validator, progress: bool, compose) -> None:
     """Generate, validate and finish ``rows`` in chunks of ``batch_size`` products."""
     from tqdm import tqdm
 
@@ -314,7 +326,7 @@ def _generate_rows(brand, settings, rows, ledger, out, engine, validator, progre
               dynamic_ncols=True) as bar:
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            finished = _generate_chunk(brand, settings, part, ledger, engine, validator, stats)
+            finished = _generate_chunk(brand, settings, part, ledger, engine, validator, stats, compose)
             _finish(ledger, out, finished)
             stats["rows"] += len(part)
             stats["passed"] += sum(1 for f in finished if f.status == "accepted")
@@ -324,7 +336,7 @@ def _generate_rows(brand, settings, rows, ledger, out, engine, validator, progre
             bar.update(len(part))
 
 
-def _generate_chunk(brand, settings, rows, ledger, engine, validator, stats) -> list[FinishedRow]:
+def _generate_chunk(brand, settings, rows, ledger, engine, validator, stats, compose) -> list[FinishedRow]:
     """All attempts for a chunk of rows; returns their outcomes."""
     states = {(row.id, task): _TaskState() for row in rows for task in brand.tasks}
     for attempt in range(1, settings["max_attempts"] + 1):
@@ -332,21 +344,21 @@ def _generate_chunk(brand, settings, rows, ledger, engine, validator, stats) -> 
                  if not states[(row.id, task)].attempts or not states[(row.id, task)].passed()]
         if not items:
             break
-        _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats)
+        _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats, compose)
     return _outcomes(brand, rows, states, validator)
 
 
-def _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats) -> None:
+def _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats, compose) -> None:
     """One attempt for every (row, task) in ``items``: generate, validate, record."""
     from .engine import GenRequest, derive_seed, prompt_hash
-    from .prompts import parse_completion, render_messages
+    from .prompts import parse_completion
     from .records import Record
 
     requests, notes = [], []
     for row, task in items:
         state = states[(row.id, task)]
         note = feedback_note(state.attempts[-1].findings) if state.attempts and settings["feedback"] else None
-        prompt = engine.render(render_messages(brand, task, row.facts, feedback=note))
+        prompt = engine.render(compose(task, row, note))
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings["seed"], row.id, task, attempt),
                                    max_new_tokens=brand.tasks[task].max_new_tokens, key=f"{row.id}/{task}",
                                    **settings["sampling"]))
@@ -446,17 +458,16 @@ def _finish(ledger: Ledger, out: Path, finished: list[FinishedRow]) -> None:
 # --- dry run and summary -----------------------------------------------------------
 
 
-def _dry_run(brand, settings, rows, rejects, out: Path, engine) -> RunSummary:
+def _dry_run(brand, settings, rows, rejects, out: Path, engine, compose) -> RunSummary:
     """Render every first-attempt prompt to ``prompts.jsonl``; nothing is generated."""
     from .engine import derive_seed, prompt_hash
-    from .prompts import render_messages
 
     render = engine.render if engine is not None else _tokenizer_renderer(settings["base_model"])
     out.mkdir(parents=True, exist_ok=True)
     lines = []
     for row in rows:
         for task in brand.tasks:
-            prompt = render(render_messages(brand, task, row.facts))
+            prompt = render(compose(task, row, None))
             lines.append(json.dumps({"id": row.id, "task": task, "seed": derive_seed(settings["seed"], row.id, task, 1),
                                      "prompt_hash": prompt_hash(prompt), "prompt": prompt}, ensure_ascii=False))
     (out / PROMPTS_FILE).write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")

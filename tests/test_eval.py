@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from stylegen.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import DataError
-from stylegen.evaluate import (ArmEngine, EvalOptions, choose_shots, eval_split, generation_metrics,
+from stylegen.evaluate import (EvalOptions, arm_messages, choose_shots, eval_split, generation_metrics,
                                prompt_only_system, reference_perplexity, reference_rows, run_eval, text_metrics,
                                verdict)
 from stylegen.prompts import render_messages
@@ -103,7 +103,7 @@ def test_an_eval_record_copied_into_training_data_is_refused(kit, tmp_path):
         eval_split(brand, str(data), None, None)
 
 
-def test_arm_engine_renders_the_arm_prompt_with_feedback(kit, adapter):
+def test_arm_messages_render_the_arm_prompt_with_feedback(kit, adapter):
     from stylegen.catalog import read_catalog
     from stylegen.engine import ScriptedEngine
     from stylegen.evaluate import write_catalog
@@ -113,15 +113,16 @@ def test_arm_engine_renders_the_arm_prompt_with_feedback(kit, adapter):
     split = eval_split(brand, None, manifest, None)
     shots = choose_shots(brand, split.eval, split.train, 3, seed=1)
     rows = read_catalog(write_catalog(brand, split.eval, kit.parent / "cat.jsonl"), brand.catalog).rows
-    wrapped = ArmEngine(ScriptedEngine(lambda r: ""), brand, rows, shots, "SYSTEM TEXT")
+    engine = ScriptedEngine(lambda r: "")
     row = rows[0]
-    prompt = wrapped.render(render_messages(brand, "meta_description", row.facts, feedback="Fix: shorter"))
+    prompt = engine.render(arm_messages(brand, shots, "SYSTEM TEXT")("meta_description", row, "Fix: shorter"))
     assert prompt.startswith("<|system|>\nSYSTEM TEXT\n")
     for example in shots[row.id]["meta_description"]:
         assert example["meta_description"] in prompt
     assert prompt.rstrip().endswith("Fix: shorter\n<|assistant|>".rstrip())
-    with pytest.raises(RuntimeError):
-        wrapped.render(render_messages(brand, "description", {"name": "Unknown"}))
+    # without an arm's system turn and shots, the builder renders what generate sends by default
+    plain = arm_messages(brand, None, None)("meta_description", row, None)
+    assert plain == render_messages(brand, "meta_description", row.facts)
 
 
 # --- each metric on hand-checkable inputs ----------------------------------------------------
