@@ -83,7 +83,7 @@ def _measure(name: str, steps: int | None, epochs: float, n: int | None, queue, 
         args = _training_args(settings, Path(tmp), autocast, steps, has_eval=False, progress=False)
         args.save_strategy = SaveStrategy.NO
         trainer = Trainer(model=model, args=args, train_dataset=rows,
-                          data_collator=CompletionCollator(tokenizer.pad_token_id))
+                          data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of))
         start, cpu = time.time(), time.process_time()
         trainer.train()
         wall, cpu = time.time() - start, time.process_time() - cpu
@@ -109,14 +109,14 @@ def _run(name: str, steps: int | None, prepared, epochs: float = 1.0, n: int | N
     return result
 
 
-def padding_report(rows: list[dict], batch_size: int, seed: int) -> str:
+def padding_report(rows: list[dict], batch_size: int, seed: int, multiple: int) -> str:
     from stylegen.train import padding_share
 
     lengths = [len(r["input_ids"]) for r in rows]
-    grouped = padding_share(lengths, batch_size, grouped=True, seed=seed)
+    grouped = padding_share(lengths, batch_size, grouped=True, seed=seed, pad_to_multiple_of=multiple)
     plain = padding_share(lengths, batch_size, grouped=False, seed=seed)
-    return (f"padding share, {len(rows)} examples, batch {batch_size}: length-grouped {grouped:.1%}"
-            f"  vs  random batches padded to longest {plain:.1%}")
+    return (f"padding share, {len(rows)} examples, batch {batch_size}: length-grouped, widths rounded to a"
+            f" multiple of {multiple} (what train does) {grouped:.1%}  vs  random batches padded to longest {plain:.1%}")
 
 
 def load_report(base_model: str) -> str:
@@ -141,7 +141,8 @@ def main() -> None:
     brand, _, rows = prepared
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability"
           f" {torch.backends.cpu.get_cpu_capability()}")
-    print(padding_report(rows, brand.training.per_device_train_batch_size, brand.training.seed))
+    print(padding_report(rows, brand.training.per_device_train_batch_size, brand.training.seed,
+                         brand.training.pad_to_multiple_of))
     print(load_report(brand.model.base_model))
     # tokens per CPU-second: what the process got done per second of CPU it was given, a
     # steadier figure than wall-clock tokens/s when other work shares the cores.

@@ -99,6 +99,7 @@ class TrainingSettings:
     num_train_epochs: float = 2.0
     learning_rate: float = 3e-4
     per_device_train_batch_size: int = 8
+    pad_to_multiple_of: int = 16   # batch widths rounded up: a few fixed shapes keep memory flat
     gradient_accumulation_steps: int = 1
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0

@@ -38,6 +38,27 @@ def test_loss_mask_golden(brand, tokenizer):
     assert batch["labels"][1].tolist()[0] == -100 and (batch["labels"][1] != -100).sum() == keep - 1
 
 
+def test_rounded_widths_keep_the_same_loss_tokens(brand, tokenizer):
+    """pad_to_multiple_of rounds the batch width and logits window, and nothing else changes."""
+    facts = {"name": "Tarn Kettle", "weight": "4.6 oz"}
+    examples = [data.Example(f"{i}/description", str(i), "description", source=f"t:{i}",
+                             **prompts.render_example(tokenizer, brand, "description", facts, "A kettle. " * (3 + i)))
+                for i in range(3)]
+    rows = [{k: r[k] for k in ("input_ids", "labels", "attention_mask")} for r in
+            (data.tokenize(tokenizer, e) for e in examples)]
+    plain, rounded = CompletionCollator(tokenizer.pad_token_id)(rows), CompletionCollator(tokenizer.pad_token_id, 16)(rows)
+    assert rounded["input_ids"].shape[1] % 16 == 0 and rounded["input_ids"].shape[1] > plain["input_ids"].shape[1]
+    assert rounded["logits_to_keep"] % 16 == 0 and rounded["labels"].shape[1] == rounded["logits_to_keep"]
+    def carried(batch, i):
+        window = batch["input_ids"][i][-batch["logits_to_keep"]:].tolist()
+        return [t for t, lab in zip(window, batch["labels"][i].tolist()) if lab != -100]
+
+    for i in range(len(rows)):
+        assert carried(plain, i) == carried(rounded, i) and carried(plain, i)
+        n = int(plain["attention_mask"][i].sum())
+        assert rounded["position_ids"][i][-n:].tolist() == list(range(n))
+
+
 def test_prompt_and_completion_tokenize_as_generation_sees_them(brand, tokenizer):
     example = prompts.render_example(tokenizer, brand, "meta_description", {"name": "Cairn Mug"}, "A mug.")
     row = data.tokenize(tokenizer, data.Example("x", "x", "meta_description", source="t:1", **example))

@@ -76,6 +76,73 @@ def test_greedy_matches_transformers_greedy_with_left_padding(engine):
         assert res.text == engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
 
 
+def _shared_prefix_requests(engine):
+    """Prompts with a long common head and tails of near and far lengths (several buckets, padded)."""
+    head = "Write the product description for a Kettle & Cairn item from these facts.\n"
+    tails = ["Name: Tarn Pot" + ", folds flat" * k + ", packs" * (k % 2) for k in (0, 1, 2, 9, 10, 11, 30, 31, 33)]
+    return [GenRequest(prompt=engine.render([{"role": "user", "content": head + t}]), do_sample=False,
+                       max_new_tokens=6, key=str(k)) for k, t in enumerate(tails)]
+
+
+def test_layout_shares_the_prefix_and_buckets_by_length(engine):
+    from stylegen.engine import _Layout
+
+    reqs = _shared_prefix_requests(engine)
+    ids = [engine.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
+    layout = _Layout(ids, engine.tokenizer.pad_token_id)
+    head = engine.render([{"role": "user", "content": "Write the product description"}])
+    assert layout.prefix >= len(engine.tokenizer(head, add_special_tokens=False)["input_ids"]) - 8
+    assert sorted(i for b in layout.buckets() for i in b) == list(range(len(ids)))
+    assert len(layout.buckets()) > 2  # no bucket with at most 10% padding can hold them all
+    assert any(layout.span(b[0]) != layout.span(b[-1]) for b in layout.buckets())  # padding inside a bucket
+    for i, row in enumerate(ids):  # each row's real tokens, in order, with the padding after the prefix
+        real = layout.input_ids[i][~layout.pad_mask[i]].tolist()
+        assert real == row and not layout.pad_mask[i, :layout.prefix].any()
+        assert layout.pad_mask[i].sum() == layout.width - len(row)
+
+
+def test_prefilled_prefix_and_buckets_match_plain_generate(engine):
+    """Greedy output of the shared-prefix / bucketed prefill equals transformers' own generate per prompt."""
+    import torch
+
+    reqs = _shared_prefix_requests(engine)
+    ours = engine.generate(reqs)
+    for req, res in zip(reqs, ours):
+        ids = engine.tokenizer(req.prompt, add_special_tokens=False, return_tensors="pt")
+        with torch.inference_mode():
+            ref = engine.model.generate(**ids, max_new_tokens=6, do_sample=False, eos_token_id=engine.stop_ids,
+                                        pad_token_id=engine.tokenizer.pad_token_id)
+        new = ref[0, ids["input_ids"].shape[1]:].tolist()
+        cut = next((k for k, t in enumerate(new) if t in engine.stop_ids), len(new))
+        assert res.text == engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip(), req.key
+
+
+def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
+    """Shared prefix, mid-row padding and buckets leave every row's next-token logits as alone.
+
+    The fixture model's weights are scaled up (initializer_range 0.5) so that positions and
+    attention visibly change the logits; with the default 0.02 they hardly depend on input.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from stylegen.engine import _cache_kwarg, _Layout
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_dir, initializer_range=0.5))
+    engine = TransformersEngine(model, AutoTokenizer.from_pretrained(tiny_model_dir), batch_size=16, threads=1)
+    ids = [engine.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in _shared_prefix_requests(engine)]
+    layout = _Layout(ids, engine.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        cache = engine._prefill(layout)
+        last = (layout.mask.sum(dim=1) - 1).unsqueeze(1)
+        batched = model(input_ids=layout.input_ids[:, -1:], attention_mask=layout.mask, position_ids=last,
+                        **{_cache_kwarg(model): cache}).logits[:, -1]
+        solo = torch.stack([model(input_ids=torch.tensor([row])).logits[0, -1] for row in ids])
+    assert solo.std() > 0.5  # the logits carry signal
+    torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
+
+
 def test_describe_names_dtype_and_threads(engine):
     info = engine.describe()
     assert info["engine"] == "transformers" and info["dtype"] == "float32" and info["threads"] == 1
@@ -114,7 +181,8 @@ def test_row_sampler_keeps_to_the_nucleus(vocab):
     logits = torch.tensor([[math.log(p) if p else -1e9 for p in probs]])
     counts = Counter()
     for seed in range(400):
-        sampler = _RowSampler([GenRequest(prompt="", seed=seed, top_p=0.7, temperature=1.0)], [0], 1, eos_id=3)
+        sampler = _RowSampler([GenRequest(prompt="", seed=seed, top_p=0.7, temperature=1.0)],
+                               torch.zeros(1, 1, dtype=torch.bool), eos_id=3)
         counts[int(sampler._choose(logits.clone())[0])] += 1
     assert set(counts) == {0, 1}  # 0.5 + 0.3 reach top_p 0.7: tokens 2 and 3 are cut
     assert 0.5 < counts[0] / 400 < 0.75  # renormalized: 0.625
