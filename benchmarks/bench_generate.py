@@ -4,8 +4,9 @@ The same prompts (product-description prompts rendered from the sample catalog b
 shared prompt renderer) are generated twice in one run:
 
 * naive: one prompt at a time, float32, ``model.generate`` with sampling;
-* stylegen: :class:`stylegen.engine.TransformersEngine` (batched by prompt length, left
-  padding, bf16 where the CPU supports it, per-row seeded sampling).
+* stylegen: :class:`stylegen.engine.TransformersEngine` (shared-prefix and length-bucketed
+  prefill, batched decoding, bf16 where the CPU supports it, one single-thread batch per
+  core, per-row seeded sampling).
 
 Both are forced to produce exactly ``--new-tokens`` tokens per prompt (``min_new_tokens``
 = ``max_new_tokens``), so tokens/s compare like with like. Prints tokens/s for both, the
@@ -37,12 +38,6 @@ def _prompts(tokenizer, n: int) -> list[str]:
     brand = load_brand(ROOT / "brand")
     rows = read_catalog(ROOT / "catalog" / "sample_catalog.csv", brand.catalog).rows[:n]
     return [render_prompt(tokenizer, render_messages(brand, "description", row.facts)) for row in rows]
-
-
-def torch_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
 
 
 def _peak_rss_mb() -> float:
@@ -78,8 +73,7 @@ def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size:
     """stylegen's engine on the same prompts."""
     from stylegen.engine import GenRequest, derive_seed, load_engine
 
-    engine = load_engine(base_model, dtype=dtype, batch_size=batch_size)
-    torch_threads(threads)
+    engine = load_engine(base_model, dtype=dtype, batch_size=batch_size, threads=threads)
     reqs = [GenRequest(prompt=p, seed=derive_seed(0, i), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                        temperature=0.7, top_p=0.9, repetition_penalty=1.1, key=str(i)) for i, p in enumerate(prompts)]
     engine.generate([GenRequest(prompt=prompts[0], max_new_tokens=4, min_new_tokens=4)])  # warm-up

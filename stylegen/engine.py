@@ -146,20 +146,31 @@ def default_threads() -> int:
 class TransformersEngine(Engine):
     """Batched generation with a Hugging Face causal LM (optionally with a PEFT adapter).
 
+    On a CPU the rows in flight are shared by ``workers`` Python threads, each running its
+    own batch with ``threads // workers`` torch threads. At these sizes (a 135M model, 32-64
+    rows) a decode step is ~1,000 small ops, and two cores that synchronise on every one of
+    them wait more than they compute; two independent single-thread batches on two cores
+    were 1.4x faster than one two-thread batch (torch releases the GIL inside its ops).
+
     Args:
         model: A loaded causal LM (eval mode is set here).
         tokenizer: Its tokenizer; must have a chat template.
-        batch_size: Requests per forward batch.
-        threads: torch intra-op threads (default: :func:`default_threads`).
+        batch_size: Rows in flight: split into ``workers`` batches of ``batch_size / workers``.
+        threads: CPU threads in all (default: :func:`default_threads`).
+        workers: Concurrent batches (default: ``threads`` on a CPU, 1 on an accelerator).
         info: Extra settings for :meth:`describe` (base model, adapter, dtype).
     """
 
     name = "transformers"
 
-    def __init__(self, model, tokenizer, batch_size: int = 16, threads: int | None = None, info: dict | None = None):
+    def __init__(self, model, tokenizer, batch_size: int = 16, threads: int | None = None,
+                 workers: int | None = None, info: dict | None = None):
         import torch
 
-        torch.set_num_threads(threads or default_threads())
+        threads = max(1, threads or default_threads())
+        on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
+        self.workers = max(1, min(threads, workers or (threads if on_cpu else 1)))
+        torch.set_num_threads(max(1, threads // self.workers))
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = max(1, int(batch_size))
@@ -173,7 +184,7 @@ class TransformersEngine(Engine):
         import torch
 
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
-        return {"engine": self.name, "dtype": dtype, "batch_size": self.batch_size,
+        return {"engine": self.name, "dtype": dtype, "batch_size": self.batch_size, "workers": self.workers,
                 "threads": torch.get_num_threads(), **self.info}
 
     def render(self, messages: list[dict]) -> str:
@@ -182,14 +193,30 @@ class TransformersEngine(Engine):
         return render_prompt(self.tokenizer, messages)
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        """Generate in batches of similar prompt length and token budget."""
+        """Generate in batches of similar prompt length and token budget, ``workers`` at a time.
+
+        Batches are fixed before any runs, so which worker takes which batch cannot change
+        a result.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
         # Similar budgets and lengths together: less padding and fewer idle finished rows.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(encoded[i])))
+        size = -(-self.batch_size // self.workers)
+        batches = [order[start:start + size] for start in range(0, len(order), size)]
+
+        def run(idx):
+            return self._generate_batch([requests[i] for i in idx], [encoded[i] for i in idx])
+
+        if self.workers > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="stylegen-engine") as pool:
+                done = list(pool.map(run, batches))
+        else:
+            done = [run(idx) for idx in batches]
         results: list[GenResult | None] = [None] * len(requests)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            for i, res in zip(idx, self._generate_batch([requests[i] for i in idx], [encoded[i] for i in idx])):
+        for idx, batch in zip(batches, done):
+            for i, res in zip(idx, batch):
                 results[i] = res
         return results  # type: ignore[return-value]
 
@@ -450,8 +477,9 @@ class _RowSampler:
         return torch.where(self.sample, sampled, greedy)
 
 
-def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto",
-                batch_size: int = 16, trust_remote_code: bool = False) -> TransformersEngine:
+def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto", batch_size: int = 16,
+                trust_remote_code: bool = False, threads: int | None = None,
+                workers: int | None = None) -> TransformersEngine:
     """Load base model (+ adapter, checked against it) through :mod:`stylegen.models`.
 
     The LoRA adapter is merged into the base weights: same outputs, no per-layer adapter
@@ -463,4 +491,4 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
     if adapter is not None and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     info = {"base_model": base_model, "adapter": str(adapter) if adapter else None}
-    return TransformersEngine(model, tokenizer, batch_size=batch_size, info=info)
+    return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)

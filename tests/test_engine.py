@@ -143,6 +143,15 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
     torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
 
 
+def test_worker_threads_give_the_same_results(engine):
+    """Two workers (one torch thread each) produce what one worker does, batch for batch."""
+    reqs = _requests(engine, n=8)
+    one = TransformersEngine(engine.model, engine.tokenizer, batch_size=4, threads=1)
+    two = TransformersEngine(engine.model, engine.tokenizer, batch_size=4, threads=2)
+    assert (one.workers, two.workers) == (1, 2) and two.describe()["workers"] == 2
+    assert [r.text for r in two.generate(reqs)] == [r.text for r in one.generate(reqs)]
+
+
 def test_describe_names_dtype_and_threads(engine):
     info = engine.describe()
     assert info["engine"] == "transformers" and info["dtype"] == "float32" and info["threads"] == 1
