@@ -560,13 +560,11 @@ def _run_arms(brand, arms: list[str], split: EvalSplit, shots: dict, settings: d
 def _load_engine(brand, settings: dict, adapter: str | None):
     from .engine import load_engine
 
-    engine = load_engine(settings["base_model"], adapter=adapter, dtype=settings["dtype"],
-                         batch_size=settings["batch_size"], trust_remote_code=brand.model.trust_remote_code)
-    if settings["threads"]:
-        import torch
-
-        torch.set_num_threads(settings["threads"])
-    return engine
+    # Fewer threads than CPUs (settings["threads"]) for a shared machine: the engine splits
+    # them between its worker batches.
+    return load_engine(settings["base_model"], adapter=adapter, dtype=settings["dtype"],
+                       batch_size=settings["batch_size"], trust_remote_code=brand.model.trust_remote_code,
+                       threads=settings["threads"] or None)
 
 
 # --- report --------------------------------------------------------------------------------

@@ -600,9 +600,8 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
     if todo and engine is None:
         from .engine import load_engine
 
-        engine = load_engine(brand.model.base_model, dtype=brand.model.dtype,
-                             batch_size=batch_size or gen.batch_size, trust_remote_code=brand.model.trust_remote_code)
-        _set_threads(threads)
+        engine = load_engine(brand.model.base_model, dtype=brand.model.dtype, batch_size=batch_size or gen.batch_size,
+                             trust_remote_code=brand.model.trust_remote_code, threads=threads)
     started, tokens = time.perf_counter(), 0
     chunk = max(1, (batch_size or gen.batch_size))
     for start in range(0, len(todo), chunk):
@@ -615,15 +614,6 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
              " new tokens/s")
     return {"path": str(path), "records": len(records), "written": len(todo),
             "seconds": round(time.perf_counter() - started, 1), "new_tokens": tokens}
-
-
-def _set_threads(threads: int | None) -> None:
-    """Fewer torch threads than CPUs: on a shared machine oversubscribed threads spin and
-    generation slows down by an order of magnitude."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def _ids_in(path: Path) -> set[str]:
