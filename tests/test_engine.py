@@ -62,18 +62,22 @@ def test_token_budgets_per_request(engine):
 
 
 def test_greedy_matches_transformers_greedy_with_left_padding(engine):
+    reqs = _requests(engine, n=3, do_sample=False, max_new_tokens=8, repetition_penalty=1.0)
+    for req, res in zip(reqs, engine.generate(reqs)):
+        assert res.text == _plain_greedy(engine, req.prompt, 8), req.key
+
+
+def _plain_greedy(engine, prompt: str, new_tokens: int) -> str:
+    """transformers' own greedy ``generate`` on one prompt alone, cut at the stop token."""
     import torch
 
-    reqs = _requests(engine, n=3, do_sample=False, max_new_tokens=8, repetition_penalty=1.0)
-    ours = engine.generate(reqs)
-    for req, res in zip(reqs, ours):
-        ids = engine.tokenizer(req.prompt, add_special_tokens=False, return_tensors="pt")
-        with torch.inference_mode():
-            ref = engine.model.generate(**ids, max_new_tokens=8, do_sample=False, eos_token_id=engine.stop_ids,
-                                        pad_token_id=engine.tokenizer.pad_token_id)
-        new = ref[0, ids["input_ids"].shape[1]:].tolist()
-        cut = next((k for k, t in enumerate(new) if t in engine.stop_ids), len(new))
-        assert res.text == engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
+    ids = engine.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        ref = engine.model.generate(**ids, max_new_tokens=new_tokens, do_sample=False, eos_token_id=engine.stop_ids,
+                                    pad_token_id=engine.tokenizer.pad_token_id)
+    new = ref[0, ids["input_ids"].shape[1]:].tolist()
+    cut = next((k for k, t in enumerate(new) if t in engine.stop_ids), len(new))
+    return engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
 
 
 def _shared_prefix_requests(engine):
@@ -103,18 +107,9 @@ def test_layout_shares_the_prefix_and_buckets_by_length(engine):
 
 def test_prefilled_prefix_and_buckets_match_plain_generate(engine):
     """Greedy output of the shared-prefix / bucketed prefill equals transformers' own generate per prompt."""
-    import torch
-
     reqs = _shared_prefix_requests(engine)
-    ours = engine.generate(reqs)
-    for req, res in zip(reqs, ours):
-        ids = engine.tokenizer(req.prompt, add_special_tokens=False, return_tensors="pt")
-        with torch.inference_mode():
-            ref = engine.model.generate(**ids, max_new_tokens=6, do_sample=False, eos_token_id=engine.stop_ids,
-                                        pad_token_id=engine.tokenizer.pad_token_id)
-        new = ref[0, ids["input_ids"].shape[1]:].tolist()
-        cut = next((k for k, t in enumerate(new) if t in engine.stop_ids), len(new))
-        assert res.text == engine.tokenizer.decode(new[:cut], skip_special_tokens=True).strip(), req.key
+    for req, res in zip(reqs, engine.generate(reqs)):
+        assert res.text == _plain_greedy(engine, req.prompt, 6), req.key
 
 
 def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
