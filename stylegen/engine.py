@@ -25,7 +25,7 @@ import abc
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
