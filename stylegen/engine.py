@@ -182,6 +182,7 @@ class TransformersEngine(Engine):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = _stop_ids(model, tokenizer)
+        self.cache_key = _cache_kwarg(model)
 
     def describe(self) -> dict:
         import torch
@@ -237,7 +238,7 @@ class TransformersEngine(Engine):
         with torch.inference_mode():
             device = self.model.device
             cache = self._prefill(layout)
-            extra = {_cache_kwarg(self.model): cache} if cache is not None else {}
+            extra = {self.cache_key: cache} if cache is not None else {}
             out = self.model.generate(input_ids=layout.input_ids.to(device), attention_mask=layout.mask.to(device),
                                       generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                                       **extra)
@@ -258,9 +259,7 @@ class TransformersEngine(Engine):
             return None
         prefix = self._forward_cache(layout.input_ids[:1, :layout.prefix], None, None, None) if layout.prefix else None
         parts = [self._bucket_cache(layout, rows, prefix) for rows in layout.buckets()]
-        rows = torch.tensor([i for bucket in layout.buckets() for i in bucket])
-        order = torch.empty_like(rows)
-        order[rows] = torch.arange(len(rows))  # bucket order -> batch order
+        order = torch.tensor([i for bucket in layout.buckets() for i in bucket]).argsort()  # bucket -> batch order
         layers = [(torch.cat([p[n][0] for p in parts])[order], torch.cat([p[n][1] for p in parts])[order])
                   for n in range(len(parts[0]))]
         return DynamicCache(ddp_cache_data=layers)
@@ -270,12 +269,12 @@ class TransformersEngine(Engine):
         import torch
 
         ids, mask, positions, span = layout.bucket_inputs(rows)
-        n, device = len(rows), self.model.device
+        n = len(rows)
         past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix] if prefix else None
         layers = self._forward_cache(ids, mask, positions, past) if span else past
         gap = layout.width - 1 - layout.prefix - span  # this bucket's share of the batch's padding
         if not gap:
-            return [(k.to(device), v.to(device)) for k, v in layers]
+            return layers
 
         def widen(t):
             zeros = t.new_zeros(t.shape[0], t.shape[1], gap, t.shape[3])
@@ -289,7 +288,7 @@ class TransformersEngine(Engine):
 
         device = self.model.device
         cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
-        kwargs = {"input_ids": ids.to(device), "use_cache": True, "logits_to_keep": 1, _cache_kwarg(self.model): cache}
+        kwargs = {"input_ids": ids.to(device), "use_cache": True, "logits_to_keep": 1, self.cache_key: cache}
         if mask is not None:
             kwargs.update(attention_mask=mask.to(device), position_ids=positions.to(device))
         self.model(**kwargs)
