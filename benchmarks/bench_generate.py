@@ -4,7 +4,7 @@ The same prompts (product-description prompts rendered from the sample catalog b
 shared prompt renderer) are generated twice in one run:
 
 * naive: one prompt at a time, float32, ``model.generate`` with sampling;
-* stylegen: :class:`stylegen.engine.TransformersEngine` (shared-prefix and length-bucketed
+* stylegen: :class:`stylegen.generation.engine.TransformersEngine` (shared-prefix and length-bucketed
   prefill, batched decoding, bf16 where the CPU supports it, one single-thread batch per
   core, per-row seeded sampling).
 
@@ -27,13 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import stylegen.engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads; applies to both loops)
+import stylegen.generation.engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads; applies to both loops)
 
 
 def _prompts(tokenizer, n: int) -> list[str]:
-    from stylegen.brand import load_brand
-    from stylegen.catalog import read_catalog
-    from stylegen.prompts import render_messages, render_prompt
+    from stylegen.kit.brand import load_brand
+    from stylegen.generation.catalog import read_catalog
+    from stylegen.kit.prompts import render_messages, render_prompt
 
     brand = load_brand(ROOT / "brand")
     rows = read_catalog(ROOT / "catalog" / "sample_catalog.csv", brand.catalog).rows[:n]
@@ -71,7 +71,7 @@ def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
 def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size: int, dtype: str,
                threads: int) -> dict:
     """stylegen's engine on the same prompts."""
-    from stylegen.engine import GenRequest, derive_seed, load_engine
+    from stylegen.generation.engine import GenRequest, derive_seed, load_engine
 
     engine = load_engine(base_model, dtype=dtype, batch_size=batch_size, threads=threads)
     reqs = [GenRequest(prompt=p, seed=derive_seed(0, i), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from stylegen.engine import default_threads
+    from stylegen.generation.engine import default_threads
     from stylegen.models import load_tokenizer
 
     threads = args.threads or default_threads()

@@ -40,8 +40,8 @@ def approved_items(folder: Path) -> list[tuple[str, str, str, dict]]:
 
 
 def bench_approved(folder: Path, claims: Path) -> None:
-    from stylegen.grounding import load_claim_terms, unsupported_claims
-    from stylegen.nlp import parse
+    from stylegen.validation.grounding import load_claim_terms, unsupported_claims
+    from stylegen.validation.nlp import parse
 
     terms = load_claim_terms(claims)
     items = approved_items(folder)

@@ -38,10 +38,10 @@ SHIPPED = "brand.yaml training settings"
 
 def _examples(n: int | None = None):
     """Tokenized training rows of the sample data (repeated to ``n`` when asked)."""
-    from stylegen.brand import load_brand
-    from stylegen.data import prepare_dataset, tokenize
+    from stylegen.kit.brand import load_brand
+    from stylegen.training.data import prepare_dataset, tokenize
     from stylegen.models import load_tokenizer
-    from stylegen.train import _row
+    from stylegen.training.trainer import _row
 
     brand = load_brand(ROOT / "brand")
     tokenizer = load_tokenizer(brand.model.base_model)
@@ -62,7 +62,8 @@ def _measure(name: str, steps: int | None, epochs: float, n: int | None, queue, 
     from transformers.trainer_utils import SaveStrategy
 
     from stylegen.models import resolve_model
-    from stylegen.train import CompletionCollator, _training_args, lora_config
+    from stylegen.training.collate import CompletionCollator
+    from stylegen.training.trainer import _training_args, lora_config
 
     brand, tokenizer, rows = prepared or _examples(n)  # prepared once in the parent (validation is slow)
     if n:
@@ -110,7 +111,7 @@ def _run(name: str, steps: int | None, prepared, epochs: float = 1.0, n: int | N
 
 
 def padding_report(rows: list[dict], batch_size: int, seed: int, multiple: int) -> str:
-    from stylegen.train import padding_share
+    from stylegen.training.collate import padding_share
 
     lengths = [len(r["input_ids"]) for r in rows]
     grouped = padding_share(lengths, batch_size, grouped=True, seed=seed, pad_to_multiple_of=multiple)

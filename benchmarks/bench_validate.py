@@ -61,7 +61,7 @@ def make_records(n: int, seed: int = 7) -> list:
     range (generated copy drifts: usually an unsupported claim), one in ten gets a
     banned word, a hedge or a URL.
     """
-    from stylegen.records import Record
+    from stylegen.validation.records import Record
 
     rng = random.Random(seed)
     ranges = {p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -126,7 +126,7 @@ def naive_docs(validator, records):
     """The naive path: the full default pipeline, one ``nlp()`` call per text."""
     import spacy
 
-    from stylegen.records import field_texts
+    from stylegen.validation.records import field_texts
 
     nlp = naive_docs.nlp = getattr(naive_docs, "nlp", None) or spacy.load(_pipeline_name())
     return {text: nlp(text) for rec in records for _, _, text in field_texts(rec)}
@@ -135,7 +135,7 @@ def naive_docs(validator, records):
 def _pipeline_name() -> str:
     import spacy
 
-    from stylegen.nlp import PIPELINES
+    from stylegen.validation.nlp import PIPELINES
     return next(name for name in PIPELINES if spacy.util.is_package(name))
 
 
@@ -156,9 +156,9 @@ def rate(validator, records, docs_fn=None) -> tuple[float, float, int]:
 def main(n: int = 5000) -> None:
     import os
 
-    from stylegen.brand import load_brand
-    from stylegen.nlp import load_nlp
-    from stylegen.validate import Validator
+    from stylegen.kit.brand import load_brand
+    from stylegen.validation.nlp import load_nlp
+    from stylegen.validation.validator import Validator
 
     print(f"stylegen --help: {help_time():.3f} s (target < 0.3 s)")
     brand = load_brand(ROOT / "brand")

@@ -1,5 +1,5 @@
 """``python -m stylegen``."""
-from .cli import main
+from stylegen.cli import main
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from .errors import StylegenError
+from stylegen.errors import StylegenError
 
 BRAND_OPTION = click.option(
     "--brand", "brand_dir", default="brand", show_default=True,
@@ -59,7 +59,7 @@ def brand():
 @_handle_errors
 def brand_check(brand_dir):
     """Check a brand kit and every rule of its validator suites, without validating copy."""
-    from .rules import check_brand_kit
+    from stylegen.validation.rules import check_brand_kit
 
     summary = check_brand_kit(brand_dir)
     click.echo(summary)
@@ -92,7 +92,7 @@ def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output, jobs
     Exit code 0 when no finding reaches --fail-level, 1 when one does, 2 for usage or
     configuration errors.
     """
-    from .validate import validate_paths
+    from stylegen.validation.validator import validate_paths
 
     report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name,
                             jobs=jobs or os.cpu_count() or 1)
@@ -120,7 +120,7 @@ def models():
 @_handle_errors
 def models_list():
     """Show the embedded base models and whether they are prepared."""
-    from .models import format_models, list_models
+    from stylegen.models import format_models, list_models
 
     click.echo(format_models(list_models()))
 
@@ -131,7 +131,7 @@ def models_list():
 @_handle_errors
 def models_prepare(base_model, force):
     """Convert an embedded model to safetensors under $STYLEGEN_HOME (or fetch an HF model into its cache)."""
-    from .models import prepare_base_model
+    from stylegen.models import prepare_base_model
 
     click.echo(prepare_base_model(base_model, force=force, progress=lambda m: click.echo(m, err=True)))
 
@@ -180,7 +180,8 @@ def train_cmd(brand_dir, out, data, base_model, resume, overwrite, seed, max_ste
     chat template, manifest.json, training_curve.png and a README model card. Prints the
     held-out perplexity under the base model and with the adapter.
     """
-    from .train import summary_line, train
+    from stylegen.training.adapter import summary_line
+    from stylegen.training.trainer import train
 
     manifest = train(brand_dir, out, data=data, base_model=base_model, resume=resume, seed=seed,
                      max_steps=max_steps, overrides=_lora_overrides(lora, sets), overwrite=overwrite,
@@ -219,7 +220,7 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
     OUT/ledger.sqlite records every attempt and OUT/report.md summarizes the run.
     Exit code 0; 1 when the reject rate is above --max-reject-rate; 2 for usage errors.
     """
-    from .generate import GenerateOptions, run_generate
+    from stylegen.generation.run import GenerateOptions, run_generate
 
     if adapter and no_adapter:
         raise click.UsageError("--adapter and --no-adapter exclude each other")
@@ -277,7 +278,7 @@ def eval_cmd(brand_dir, adapter, data, out, arms, limit, all_records, shots, see
     optionally adapter+few-shot and base. Writes OUT/eval.json, eval.md (arms x metrics
     table and a verdict line) and eval.png.
     """
-    from .evaluate import EvalOptions, run_eval
+    from stylegen.evaluation.evaluate import EvalOptions, run_eval
 
     result = run_eval(EvalOptions(
         brand=brand_dir, adapter=adapter, data=data, out=out, arms=arms, limit=None if all_records else limit,
@@ -312,7 +313,7 @@ def voice_contrast(brand_dir, out, data, limit, adapter, seed, batch_size, threa
 
     Appends to OUT and skips records already there, so an interrupted run resumes.
     """
-    from .voice import generate_contrast
+    from stylegen.validation.voice import generate_contrast
 
     summary = generate_contrast(brand_dir, out=out, data=data, limit=limit, seed=seed, batch_size=batch_size,
                                 adapter=adapter, threads=threads, echo=lambda m: click.echo(m, err=True))
@@ -338,7 +339,7 @@ def voice_fit(brand_dir, contrast, data, adapter, out, max_terms):
 
     Prints the held-out ROC AUC and what each threshold of the `voice` rule passes and flags.
     """
-    from .voice import FitOptions, fit_summary, fit_voice
+    from stylegen.validation.voice import FitOptions, fit_summary, fit_voice
 
     model, path = fit_voice(brand_dir, contrast=list(contrast) or None, data=data, adapter=adapter, out=out,
                             options=FitOptions(max_terms=max_terms))
@@ -355,7 +356,7 @@ def voice_fit(brand_dir, contrast, data, adapter, out, max_terms):
 @_handle_errors
 def voice_score(paths, brand_dir, model_path, field_name):
     """Print the brand-voice score of every field of the records in PATHS (JSONL, CSV, text, -)."""
-    from .voice import format_scores, score_paths
+    from stylegen.validation.voice import format_scores, score_paths
 
     click.echo(format_scores(score_paths(list(paths), brand_dir, model_path, field_name)), nl=False)
 

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from stylegen.errors import ConfigError
 
 MODEL_MANIFEST = "stylegen-model.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -259,7 +259,8 @@ def load_model(base_model: str, adapter: str | Path | None = None, dtype: str = 
 
     Args:
         base_model: embedded alias, HF causal LM id or local model directory.
-        adapter: a PEFT adapter directory; checked against the base model first.
+        adapter: a PEFT adapter directory, already checked against the base model with
+            :func:`stylegen.training.adapter.check_adapter` (``load_engine`` does).
         dtype: ``auto`` (bf16 where the hardware supports it), ``bfloat16`` or ``float32``.
         trust_remote_code: pass through to transformers (off unless the user set it).
         trainable: keep the adapter's weights trainable (for resuming); default is eval mode.
@@ -275,9 +276,6 @@ def load_model(base_model: str, adapter: str | Path | None = None, dtype: str = 
     if adapter is not None:
         from peft import PeftModel
 
-        from .train import check_adapter  # the adapter's manifest lives with training
-
-        check_adapter(adapter, base_model)
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)
     if not trainable:
         model.eval()

@@ -77,7 +77,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="module")
 def brand(repo_root):
     """The sample brand kit (Kettle & Cairn)."""
-    from stylegen.brand import load_brand
+    from stylegen.kit.brand import load_brand
 
     return load_brand(repo_root / "brand")
 

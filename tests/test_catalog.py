@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from gen_support import COLUMNS, make_brand, product, write_csv, write_jsonl
-from stylegen.brand import load_brand
-from stylegen.catalog import read_catalog, strip_html
+from stylegen.kit.brand import load_brand
+from stylegen.generation.catalog import read_catalog, strip_html
 from stylegen.cli import cli
 from stylegen.errors import DataError
 

@@ -43,8 +43,8 @@ def monkeypatch_module():
 
 
 def _shipped_rules() -> list[str]:
-    from stylegen.brand import load_brand
-    from stylegen.rules import load_rules
+    from stylegen.kit.brand import load_brand
+    from stylegen.validation.rules import load_rules
 
     brand = load_brand(ROOT / "brand")
     return sorted(r.id for r in load_rules(brand, include_off=True))

@@ -48,7 +48,7 @@ def test_validate_help_lists_the_options():
 
 
 def test_importing_the_cli_loads_no_heavy_library():
-    code = ("import sys, stylegen.cli, stylegen.validate, stylegen.rules, stylegen.findings, stylegen.records\n"
+    code = ("import sys, stylegen.cli, stylegen.validation.validator, stylegen.validation.rules, stylegen.validation.findings, stylegen.validation.records\n"
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'spacy', 'textstat', 'matplotlib')"
             " if m in sys.modules]\n"
             "print(','.join(heavy))")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from stylegen import data, prompts
+from stylegen.kit import prompts
+from stylegen.training import data
 from stylegen.errors import DataError
-from stylegen.train import CompletionCollator
+from stylegen.training.collate import CompletionCollator
 
 from conftest import approved_rows, write_jsonl
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylegen.engine import GenRequest, ScriptedEngine, TransformersEngine, derive_seed, prompt_hash
+from stylegen.generation.engine import GenRequest, ScriptedEngine, TransformersEngine, derive_seed, prompt_hash
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def _shared_prefix_requests(engine):
 
 
 def test_layout_shares_the_prefix_and_buckets_by_length(engine):
-    from stylegen.engine import _Layout
+    from stylegen.generation.engine import _Layout
 
     reqs = _shared_prefix_requests(engine)
     ids = [engine.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
@@ -121,7 +121,7 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from stylegen.engine import _cache_kwarg, _Layout
+    from stylegen.generation.engine import _cache_kwarg, _Layout
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_dir, initializer_range=0.5))
@@ -179,7 +179,7 @@ def test_row_sampler_keeps_to_the_nucleus(vocab):
 
     import torch
 
-    from stylegen.engine import _RowSampler
+    from stylegen.generation.engine import _RowSampler
 
     probs = [0.5, 0.3, 0.15, 0.05] + [0.0] * (vocab - 4)
     logits = torch.tensor([[math.log(p) if p else -1e9 for p in probs]])
@@ -194,7 +194,7 @@ def test_row_sampler_keeps_to_the_nucleus(vocab):
 
 @pytest.mark.slow
 def test_default_model_engine_generates_reproducibly():
-    from stylegen.engine import load_engine
+    from stylegen.generation.engine import load_engine
     from stylegen.models import cpu_supports_bf16
 
     eng = load_engine("smollm2-135m-instruct", batch_size=2)

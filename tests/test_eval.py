@@ -10,13 +10,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from stylegen.brand import load_brand
+from stylegen.kit.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import DataError
-from stylegen.evaluate import (EvalOptions, arm_messages, choose_shots, eval_split, generation_metrics,
+from stylegen.evaluation.evaluate import (EvalOptions, arm_messages, choose_shots, eval_split, generation_metrics,
                                prompt_only_system, reference_perplexity, reference_rows, run_eval, text_metrics,
                                verdict)
-from stylegen.prompts import render_messages
+from stylegen.kit.prompts import render_messages
 
 from gen_support import make_brand, product, write_csv
 from voice_support import ROOT, approved, make_kit
@@ -104,9 +104,9 @@ def test_an_eval_record_copied_into_training_data_is_refused(kit, tmp_path):
 
 
 def test_arm_messages_render_the_arm_prompt_with_feedback(kit, adapter):
-    from stylegen.catalog import read_catalog
-    from stylegen.engine import ScriptedEngine
-    from stylegen.evaluate import write_catalog
+    from stylegen.generation.catalog import read_catalog
+    from stylegen.generation.engine import ScriptedEngine
+    from stylegen.evaluation.evaluate import write_catalog
 
     brand = load_brand(kit)
     manifest = json.loads((adapter / "manifest.json").read_text())
@@ -129,8 +129,8 @@ def test_arm_messages_render_the_arm_prompt_with_feedback(kit, adapter):
 
 
 def test_generation_metrics_from_a_scripted_run(tmp_path):
-    from stylegen.engine import ScriptedEngine
-    from stylegen.generate import GenerateOptions, run_generate
+    from stylegen.generation.engine import ScriptedEngine
+    from stylegen.generation.run import GenerateOptions, run_generate
 
     brand = make_brand(tmp_path, max_attempts=3)
     catalog = write_csv(tmp_path / "c.csv", [product("A"), product("B"), product("C")])
@@ -163,7 +163,7 @@ def test_generation_metrics_from_a_scripted_run(tmp_path):
 
 
 def test_text_metrics_readability_gap_and_voice_by_hand(kit):
-    from stylegen.readability import score
+    from stylegen.validation.readability import score
 
     brand = load_brand(kit)
     refs = {"r1": {"description": "The pot holds a liter. It weighs nine ounces. Wash it by hand.",

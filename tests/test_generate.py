@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
 from stylegen.cli import cli
-from stylegen.engine import ScriptedEngine
-from stylegen.generate import feedback_note
-from stylegen.findings import Finding
+from stylegen.generation.engine import ScriptedEngine
+from stylegen.generation.run import feedback_note
+from stylegen.validation.findings import Finding
 
 
 def scripted(answers: dict):
@@ -34,7 +34,7 @@ def setup(tmp_path, monkeypatch):
     brand = make_brand(tmp_path)
     catalog = write_csv(tmp_path / "cat.csv", [product(s) for s in ("A", "B", "C", "D")])
     state = {}
-    monkeypatch.setattr("stylegen.generate._load_engine", lambda brand, settings: state["engine"])
+    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: state["engine"])
 
     def run(engine=None, *args):
         if engine is not None:
@@ -128,7 +128,7 @@ def test_reject_rate_sets_exit_code(setup):
 def test_catalog_rejects_join_the_run(tmp_path, monkeypatch):
     brand = make_brand(tmp_path)
     catalog = write_csv(tmp_path / "cat.csv", [product("A"), product("A"), product("B", care="x" * 5000)])
-    monkeypatch.setattr("stylegen.generate._load_engine", lambda b, s: scripted({}))
+    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda b, s: scripted({}))
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out",
                                       str(tmp_path / "run"), "--no-adapter", "--max-reject-rate", "0.5"])
     assert result.exit_code == 1 and "3 rows: 1 accepted, 2 rejected" in result.output
@@ -165,7 +165,7 @@ def test_outputs_are_reconciled_from_the_ledger(setup):
 
 
 def test_second_concurrent_run_is_refused(setup):
-    from stylegen.ledger import RunLock
+    from stylegen.generation.ledger import RunLock
 
     out, run = setup
     out.mkdir()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
-from stylegen.grounding import (
+from stylegen.validation.grounding import (
     Claim, ClaimTerm, FactIndex, load_claim_terms, parse_claim_terms, quantity_supported,
     read_quantities, unsupported_claims,
 )
@@ -57,7 +57,7 @@ def test_golden_rows_cover_every_kind_and_both_outcomes():
 
 
 def test_doc_from_a_batched_pass_gives_the_same_claims(terms):
-    from stylegen.nlp import parse
+    from stylegen.validation.nlp import parse
 
     texts = [c["text"] for c in CASES]
     for case, doc in zip(CASES, parse(texts)):
@@ -202,7 +202,7 @@ def test_approved_copy_raises_no_grounding_error(kit):
 
 def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypatch):
     from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
-    from stylegen.engine import ScriptedEngine
+    from stylegen.generation.engine import ScriptedEngine
 
     brand = make_brand(tmp_path)
     shutil.copy(ROOT / "validators" / "KettleCairn" / "Grounded.yml", tmp_path / "validators" / "T" / "Grounded.yml")
@@ -215,7 +215,7 @@ def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypat
         return invented if (rid, task) == ("A", "description") and first else good(task)
 
     engine = ScriptedEngine(script)
-    monkeypatch.setattr("stylegen.generate._load_engine", lambda brand, settings: engine)
+    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
                                       "--out", str(tmp_path / "run"), "--no-adapter"])
     assert result.exit_code == 0, result.output

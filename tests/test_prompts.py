@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stylegen import prompts
+from stylegen.kit import prompts
 
 FACTS = {
     "name": "Ember 1.2 L Kettle", "category": "Cookware",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from stylegen.ledger import FinishedRow, Ledger, RunLock
-from stylegen.report import build_report, write_report
+from stylegen.generation.ledger import FinishedRow, Ledger, RunLock
+from stylegen.generation.report import build_report, write_report
 
 
 def _attempt(row, task, attempt, errors=(), tokens=10, seconds=0.5):

@@ -66,7 +66,7 @@ def test_unknown_extends_lists_the_check_types(kit):
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("extends:"))
     result = validate(kit)
     assert result.exit_code == 2
-    from stylegen.checks import check_types
+    from stylegen.validation.checks import check_types
 
     valid = sorted(check_types())
     assert {"schema", "existence", "substitution", "occurrence", "readability", "tone", "pattern"} <= set(valid)

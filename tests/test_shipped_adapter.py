@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from stylegen.brand import load_brand
-from stylegen.train import adapter_data_drift, read_manifest
+from stylegen.kit.brand import load_brand
+from stylegen.training.adapter import adapter_data_drift, read_manifest
 
 from conftest import ROOT
 

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT, approved_rows, build_tiny_model, write_jsonl
-from stylegen.brand import TrainingSettings, load_brand
+from stylegen.kit.brand import TrainingSettings, load_brand
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
 from stylegen.models import weights_sha256
-from stylegen.train import check_adapter, read_manifest
+from stylegen.training.adapter import check_adapter, read_manifest
 
 
 def _train(*args):

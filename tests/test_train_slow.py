@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 from stylegen.cli import cli
 from stylegen.models import MODEL_MANIFEST, load_model, resolve_model
-from stylegen.train import read_manifest
+from stylegen.training.adapter import read_manifest
 
 pytestmark = pytest.mark.slow
 

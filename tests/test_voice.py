@@ -8,11 +8,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from stylegen.brand import load_brand
+from stylegen.kit.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
-from stylegen.records import Record
-from stylegen.voice import (MODEL_FILE, THRESHOLDS, VoiceModel, approved_records, field_text, fit_voice,
+from stylegen.validation.records import Record
+from stylegen.validation.voice import (MODEL_FILE, THRESHOLDS, VoiceModel, approved_records, field_text, fit_voice,
                             generate_contrast, held_out_ids, load_voice_model, roc_auc)
 
 from voice_support import approved, contrast_record, make_kit, write_contrast
@@ -77,7 +77,7 @@ def test_score_is_the_platt_calibrated_linear_score(fitted):
 def test_plain_python_scoring_matches_scikit_learn(fitted):
     import numpy as np
 
-    from stylegen.voice import _vectorizer
+    from stylegen.validation.voice import _vectorizer
 
     kit, model, _ = fitted
     texts = [r["description"] for r in approved(kit)[:3]] + ["A  b!  Is it?\nWeird   spacing; x", "", "I"]
@@ -110,7 +110,7 @@ def _rule(kit, **keys):
 
 
 def test_voice_rule_flags_generic_copy_and_passes_held_out_brand_copy(fitted):
-    from stylegen.validate import Validator
+    from stylegen.validation.validator import Validator
 
     kit, model, _ = fitted
     brand = _rule(kit, threshold=0.5, min_words=5)
@@ -127,7 +127,7 @@ def test_voice_rule_flags_generic_copy_and_passes_held_out_brand_copy(fitted):
 
 
 def test_voice_rule_skips_short_fields(fitted):
-    from stylegen.validate import Validator
+    from stylegen.validation.validator import Validator
 
     kit, _, _ = fitted
     brand = _rule(kit, threshold=0.99, min_words=50)
@@ -139,7 +139,7 @@ def test_voice_rule_reports_every_bad_option_with_its_line(fitted):
     kit, _, _ = fitted
     with pytest.raises(ConfigError) as err:
         _rule(kit, threshold=2, min_words=0, model="nope.json")
-        from stylegen.validate import Validator
+        from stylegen.validation.validator import Validator
 
         Validator(load_brand(kit), suites=["V"])
     text = str(err.value)
@@ -149,7 +149,7 @@ def test_voice_rule_reports_every_bad_option_with_its_line(fitted):
 
 
 def test_generate_contrast_writes_base_outputs_and_resumes(tmp_path):
-    from stylegen.engine import ScriptedEngine
+    from stylegen.generation.engine import ScriptedEngine
 
     kit = make_kit(tmp_path, per_file=2)
     engine = ScriptedEngine(lambda req: "- Great pick\n- Buy now" if "bullets" in req.prompt else "Generic copy.")
@@ -203,7 +203,7 @@ def test_voice_help(args):
 
 def test_shipped_voice_model_is_calibrated_and_passes_held_out_approved_copy(repo_root):
     """brand/voice-model.json: held-out figures recorded, and its own held-out copy passes."""
-    from stylegen.validate import Validator
+    from stylegen.validation.validator import Validator
 
     model = load_voice_model(repo_root / "brand" / MODEL_FILE)
     held = model.metrics["held_out"]

@@ -1,0 +1,1 @@
+"""Evaluation: the adapter against the best prompt-only baseline on held-out approved copy."""

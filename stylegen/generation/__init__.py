@@ -1,0 +1,1 @@
+"""Generation: catalog reading, engines, the nightly run loop, its ledger and report."""

@@ -1,0 +1,260 @@
+"""Reading the product catalog (CSV or JSONL) into prompt facts, row by row.
+
+The brand kit's ``catalog`` section maps columns to prompt variables. A row that cannot
+be used (no id, duplicate id, missing required field, wrong type, oversized field,
+non-UTF-8 bytes, markup with no text left) becomes a :class:`CatalogReject` naming its
+line and the reason, and the run goes on. Stray HTML tags are stripped and noted. A file
+that is not a catalog at all (empty, no header, no id column, not CSV/JSONL) raises
+:class:`~stylegen.errors.DataError` naming the file.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from stylegen.errors import DataError
+
+MAX_ID_CHARS = 64
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.S)
+_BAD_BYTE = re.compile(r"[\udc80-\udcff]")  # undecodable bytes, kept by surrogateescape
+
+
+@dataclass
+class CatalogRow:
+    """A usable catalog row: its id, prompt facts, source line, and notes on repairs."""
+
+    id: str
+    facts: dict
+    line: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CatalogReject:
+    """A row that cannot be used, with the reason and where it is."""
+
+    key: str  # the id, or "line:N" when the row has no usable id
+    id: str | None
+    line: int
+    reason: str
+
+
+@dataclass
+class Catalog:
+    """Everything read from one catalog file."""
+
+    path: Path
+    rows: list[CatalogRow]
+    rejects: list[CatalogReject]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.rejects)
+
+
+class _TextOnly(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def strip_html(text: str) -> str:
+    """The text content of ``text`` with tags removed and entities decoded."""
+    parser = _TextOnly()
+    parser.feed(text)
+    parser.close()
+    return re.sub(r"\s+", " ", html.unescape("".join(parser.parts))).strip()
+
+
+def read_catalog(path: str | Path, catalog_map) -> Catalog:
+    """Read a CSV or JSONL catalog with the brand kit's column mapping.
+
+    Args:
+        path: ``.csv`` / ``.jsonl`` file (other suffixes are sniffed from the first byte).
+        catalog_map: ``brand.catalog`` (id column, fields, size limits).
+
+    Raises:
+        DataError: the file is missing, empty, has no header / id column, or is not a catalog.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read catalog: {exc.strerror or exc}") from None
+    text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: catalog is empty (expected a CSV header line or JSONL rows)")
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson") or (
+        path.suffix.lower() != ".csv" and text.lstrip()[:1] == "{")
+    raw_rows = _jsonl_rows(path, text) if is_jsonl else _csv_rows(path, text, catalog_map)
+    catalog = Catalog(path, [], [], hashlib.sha256(data).hexdigest())
+    seen: dict[str, int] = {}
+    for line, raw in raw_rows:
+        _add_row(catalog, catalog_map, line, raw, seen)
+    if not catalog.rows and not catalog.rejects:
+        raise DataError(f"{path}: catalog has no rows")
+    return catalog
+
+
+def _csv_rows(path: Path, text: str, cmap):
+    """(line, dict | error string) per CSV record; the header must name the id column."""
+    csv.field_size_limit(64 * 1024 * 1024)  # oversized fields are rejected per row, not by csv
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise DataError(f"{path}: not a CSV catalog: cannot read the header line ({exc})") from None
+    header = [h.strip() for h in header]
+    _check_header(path, header, cmap)
+    rows = []
+    start = reader.line_num + 1
+    try:
+        for values in reader:
+            rows.append((start, _csv_record(header, values)))
+            start = reader.line_num + 1
+    except csv.Error as exc:  # e.g. an unterminated quote: the rest of the file is one field
+        rows.append((start, f"malformed CSV from here to the end of the file: {exc}"))
+    return [(ln, rec) for ln, rec in rows if rec is not None]
+
+
+def _csv_record(header: list[str], values: list[str]):
+    if not any(v.strip() for v in values):
+        return None  # blank line
+    if len(values) != len(header):
+        return f"malformed CSV row: {len(values)} fields, header has {len(header)}"
+    return dict(zip(header, values))
+
+
+def _check_header(path: Path, header: list[str], cmap) -> None:
+    required = [cmap.id] + [f.column for f in cmap.fields.values() if f.required]
+    missing = [c for c in required if c not in header]
+    if missing:
+        shown = ", ".join(repr(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+        raise DataError(f"{path}: not a catalog: header line lacks column(s) {', '.join(missing)} "
+                        f"(found: {shown}); brand.yaml catalog maps id -> {cmap.id!r}")
+
+
+def _jsonl_rows(path: Path, text: str):
+    rows, objects = [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            rows.append((number, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        if not isinstance(value, dict):
+            rows.append((number, f"not a JSON object (got {type(value).__name__})"))
+            continue
+        objects += 1
+        rows.append((number, value))
+    if not objects:
+        raise DataError(f"{path}: not a JSONL catalog: no line is a JSON object")
+    return rows
+
+
+def _add_row(catalog: Catalog, cmap, line: int, raw, seen: dict[str, int]) -> None:
+    rid = raw.get(cmap.id) if isinstance(raw, dict) else None
+    rid = rid.strip() if isinstance(rid, str) else rid
+    if isinstance(raw, str):
+        return _reject(catalog, None, line, raw)
+    problem = _id_problem(rid, cmap.id)
+    if problem:
+        return _reject(catalog, None, line, problem)
+    rid = str(rid)  # a JSONL id may be a number; ids are strings everywhere else
+    if rid in seen:
+        return _reject(catalog, rid, line, f"duplicate id {rid!r} (first seen on line {seen[rid]})", dup=True)
+    seen[rid] = line
+    facts, notes, problems = _facts(raw, cmap)
+    if problems:
+        return _reject(catalog, rid, line, "; ".join(problems))
+    catalog.rows.append(CatalogRow(rid, facts, line, notes))
+
+
+def _reject(catalog: Catalog, rid, line: int, reason: str, dup: bool = False) -> None:
+    key = f"{rid}@line:{line}" if dup else (rid or f"line:{line}")
+    catalog.rejects.append(CatalogReject(key, rid, line, reason))
+
+
+def _id_problem(rid, column: str) -> str | None:
+    if rid is None or rid == "":
+        return f"missing id (column {column!r})"
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        return f"id (column {column!r}) must be a string, got {type(rid).__name__}"
+    if isinstance(rid, str) and (_BAD_BYTE.search(rid) or len(rid) > MAX_ID_CHARS or not rid.isprintable()):
+        return f"id (column {column!r}) is not a printable UTF-8 string of at most {MAX_ID_CHARS} characters"
+    return None
+
+
+def _facts(raw: dict, cmap) -> tuple[dict, list[str], list[str]]:
+    """Prompt facts from one raw row, with repair notes and the problems that reject it."""
+    facts, notes, problems = {}, [], []
+    for var, spec in cmap.fields.items():
+        value, problem = _field_value(raw.get(spec.column), spec, cmap)
+        if problem:
+            problems.append(f"field {spec.column!r}: {problem}")
+            continue
+        stripped = bool(value) and _has_markup(value)
+        if stripped:
+            value = _strip_value(value)
+            notes.append(f"HTML markup removed from {spec.column!r}")
+        if not value:
+            if spec.required:
+                why = "nothing is left after removing HTML" if stripped else "missing or empty"
+                problems.append(f"field {spec.column!r}: required but {why}")
+            continue
+        facts[var] = value
+    return facts, notes, problems
+
+
+def _field_value(value, spec, cmap):
+    """Normalize one cell: a stripped string, or a list of strings for list fields."""
+    if value is None:
+        return None, None
+    limit = spec.max_chars or cmap.max_field_chars
+    if spec.list and isinstance(value, list):
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            return None, "wrong type: list items must be strings"
+        items = [str(v).strip() for v in value]
+        if any(_BAD_BYTE.search(v) for v in items):
+            return None, "contains bytes that are not valid UTF-8"
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = str(value)
+        if _BAD_BYTE.search(value):
+            return None, "contains bytes that are not valid UTF-8"
+        if len(value) > cmap.max_field_chars:
+            return None, f"oversized: {len(value)} characters (max {cmap.max_field_chars})"
+        items = [v.strip() for v in value.split(cmap.list_separator)] if spec.list else None
+        value = value.strip()
+    else:
+        kind = "a list of strings or a string" if spec.list else "a string or number"
+        return None, f"wrong type: expected {kind}, got {type(value).__name__}"
+    if items is not None:
+        items = [v for v in items if v]
+        too_long = [v for v in items if len(v) > limit]
+        return (None, f"oversized item: {len(too_long[0])} characters (max {limit})") if too_long else (items, None)
+    if len(value) > limit:
+        return None, f"oversized: {len(value)} characters (max {limit})"
+    return value, None
+
+
+def _has_markup(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(_TAG.search(v) for v in values)
+
+
+def _strip_value(value):
+    if isinstance(value, list):
+        return [s for s in (strip_html(v) for v in value) if s]
+    return strip_html(value)

@@ -1,0 +1,1 @@
+"""The brand kit: brand.yaml and its strict loading, and the task prompts it defines."""

@@ -1,0 +1,1 @@
+"""Training: approved copy -> examples, the LoRA trainer, and the adapter directory format."""

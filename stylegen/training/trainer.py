@@ -1,0 +1,389 @@
+"""``stylegen train``: a LoRA brand-style adapter from approved copy, with HF Trainer.
+
+The data is rendered by :mod:`stylegen.kit.prompts` (the renderer generation uses), prepared
+by :mod:`stylegen.training.data` (validated, deduplicated, split by record-id hash) and trained
+with completion-only loss: prompt tokens are masked, every completion token carries loss,
+including the end-of-turn token ``<|im_end|>`` even though SmolLM2 also pads with it
+(masking pad positions by id would teach the model never to stop).
+
+The adapter directory holds the PEFT adapter, the chat template, ``manifest.json``
+(everything needed to reproduce and to check compatibility), ``training_curve.png`` and
+a README model card. Checkpoints live in ``<out>/checkpoints`` while training (for
+``--resume``) and are removed when the run ends, unless ``keep_checkpoints``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import platform
+import shutil
+import time
+from pathlib import Path
+from stylegen import __version__
+from stylegen.errors import ConfigError
+from stylegen.kit.brand import load_brand, TrainingSettings
+from stylegen.kit.config import load_dataclass, Problems
+from stylegen.models import load_tokenizer, model_info, pick_dtype
+from stylegen.evaluation.scoring import completion_perplexity
+from stylegen.training.collate import CompletionCollator, padding_share
+from stylegen.training.adapter import ADAPTER_FILES, FORMAT, portable_adapter_config, write_card
+from stylegen.training.data import example_dict, prepare_dataset, tokenize
+
+
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "stylegen-run.json"      # identity of an interrupted run, checked on --resume
+LORA_SHAPE_KEYS = ("r", "target_modules", "layers_to_transform")
+
+
+# --- settings ------------------------------------------------------------------
+
+
+def apply_overrides(settings: TrainingSettings, overrides: dict | None) -> TrainingSettings:
+    """``brand.training`` with CLI overrides (PEFT / TrainingSettings names) applied strictly.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type, naming the option.
+    """
+    if not overrides:
+        return settings
+    merged = {**dataclasses.asdict(settings), **overrides}
+    problems = Problems("command line")
+    result = load_dataclass(TrainingSettings, merged, problems, keypath="training")
+    if problems or result is None:
+        raise ConfigError(problems)
+    return result
+
+
+# --- collator and batching -----------------------------------------------------------
+
+
+# --- model --------------------------------------------------------------------
+
+
+def lora_config(settings: TrainingSettings):
+    """PEFT LoraConfig from the training settings (PEFT's own names)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=list(settings.target_modules), task_type="CAUSAL_LM",
+                      layers_to_transform=list(settings.layers_to_transform) if settings.layers_to_transform else None)
+
+
+def _base_for_training(model_path: Path, use_bf16: bool, trust_remote_code: bool):
+    """Base model in bf16 when the hardware does bf16 (frozen weights; LoRA stays fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if use_bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    model.config.use_cache = False  # no KV cache while training
+    return model
+
+
+# --- callbacks -------------------------------------------------------------------
+
+
+def _best_adapter_callback():
+    """A TrainerCallback that keeps (in memory) the LoRA weights of the best eval loss."""
+    from peft import get_peft_model_state_dict
+    from transformers import TrainerCallback
+
+    class BestAdapter(TrainerCallback):
+        def __init__(self):
+            self.best = None
+            self.best_step = None
+            self.weights = None
+
+        def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+            loss = (metrics or {}).get("eval_loss")
+            if loss is not None and model is not None and (self.best is None or loss < self.best):
+                self.best, self.best_step = loss, state.global_step
+                self.weights = {k: v.detach().clone().cpu() for k, v in get_peft_model_state_dict(model).items()}
+
+    return BestAdapter()
+
+
+def _early_stopping(patience: int):
+    """transformers' EarlyStoppingCallback on eval loss, without its warning about
+    ``load_best_model_at_end``: the best weights come back through the BestAdapter callback
+    (that setting would force a checkpoint at every evaluation instead of every save_steps)."""
+    from transformers import EarlyStoppingCallback
+
+    class EarlyStopping(EarlyStoppingCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            pass
+
+    return EarlyStopping(patience)
+
+
+# --- the run ----------------------------------------------------------------------
+
+
+def train(brand_dir: str | Path, out: str | Path, data: str | Path | None = None, base_model: str | None = None,
+          resume: bool = False, seed: int | None = None, max_steps: int | None = None,
+          overrides: dict | None = None, overwrite: bool = False, keep_checkpoints: bool = False,
+          progress: bool = True, echo=print) -> dict:
+    """Train a LoRA style adapter and write the adapter directory ``out``.
+
+    Args:
+        brand_dir: brand kit folder (its ``training`` and ``model`` sections are the defaults).
+        out: adapter directory to write.
+        data: training data file or folder (default: ``training.data`` of the brand kit).
+        base_model: embedded alias, HF id or local dir (default: ``model.base_model``).
+        resume: continue from the last checkpoint in ``out/checkpoints``.
+        seed: overrides ``training.seed``.
+        max_steps: stop after this many optimizer steps (quick runs).
+        overrides: TrainingSettings / PEFT names -> values (e.g. ``{"r": 8}``).
+        overwrite: replace an existing adapter in ``out``.
+        keep_checkpoints: leave ``out/checkpoints`` in place after the run.
+        progress: show the progress bar.
+        echo: where one-line status messages go.
+
+    Returns:
+        The manifest (also written to ``out/manifest.json``).
+
+    Raises:
+        ConfigError: bad settings, a model that cannot be found, or an output folder in use.
+        DataError: no usable training data (with the reasons per file:line).
+    """
+
+    started = time.time()
+    brand = load_brand(brand_dir)
+    settings = apply_overrides(brand.training, {**(overrides or {}), **({"seed": seed} if seed is not None else {})})
+    out = Path(out)
+    _check_out_dir(out, resume, overwrite)
+    base = base_model or brand.model.base_model
+    info = model_info(base)
+    tokenizer = load_tokenizer(info["path"], trust_remote_code=brand.model.trust_remote_code)
+    prepared = prepare_dataset(brand, tokenizer, data, settings)
+    echo(prepared.summary())
+    use_bf16 = str(pick_dtype(brand.model.dtype)) == "torch.bfloat16"
+    identity = _run_identity(info, prepared, settings)
+    run = _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo)
+    manifest = _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps,
+                              time.time() - started)
+    if not keep_checkpoints:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    return manifest
+
+
+def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    has_adapter = any((out / f).exists() for f in ADAPTER_FILES)
+    has_checkpoints = (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).glob("checkpoint-*"))
+    if resume and not has_checkpoints:
+        raise ConfigError(f"--resume: no checkpoint in {out / CHECKPOINTS} (run without --resume to start over)")
+    if not resume and (has_adapter or has_checkpoints) and not overwrite:
+        what = "an adapter" if has_adapter else "checkpoints of an unfinished run"
+        raise ConfigError(f"{out}: already holds {what}; pass --resume to continue or --overwrite to start over")
+    if overwrite and not resume:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+
+
+def _run_identity(info: dict, prepared, settings: TrainingSettings) -> dict:
+    return {"base_weights_sha256": info["weights_sha256"], "data_sha256": prepared.data_sha256,
+            **{k: getattr(settings, k) for k in LORA_SHAPE_KEYS}}
+
+
+def _check_resume(ckdir: Path, identity: dict) -> None:
+    """A resumed run must have the same base model, data and LoRA shape as the interrupted one."""
+    saved = json.loads((ckdir / RUN_FILE).read_text()) if (ckdir / RUN_FILE).is_file() else {}
+    diffs = [k for k, v in identity.items() if k in saved and saved[k] != v]
+    if diffs:
+        raise ConfigError([f"--resume: {k} differs from the interrupted run ({saved[k]!r} -> {identity[k]!r});"
+                           " run without --resume (and with --overwrite) to start over" for k in diffs])
+
+
+def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo):
+    """Build the PEFT model and the Trainer, train, and return what the manifest needs."""
+    import torch
+    from peft import get_peft_model, set_peft_model_state_dict
+    from transformers import Trainer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+
+    set_seed(settings.seed)
+    ckdir = out / CHECKPOINTS
+    ckdir.mkdir(parents=True, exist_ok=True)
+    last = get_last_checkpoint(str(ckdir)) if resume else None
+    if resume:
+        _check_resume(ckdir, identity)
+    (ckdir / RUN_FILE).write_text(json.dumps(identity, indent=2))
+    train_rows = [_row(tokenize(tokenizer, e)) for e in prepared.train]
+    eval_rows = [_row(tokenize(tokenizer, e)) for e in prepared.eval]
+    base = _base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code)
+    _check_layers(settings, base.config, info["id"])
+    model = get_peft_model(base, lora_config(settings))
+    best = _best_adapter_callback()
+    callbacks = [best] + ([_early_stopping(settings.early_stopping_patience)] if eval_rows else [])
+    trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
+                      train_dataset=train_rows, eval_dataset=eval_rows or None,
+                      data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of),
+                      callbacks=callbacks)
+    if last:
+        echo(f"resuming from {last}")
+    result = trainer.train(resume_from_checkpoint=last)
+    final_eval = _final_eval(trainer) if eval_rows else {}
+    best.on_evaluate(None, trainer.state, None, model=model, metrics=final_eval)
+    restored = best.weights is not None and best.best_step != trainer.state.global_step
+    if restored:  # early stopping or a late rise: ship the best eval-loss weights
+        set_peft_model_state_dict(model, best.weights)
+    return {"model": model, "trainer": trainer, "result": result, "train_rows": train_rows, "eval_rows": eval_rows,
+            "resumed_from": Path(last).name if last else None, "best_step": best.best_step, "best_eval_loss": best.best,
+            "restored_best": restored, "threads": torch.get_num_threads()}
+
+
+def _check_layers(settings, config, model_id: str) -> None:
+    n = getattr(config, "num_hidden_layers", None)
+    bad = [i for i in settings.layers_to_transform or [] if n is not None and not 0 <= i < n]
+    if bad:
+        raise ConfigError(f"training.layers_to_transform: layer(s) {bad} do not exist in {model_id} (it has {n}"
+                          f" layers, 0..{n - 1}); set layers_to_transform to existing layers, or null for all")
+
+
+def _final_eval(trainer) -> dict:
+    """Eval metrics at the last step: reuse the epoch-end evaluation when it ran at that step."""
+    for entry in reversed(trainer.state.log_history):
+        if "eval_loss" in entry:
+            if entry.get("step") == trainer.state.global_step:
+                return entry
+            break
+    return trainer.evaluate()
+
+
+def _row(tokens: dict) -> dict:
+    return {k: tokens[k] for k in ("input_ids", "labels", "attention_mask")}
+
+
+def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: bool, progress: bool):
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(ckdir), seed=settings.seed, data_seed=settings.seed,
+        num_train_epochs=settings.num_train_epochs, max_steps=max_steps or -1,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        per_device_eval_batch_size=settings.per_device_train_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio, lr_scheduler_type="cosine",
+        bf16=use_bf16, use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",     # cuts padding (see benchmarks/bench_train.py)
+        eval_strategy="epoch" if has_eval else "no", metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False, save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
+        logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=not progress,
+        remove_unused_columns=False, dataloader_num_workers=0, prediction_loss_only=True,
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+# --- the adapter directory ---------------------------------------------------------
+
+
+def _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps, wall_s) -> dict:
+
+    model, trainer = run["model"], run["trainer"]
+    model.save_pretrained(str(out))
+    portable_adapter_config(out, info)
+    (out / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
+    perplexity = _perplexities(model, run, tokenizer, use_bf16, settings)
+    manifest = _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity)
+    with open(out / "eval_examples.jsonl", "w", encoding="utf-8") as fh:  # the held-out copy, for eval
+        for example in prepared.eval:
+            fh.write(json.dumps(example_dict(example)) + "\n")
+    plot_curve(trainer.state.log_history, out / "training_curve.png")
+    write_card(out, manifest)
+    return manifest
+
+
+def _perplexities(model, run, tokenizer, use_bf16, settings) -> dict:
+    rows = run["eval_rows"]
+    if not rows:
+        return {"note": "no eval split (too few records)"}
+    batch = settings.per_device_train_batch_size
+    tuned = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+    with model.disable_adapter():
+        base = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+    return {"base": base, "adapter": tuned, "examples": len(rows),
+            "reduction": round(1 - tuned["perplexity"] / base["perplexity"], 4)}
+
+
+def _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity) -> dict:
+    state, result = run["trainer"].state, run["result"]
+    metrics = result.metrics
+    tokens_seen = int(state.num_input_tokens_seen or 0)
+    lengths = [len(r["input_ids"]) for r in run["train_rows"]]
+    history = state.log_history
+    return {
+        "format": FORMAT,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "brand": {"name": brand.name, "fingerprint": brand.fingerprint(), "path": str(brand.root.resolve())},
+        "base_model": {k: v for k, v in info.items() if k != "path"},
+        "data": {"files": prepared.files, "sha256": prepared.data_sha256, **prepared.stats,
+                 "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
+                 "excluded": prepared.excluded, "duplicates": prepared.duplicates, "too_long": prepared.too_long,
+                 "warnings": prepared.warnings},
+        "split": {"method": "sha256(record id) < eval_fraction", "eval_fraction": settings.eval_fraction,
+                  **prepared.split_ids()},
+        "hyperparameters": {**dataclasses.asdict(settings), "max_steps": max_steps, "lr_scheduler_type": "cosine",
+                            "precision": "bf16 autocast, bf16 base weights" if use_bf16 else "fp32",
+                            "batching": "length-grouped (transformers LengthGroupedSampler), widths rounded to"
+                                        f" multiples of {settings.pad_to_multiple_of}",
+                            "loss": "completion tokens only, end-of-turn token included", "torch_threads":
+                            run["threads"]},
+        "training": {"global_step": state.global_step, "epochs": round(state.epoch or 0, 3),
+                     "resumed_from": run["resumed_from"], "train_loss": round(metrics.get("train_loss", 0), 5),
+                     "train_runtime_s": round(metrics.get("train_runtime", 0), 1),
+                     "tokens_seen": tokens_seen,
+                     "tokens_per_s": round(tokens_seen / metrics["train_runtime"], 1) if metrics.get("train_runtime")
+                     else None,
+                     "padding_share": round(padding_share(lengths, settings.per_device_train_batch_size,
+                                                          seed=settings.seed,
+                                                          pad_to_multiple_of=settings.pad_to_multiple_of), 4) if lengths else None,
+                     "early_stopped": bool(state.global_step < state.max_steps),
+                     "best_step": run["best_step"], "restored_best": run["restored_best"],
+                     "wall_time_s": round(wall_s, 1),
+                     "loss_log": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h]},
+        "eval": {"eval_loss": [{"epoch": h.get("epoch"), "step": h["step"], "loss": h["eval_loss"]}
+                               for h in history if "eval_loss" in h],
+                 "best_eval_loss": run["best_eval_loss"], "perplexity": perplexity},
+        "versions": _versions(),
+        "files": {"adapter": list(ADAPTER_FILES), "chat_template": "chat_template.jinja",
+                  "eval_examples": "eval_examples.jsonl", "curve": "training_curve.png", "card": "README.md"},
+    }
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "stylegen": __version__, "platform": platform.platform()}
+    for name in ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def plot_curve(history: list[dict], path: Path) -> None:
+    """Train and eval loss against the optimizer step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h and "eval_loss" not in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if train:
+        ax.plot(*zip(*train), label="train loss", color="#4c72b0")
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss", color="#dd8452")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (completion tokens)")
+    ax.set_title("stylegen train: loss per step")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""Check type ``occurrence``: counts with a minimum and/or maximum.
+
+Keys: ``count`` (what to count: ``words``, ``sentences``, ``characters``, ``items`` (the
+number of items of a list field) or ``matches`` (of ``pattern``)), ``pattern`` (a
+regular expression, for ``count: matches``), ``min``, ``max`` (at least one of them).
+Words are runs of letters/digits with inner apostrophes, hyphens or dots ("two-person",
+"12.4"); sentences come from spaCy's sentence boundaries. Message placeholders:
+``{count}``, ``{min}``, ``{max}``, ``{unit}``. The finding points at the start of the
+field (or, for ``max`` with ``matches``, at the first match over the limit).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from stylegen.validation.readability import count_words
+from stylegen.validation.checks import Check, Hit, register
+
+
+@register("occurrence")
+class Occurrence(Check):
+    """Counts words, sentences, characters, list items or regex matches against bounds."""
+
+    @dataclass
+    class Options:
+        count: Literal["words", "sentences", "characters", "items", "matches"]
+        min: int | None = None
+        max: int | None = None
+        pattern: str | None = None
+
+    def setup(self, problem):
+        opts = self.options
+        if opts.min is None and opts.max is None:
+            problem("count", "give min, max or both")
+        if (opts.count == "matches") != (opts.pattern is not None):
+            problem("pattern", "pattern is required with count: matches, and only used with it")
+        self.regex = None
+        if opts.pattern is not None:
+            try:
+                self.regex = re.compile(opts.pattern)
+            except re.error as exc:
+                problem("pattern", f"not a valid regular expression: {exc}")
+        # Instance attributes override the class defaults the validator reads.
+        self.scope = "field" if opts.count == "items" else "text"
+        self.needs_doc = opts.count == "sentences"
+
+    def needs_for(self, text):
+        return "tokens" if self.options.count == "sentences" else None
+
+    def check(self, target):
+        opts = self.options
+        if opts.count == "items" and not isinstance(target.value, list):
+            return
+        count, positions = self._count(target)
+        values = {"count": count, "min": opts.min, "max": opts.max, "unit": opts.count}
+        if opts.min is not None and count < opts.min:
+            yield Hit(0 if target.text is not None else None, None, values=values)
+        elif opts.max is not None and count > opts.max:
+            start = positions[opts.max] if len(positions) > opts.max else (0 if target.text is not None else None)
+            yield Hit(start, None, values=values)
+
+    def _count(self, target) -> tuple[int, list[int]]:
+        kind = self.options.count
+        if kind == "items":
+            return len(target.value), []
+        if kind == "characters":
+            return len(target.text), []
+        if kind == "words":
+            return count_words(target.text), []
+        if kind == "sentences":
+            return sum(1 for s in target.doc.sents if any(not t.is_punct and not t.is_space for t in s)), []
+        starts = [m.start() for m in self.regex.finditer(target.text)]
+        return len(starts), starts

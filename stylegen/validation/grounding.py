@@ -1,0 +1,661 @@
+"""Grounding: find claims in product copy that the row's facts do not support.
+
+Style belongs to the adapter; facts belong to the catalog row. This module compares one
+piece of copy with the facts it was written from and returns every *unsupported claim*
+with its character span:
+
+* ``number``: a number, with or without a unit (weights, sizes, capacities, percentages,
+  counts, prices), whose value is not in the facts. Equivalent forms are the same claim:
+  ``4.5 oz`` / ``4.5-oz`` / ``4.5 ounces``; ``100%`` / ``100 percent``; ``1.2 L`` /
+  ``1.2-liter``; ``two`` / ``2``; ``1 1/2`` / ``1.5``; and a unit conversion is accepted
+  when it is right to the precision the copy states (``278 g`` for ``9.8 oz``).
+* a claimable term from the brand's vocabulary (``brand/claims.txt``): materials,
+  technologies, named features, certifications and guarantees, each with its kind. The
+  copy is matched with spaCy ``PhraseMatcher`` on ``LOWER`` and ``LEMMA``; the facts are
+  matched word-set-wise per fact value, so "shell of recycled polyester" is supported by
+  the fact "recycled polyester shell".
+
+Numbers are read with one regular grammar on both sides (copy and facts), so a fact and
+its restatement always parse alike; spaCy's tokenizer keeps ``1.2L`` whole and splits
+``4.5-oz``, so a token-based reading would need the same grammar on top anyway.
+
+The pure API is :func:`unsupported_claims`; the ``grounding`` check type
+(``stylegen.validation.checks.grounding``) turns claims into findings.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from stylegen.errors import ConfigError
+from stylegen.validation.nlp import load_nlp
+
+
+TERM_KINDS = ("material", "technology", "feature", "certification", "guarantee", "term")
+KINDS = ("number",) + TERM_KINDS
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One unsupported claim in a text.
+
+    Attributes:
+        kind: ``number`` or the claim term's kind (``material``, ``certification``, ...).
+        span: ``(start, end)`` character offsets of the claim in the text.
+        text: the claim as written (``text[start:end]``).
+        reason: why it is unsupported, in words a model can act on.
+    """
+
+    kind: str
+    span: tuple[int, int]
+    text: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """A self-contained instruction for a retry: which claim to drop and why."""
+        return f'Unsupported {self.kind} claim "{self.text}": {self.reason}. Drop "{self.text}".'
+
+
+@dataclass(frozen=True)
+class ClaimTerm:
+    """One entry of the claim vocabulary.
+
+    Attributes:
+        kind: one of :data:`TERM_KINDS`.
+        forms: spellings of the claim; any of them in the copy is the claim.
+        supported_by: further fact phrases that also support it (``waterproof`` supports
+            ``water-resistant``).
+    """
+
+    kind: str
+    forms: tuple[str, ...]
+    supported_by: tuple[str, ...] = ()
+
+
+# --- the claim vocabulary -------------------------------------------------------------
+
+
+def parse_claim_terms(lines: list[str], source: str = "claims") -> list[ClaimTerm]:
+    """Parse claim-vocabulary lines: ``kind: form | form <= supporter | supporter``.
+
+    Blank lines and ``#`` comments are skipped; a line without ``kind:`` is kind ``term``.
+
+    Raises:
+        ConfigError: every malformed line, each as ``source:line: what is wrong``.
+    """
+    terms, problems = [], []
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        term, problem = _parse_term_line(line)
+        if problem:
+            problems.append(f"{source}:{lineno}: {problem}")
+        else:
+            terms.append(term)
+    if problems:
+        raise ConfigError(problems)
+    return terms
+
+
+def _parse_term_line(line: str) -> tuple[ClaimTerm | None, str | None]:
+    kind, sep, rest = line.partition(":")
+    if not sep or " " in kind.strip():
+        kind, rest = "term", line  # a bare term; a colon inside a phrase is not a kind
+    kind = kind.strip().lower()
+    if kind not in TERM_KINDS:
+        return None, f"unknown claim kind {kind!r} (valid: {', '.join(TERM_KINDS)})"
+    claim, _, support = rest.partition("<=")
+    forms = tuple(f.strip() for f in claim.split("|") if f.strip())
+    supported_by = tuple(f.strip() for f in support.split("|") if f.strip())
+    if not forms:
+        return None, "no claim term before '<='"
+    return ClaimTerm(kind, forms, supported_by), None
+
+
+@functools.lru_cache(maxsize=16)
+def load_claim_terms(path: str | Path) -> tuple[ClaimTerm, ...]:
+    """Read and parse a claim-vocabulary file (cached per path).
+
+    Raises:
+        ConfigError: when the file cannot be read or has malformed lines.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read claim vocabulary: {exc.__class__.__name__}") from exc
+    return tuple(parse_claim_terms(lines, str(path)))
+
+
+def as_claim_terms(claim_terms) -> tuple[ClaimTerm, ...]:
+    """Accept ClaimTerm objects or raw vocabulary lines (e.g. ``BrandKit.claim_terms``)."""
+    items = tuple(claim_terms or ())
+    if not items or isinstance(items[0], ClaimTerm):
+        return items
+    return _parse_cached(tuple(t if isinstance(t, str) else "" for t in items))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_cached(lines: tuple[str, ...]) -> tuple[ClaimTerm, ...]:
+    return tuple(parse_claim_terms(list(lines)))
+
+
+# --- public entry point ---------------------------------------------------------------
+
+
+def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=None) -> list[Claim]:
+    """Every claim in ``text`` that ``facts`` do not support, in text order.
+
+    Args:
+        text: the copy (one field, or one bullet).
+        facts: the row's facts: a mapping of strings, numbers and lists (nested allowed).
+        claim_terms: the claim vocabulary: :class:`ClaimTerm` objects or raw lines.
+        doc: the spaCy ``Doc`` of ``text`` when the caller has one (the validator parses
+            all fields in one batched ``nlp.pipe`` pass); parsed here when omitted.
+        nlp: the spaCy pipeline that made ``doc``; defaults to stylegen's shared one.
+
+    Returns:
+        The unsupported claims, sorted by span.
+    """
+    index = FactIndex.for_facts(facts)
+    claims = number_claims(text, index)
+    terms = as_claim_terms(claim_terms)
+    if terms:
+        claims += term_claims(text, index, terms, doc=doc, nlp=nlp)
+    return sorted(claims, key=lambda c: c.span)
+
+
+# --- the facts side -------------------------------------------------------------------
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_STOP = frozenset("a an and the of with in on to for from by or at its".split())
+
+
+def _leaves(value) -> list[str]:
+    """Every string leaf of a facts value (lists and mappings flattened)."""
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if value is None or isinstance(value, bool):
+        return []
+    return [str(value)]
+
+
+def _singular(word: str) -> str:
+    """A crude singular that makes "zippers"/"zipper" and "batteries"/"battery" meet."""
+    if len(word) <= 3 or word.endswith(("ss", "us", "is", "as")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word
+
+
+def _words(text: str) -> list[str]:
+    """Normalized words: lower case, curly quotes straightened, plurals folded."""
+    text = text.lower().replace("\u2019", "'")
+    return [_singular(w) for w in _WORD.findall(text)]
+
+
+# one slot: a row's fields and bullets are checked one after another with the same facts
+_LAST_INDEX: dict = {}
+
+
+@dataclass
+class FactIndex:
+    """The facts, pre-read for matching: word sets per value and every number."""
+
+    word_sets: list[frozenset]
+    numbers: list["Quantity"]
+    counts: frozenset
+
+    @classmethod
+    def build(cls, facts: dict | None) -> "FactIndex":
+        """Index a facts mapping (``None`` gives an empty index: nothing is supported)."""
+        facts = facts or {}
+        leaves = [leaf for key, value in facts.items() for leaf in _leaves(value)]
+        numbers = [q for leaf in leaves for q in read_quantities(leaf)]
+        # "comes in two colors": the length of a list fact is a fact too
+        counts = frozenset(len(v) for v in facts.values() if isinstance(v, (list, tuple)) and v)
+        return cls([frozenset(_words(leaf)) for leaf in leaves], numbers, counts)
+
+    @classmethod
+    def for_facts(cls, facts: dict | None) -> "FactIndex":
+        """:meth:`build`, reused while the same facts object comes back (fields of one row)."""
+        cached = _LAST_INDEX.get("facts")
+        if cached is None or cached[0] is not facts:
+            _LAST_INDEX["facts"] = (facts, cls.build(facts))
+        return _LAST_INDEX["facts"][1]
+
+    def mentions(self, phrase: str) -> bool:
+        """True when one fact value holds every content word of ``phrase`` (any order)."""
+        words = {w for w in _words(phrase) if w not in _STOP} or set(_words(phrase))
+        return bool(words) and any(words <= ws for ws in self.word_sets)
+
+
+# --- numbers --------------------------------------------------------------------------
+
+# unit spelling -> (canonical unit, dimension, size of the unit in the dimension's base)
+_UNITS: dict[str, tuple[str, str, float]] = {}
+
+
+def _unit(canonical: str, dimension: str, factor: float, *spellings: str) -> None:
+    for spelling in (canonical,) + spellings:
+        _UNITS[spelling.lower()] = (canonical, dimension, factor)
+
+
+_unit("g", "mass", 1.0, "gram", "grams", "gr")
+_unit("kg", "mass", 1000.0, "kilogram", "kilograms", "kilo", "kilos", "kgs")
+_unit("mg", "mass", 0.001, "milligram", "milligrams")
+_unit("oz", "mass", 28.349523125, "ounce", "ounces")
+_unit("lb", "mass", 453.59237, "lbs", "pound", "pounds")
+_unit("ml", "volume", 1.0, "milliliter", "milliliters", "millilitre", "millilitres", "mls")
+_unit("l", "volume", 1000.0, "liter", "liters", "litre", "litres", "ltr")
+_unit("cl", "volume", 10.0, "centiliter", "centiliters")
+_unit("fl oz", "volume", 29.5735295625, "fluid ounce", "fluid ounces", "fl. oz")
+_unit("cup", "volume", 236.5882365, "cups")
+_unit("qt", "volume", 946.352946, "quart", "quarts")
+_unit("gal", "volume", 3785.411784, "gallon", "gallons")
+_unit("mm", "length", 1.0, "millimeter", "millimeters", "millimetre", "millimetres")
+_unit("cm", "length", 10.0, "centimeter", "centimeters", "centimetre", "centimetres")
+_unit("m", "length", 1000.0, "meter", "meters", "metre", "metres")
+_unit("km", "length", 1e6, "kilometer", "kilometers", "kilometre", "kilometres")
+_unit("in", "length", 25.4, "inch", "inches", '"', "\u2033")
+_unit("ft", "length", 304.8, "foot", "feet", "'", "\u2032")
+_unit("yd", "length", 914.4, "yard", "yards")
+_unit("mi", "length", 1609344.0, "mile", "miles")
+_unit("%", "percent", 1.0, "percent", "per cent", "pct")
+_unit("sec", "time", 1.0, "second", "seconds", "secs")
+_unit("min", "time", 60.0, "minute", "minutes", "mins")
+_unit("hr", "time", 3600.0, "hour", "hours", "hrs", "h")
+_unit("day", "time", 86400.0, "days")
+_unit("week", "time", 604800.0, "weeks")
+_unit("month", "time", 2629746.0, "months")
+_unit("year", "time", 31556952.0, "years", "yr", "yrs")
+_unit("\u00b0F", "temp_f", 1.0, "\u00b0 f", "degrees f", "degrees fahrenheit", "\u00baf", "f")
+_unit("\u00b0C", "temp_c", 1.0, "\u00b0 c", "degrees c", "degrees celsius", "\u00bac", "c")
+_unit("denier", "denier", 1.0, "d")
+_unit("fill", "fill", 1.0, "fill power", "fill-power")
+_unit("lumen", "light", 1.0, "lumens", "lm")
+_unit("mAh", "charge", 1.0, "mah")
+_unit("W", "power", 1.0, "watt", "watts", "w")
+_unit("BTU", "energy", 1.0, "btu", "btus")
+_unit("$", "usd", 1.0, "usd", "dollar", "dollars")
+
+# glued-only units: a bare letter after a space is too often a word ("2 d", "5 c").
+_GLUED_ONLY = {"d", "c", "f", "h", "w", '"', "\u2033", "'", "\u2032", "gr"}
+_WORD_NOT_UNIT = frozenset({"foot", "feet", "cup", "cups", "m", "in", "l", "g"})
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12})
+_VULGAR = {"\u00bd": Fraction(1, 2), "\u00bc": Fraction(1, 4), "\u00be": Fraction(3, 4),
+           "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u215b": Fraction(1, 8)}
+# after "2 in", these words make "in" a preposition ("fits 2 in the pack"), not inches
+_IN_PREPOSITION_NEXT = frozenset(
+    "the a an your my our their its his her this that these those one each every any all "
+    "no some just under less".split())
+
+_V = "".join(_VULGAR)
+_DIGITS = (rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?(?:(?:\s+|-)\d+/\d+|\s?[{_V}])?"
+           rf"|\.\d+|\d+/\d+|[{_V}]")
+_UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+_QUANTITY = re.compile(
+    rf"(?P<cur>\$\s?)?(?<![\w.,/])(?P<num>{_DIGITS}|(?:{'|'.join(_NUMBER_WORDS)})\b)"
+    rf"(?:(?P<gap>\s*-\s*|\s*)(?P<unit>{_UNIT_ALT})(?![a-z0-9]))?(?![\w/])",
+    re.IGNORECASE)
+_PLAIN_NUMBER = re.compile(r"[\d,]*\.?\d+")
+_ORDINAL = re.compile(r"(?:st|nd|rd|th)\b", re.IGNORECASE)
+_CHAIN = re.compile(r"\s*(?:x|\u00d7|by)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written: value, unit (canonical, or None) and where it is."""
+
+    value: float
+    unit: str | None
+    decimals: int
+    span: tuple[int, int]
+    text: str
+    word: bool = False  # spelled out ("two")
+
+    @property
+    def dimension(self) -> str | None:
+        return _unit_info(self.unit)[1] if self.unit else None
+
+    def in_unit(self, unit: str) -> float:
+        """This quantity's value expressed in ``unit`` (same dimension)."""
+        return self.value * _unit_info(self.unit)[2] / _unit_info(unit)[2]
+
+
+def _unit_info(unit: str) -> tuple[str, str, float]:
+    return _UNITS[unit.lower()]
+
+
+def _parse_number(raw: str) -> tuple[float, int, bool]:
+    """``(value, decimals, spelled)`` of a number as written ("1,200", "1 1/2", "two")."""
+    raw = raw.strip().lower()
+    if raw in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[raw]), 0, True
+    if _PLAIN_NUMBER.fullmatch(raw):
+        return float(raw.replace(",", "")), len(raw.partition(".")[2]), False
+    total, decimals = Fraction(0), 0
+    for part in re.findall(rf"\d[\d,]*(?:\.\d+)?/\d+|[\d,]*\.?\d+|[{_V}]", raw):
+        if part in _VULGAR:
+            total += _VULGAR[part]
+            decimals = max(decimals, 2)
+        elif "/" in part:
+            num, den = part.split("/")
+            total += Fraction(int(num.replace(",", "")), int(den) or 1)
+            decimals = max(decimals, 2)
+        else:
+            total += Fraction(part.replace(",", ""))
+            decimals = max(decimals, len(part.partition(".")[2]))
+    return float(total), decimals, False
+
+
+def read_quantities(text: str) -> list[Quantity]:
+    """Every number in ``text`` with its unit, compounds merged ("1 lb 2 oz" is 18 oz)."""
+    found = []
+    for m in _QUANTITY.finditer(text):
+        quantity = _quantity_from_match(text, m)
+        if quantity is not None:
+            found.append(quantity)
+    return _merge_compounds(text, _inherit_chain_units(text, found))
+
+
+def _quantity_from_match(text: str, m: re.Match) -> Quantity | None:
+    if _ORDINAL.match(text, m.end("num")):
+        return None
+    value, decimals, word = _parse_number(m["num"])
+    unit, end = _unit_of(text, m, word)
+    if m["cur"]:
+        unit = "$"
+    if word and unit is None and value <= 1:
+        return None  # "one" and "zero" without a unit are words, not counts
+    start = m.start("cur") if m["cur"] else m.start("num")
+    return Quantity(value, unit, decimals, (start, end), text[start:end], word)
+
+
+def _unit_of(text: str, m: re.Match, word: bool) -> tuple[str | None, int]:
+    """The canonical unit after the number and where the quantity ends."""
+    spelled = m["unit"]
+    if not spelled:
+        return None, m.end("num")
+    key = spelled.lower()
+    glued = m["gap"] == ""
+    if word and key in _WORD_NOT_UNIT:
+        return None, m.end("num")  # "one cup", "on one foot": counts, not measures
+    if key in _GLUED_ONLY and (not glued or word) or (key == "in" and _in_is_preposition(text, m, word)):
+        return None, m.end("num")
+    return _UNITS[key][0], m.end("unit")
+
+
+def _in_is_preposition(text: str, m: re.Match, word: bool) -> bool:
+    if word:
+        return True  # "two in the pack"; nobody writes "two in" for inches
+    following = re.match(r"\s*([A-Za-z]+)", text[m.end("unit"):])
+    return bool(following) and following.group(1).lower() in _IN_PREPOSITION_NEXT
+
+
+def _inherit_chain_units(text: str, found: list[Quantity]) -> list[Quantity]:
+    """In "6.1 x 4.3 in" the 6.1 is inches too: copy the unit leftwards along the chain."""
+    out = list(found)
+    for i in range(len(out) - 2, -1, -1):
+        here, nxt = out[i], out[i + 1]
+        if here.unit is None and nxt.unit and _CHAIN.match(text[here.span[1]:nxt.span[0]]):
+            out[i] = Quantity(here.value, nxt.unit, here.decimals, here.span, here.text, here.word)
+    return out
+
+
+def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
+    """Merge "1 lb 2 oz" (a larger unit then a smaller one of the same dimension)."""
+    out: list[Quantity] = []
+    for q in found:
+        prev = out[-1] if out else None
+        if (prev and prev.unit and q.unit and prev.unit != q.unit and prev.dimension == q.dimension
+                and _unit_info(prev.unit)[2] > _unit_info(q.unit)[2]
+                and re.fullmatch(r"\s*(?:and\s+)?", text[prev.span[1]:q.span[0]])):
+            span = (prev.span[0], q.span[1])
+            value = prev.in_unit(q.unit) + q.value
+            out[-1] = Quantity(value, q.unit, q.decimals, span, text[span[0]:span[1]])
+        else:
+            out.append(q)
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def quantity_supported(q: Quantity, facts: list[Quantity], counts=frozenset()) -> bool:
+    """Whether a quantity in the copy restates one in the facts.
+
+    A unitless number matches any fact with the same value (or the length of a list
+    fact); a number with a unit needs a fact with a unit of the same dimension: the same
+    value in the same unit, or a conversion right to the precision the copy states (and
+    within 5%).
+    """
+    if q.unit is None and any(_same(q.value, n) for n in counts):
+        return True
+    for f in facts:
+        if q.unit is None:
+            if _same(q.value, f.value):
+                return True
+        elif f.unit is None:
+            continue  # "12 guy points" does not make "12 in" true
+        elif f.unit == q.unit:
+            if _same(q.value, f.value):
+                return True
+        elif f.dimension == q.dimension and _close_conversion(q, f.in_unit(q.unit)):
+            return True
+    return False
+
+
+def _close_conversion(q: Quantity, converted: float) -> bool:
+    half_step = 0.5 * 10 ** -q.decimals + 1e-9
+    return abs(converted - q.value) <= half_step and abs(converted - q.value) <= 0.05 * abs(converted)
+
+
+def number_claims(text: str, index: FactIndex) -> list[Claim]:
+    """The numbers in ``text`` that the facts do not support."""
+    claims = []
+    for q in read_quantities(text):
+        if not quantity_supported(q, index.numbers, index.counts):
+            claims.append(Claim("number", q.span, q.text, _number_reason(q, index.numbers)))
+    return claims
+
+
+def _number_reason(q: Quantity, facts: list[Quantity]) -> str:
+    same_kind = [f.text for f in facts if q.unit and f.dimension == q.dimension]
+    if same_kind:
+        return f"the facts give {', '.join(dict.fromkeys(same_kind))}"
+    return "not in the product facts"
+
+
+# --- claim terms ----------------------------------------------------------------------
+
+
+def _variants(form: str) -> set[str]:
+    """Spellings of a form that mean the same: "BPA-free", "BPA free", "BPAfree"."""
+    return {form, form.replace("-", " "), form.replace("-", "")}
+
+
+_MATCHERS: dict = {}
+
+
+def _matchers(nlp, terms: tuple[ClaimTerm, ...]):
+    """The matchers for this pipeline and vocabulary, built once (keyed by identity:
+    hashing a long vocabulary on every call would cost more than matching)."""
+    return _built(nlp, terms)[:2]
+
+
+def claim_prefilter(nlp, terms: tuple[ClaimTerm, ...]) -> "ClaimPrefilter":
+    """The :class:`ClaimPrefilter` of this pipeline and vocabulary (built once)."""
+    return _built(nlp, terms)[2]
+
+
+def _built(nlp, terms: tuple[ClaimTerm, ...]):
+    key = (id(nlp), id(terms))
+    if key not in _MATCHERS:
+        _MATCHERS[key] = (nlp, terms, _build_matchers(nlp, terms))  # refs keep the ids valid
+    return _MATCHERS[key][2]
+
+
+def _build_matchers(nlp, terms: tuple[ClaimTerm, ...]):
+    """PhraseMatchers on LOWER (every spelling) and LEMMA (inflections), and the prefilter."""
+    from spacy.matcher import PhraseMatcher
+
+    lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+    lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    prefilter = ClaimPrefilter(nlp)
+    for i, term in enumerate(terms):
+        spellings = sorted({v for form in term.forms for v in _variants(form)})
+        lower_docs = [nlp.make_doc(s) for s in spellings]
+        lower.add(str(i), lower_docs)
+        # only base-form spellings go to LEMMA: "zipper" should catch "zippers", but
+        # "lined" (lemma "line") must not catch "one wry line"
+        base = [d for d in nlp.pipe(spellings, disable=["parser"]) if all(t.lemma_.lower() == t.lower_ for t in d)]
+        if base:
+            lemma.add(str(i), base)
+        prefilter.add(term, lower_docs, base)
+    return lower, lemma, prefilter
+
+
+class ClaimPrefilter:
+    """Which texts can hold a claim term, and how much spaCy annotation finding it takes.
+
+    Built with the matchers from the same pattern Docs, and exact about them, so it may
+    over-ask but never under-ask (a test compares it with full annotation):
+
+    * a ``LOWER`` match needs every token of a spelling in the text, so the text must
+      have a token equal to the spelling's longest token (its *anchor*);
+    * a ``LEMMA`` match that ``LOWER`` does not also find needs, for every token of a
+      base-form spelling, a text token the lemmatizer can map to that token's lemma,
+      and at least one of them *inflected* (its lower case differs from the pattern's).
+      Those surface forms come from running the lemmatizer's own suffix rules
+      backwards, plus its exception table and the lemmas the attribute ruler sets;
+    * a one-token ``feature`` match reads the token's part of speech ("clip it on").
+
+    :meth:`level` is ``None`` (no claim term can match), ``"tokens"`` (only exact
+    spellings can: the tokenizer suffices) or ``"tags"`` (lemmas or POS are needed).
+    """
+
+    def __init__(self, nlp):
+        self._tokenizer = nlp.tokenizer
+        self._hash = nlp.vocab.strings.add  # words are compared as LOWER hashes (no Token objects)
+        self._inverse = _inverse_lemmas(nlp)
+        self.anchors: set[int] = set()
+        self.pos_words: set[int] = set()  # one-token feature spellings: POS decides
+        self.inflected: dict[int, list] = {}  # inflected form -> [per-token form sets]
+        self.always_tags = False
+
+    def add(self, term: ClaimTerm, lower_docs: list, base_docs: list) -> None:
+        """Register one term's spelling Docs (tokenized) and base-form Docs (tagged)."""
+        for doc in lower_docs:
+            if len(doc):
+                self.anchors.add(self._hash(max((t.lower_ for t in doc), key=len)))
+            if term.kind == "feature" and len(doc) == 1:
+                self.pos_words.add(self._hash(doc[0].lower_))
+        for doc in base_docs:
+            forms = [self._inverse(tok.lemma_.lower()) for tok in doc]
+            if None in forms:
+                self.always_tags = True
+                continue
+            hashed = [{self._hash(f) for f in token_forms} for token_forms in forms]
+            for tok, token_forms in zip(doc, forms):
+                for form in token_forms - {tok.lower_}:
+                    self.inflected.setdefault(self._hash(form), []).append(hashed)
+
+    def level(self, text: str) -> str | None:
+        """``None``, ``"tokens"`` or ``"tags"``: what finding claim terms in ``text`` needs."""
+        from spacy.attrs import LOWER
+
+        words = set(self._tokenizer(text).to_array(LOWER).tolist())
+        if self.always_tags or not words.isdisjoint(self.pos_words):
+            return "tags"
+        for word in [w for w in words if w in self.inflected]:  # iterate the few words, not the dict
+            if any(all(not words.isdisjoint(f) for f in forms) for forms in self.inflected[word]):
+                return "tags"
+        return "tokens" if not words.isdisjoint(self.anchors) else None
+
+
+def _inverse_lemmas(nlp):
+    """A function: lemma -> every lower-case surface form the pipeline can lemmatize to it
+    (``None`` when that cannot be listed, e.g. a regex pattern sets that lemma)."""
+    rules, exceptions, ruler = [], {}, {}
+    if "lemmatizer" in nlp.pipe_names:
+        lookups = nlp.get_pipe("lemmatizer").lookups
+        rules = [tuple(r) for table in lookups.get_table("lemma_rules", {}).values() for r in table]
+        for table in lookups.get_table("lemma_exc", {}).values():
+            for form, lemmas in table.items():
+                for lemma in lemmas:
+                    exceptions.setdefault(lemma.lower(), set()).add(form.lower())
+    if "attribute_ruler" in nlp.pipe_names:
+        for pattern in nlp.get_pipe("attribute_ruler").patterns:
+            if "LEMMA" in pattern["attrs"]:
+                tok = pattern["patterns"][0][pattern.get("index", 0)]
+                value = tok.get("LOWER", tok.get("ORTH"))
+                form = value.lower() if isinstance(value, str) else None  # None: any token
+                ruler.setdefault(pattern["attrs"]["LEMMA"].lower(), set()).add(form)
+
+    def inverse(lemma: str) -> set[str] | None:
+        if None in ruler.get(lemma, ()):
+            return None
+        forms = {lemma} | exceptions.get(lemma, set()) | ruler.get(lemma, set())
+        forms.update(lemma[:len(lemma) - len(new)] + old for old, new in rules if lemma.endswith(new))
+        return forms
+
+    return inverse
+
+
+def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, doc=None, nlp=None) -> list[Claim]:
+    """The claim terms in ``text`` that the facts do not mention."""
+    from spacy.util import filter_spans
+
+    if nlp is None:
+
+        nlp = load_nlp()
+    doc = doc if doc is not None else nlp(text)
+    lower, lemma = _matchers(nlp, terms)
+    matches = lower(doc, as_spans=True)
+    if doc.has_annotation("LEMMA"):
+        matches += lemma(doc, as_spans=True)
+    claims = []
+    # the longest match wins: "recycled polyester" is one claim, not "recycled" + "polyester"
+    for span in filter_spans(matches):
+        term = terms[int(span.label_)]
+        if not _asserted(span, term):
+            continue
+        if not any(index.mentions(p) for p in term.forms + term.supported_by):
+            reason = "not in the product facts"
+            claims.append(Claim(term.kind, (span.start_char, span.end_char), span.text, reason))
+    return claims
+
+
+_NEGATIONS = frozenset("no not without never n't nor non".split())
+_READER_OWNED = frozenset("your my their his her".split())
+
+
+def _asserted(span, term: ClaimTerm) -> bool:
+    """Whether the copy asserts the term of the product, not of something else.
+
+    Skipped: negations ("no igniter", "not waterproof": nothing is claimed), the
+    reader's own gear ("your headlamp"), and feature words used as verbs ("clip it on").
+    """
+    doc = span.doc
+    before = doc[max(span.sent.start if doc.has_annotation("SENT_START") else 0, span.start - 3):span.start]
+    if any(t.lower_ in _NEGATIONS for t in before):
+        return False
+    if span.start > 0 and doc[span.start - 1].lower_ in _READER_OWNED:
+        return False
+    return not (term.kind == "feature" and len(span) == 1 and span[0].pos_ == "VERB")

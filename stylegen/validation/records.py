@@ -1,0 +1,291 @@
+"""Records: copy to validate, and the readers that turn files into records.
+
+Inputs ``stylegen validate`` accepts:
+
+* **JSONL**: one JSON object per line, ``{"id": ..., "description": ..., "bullets": [...],
+  "facts": {...}, "note": "..."}``. Output fields are the brand's task fields; ``facts``
+  (optional) are the product facts that grounding checks compare the copy with; ``note``
+  (optional) says why a record may break a rule. A finding's ``line`` is the record's line
+  and ``col`` the 1-based offset inside the field.
+* **CSV**: a header row; columns ``id``, the task fields, optional ``facts`` (a JSON object)
+  and ``note``. A list field is a JSON array (``["a", "b"]``), one item per line inside
+  the cell, or items separated by the catalog's ``list_separator`` (``;``).
+* **.txt / .md**: the whole file is one text, checked as field ``description`` (or the
+  field given with ``--field``); positions are the file's real ``line:col``. When that
+  field is a list field, each non-empty line is one item (a leading ``-`` or ``*`` is
+  dropped).
+* ``-``: standard input, read as JSONL when its first character is ``{``, else as text.
+* a **directory**: every ``*.jsonl``, ``*.csv``, ``*.txt`` and ``*.md`` below it, sorted.
+
+A malformed record (bad JSON, not an object, missing id, a field of the wrong type) is
+reported as a :class:`~stylegen.validation.findings.Finding` of rule ``Stylegen.Input`` (level
+error) with its line; the rest of the file is still read.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from stylegen.errors import DataError
+from stylegen.validation.findings import INPUT_RULE, Finding
+
+SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
+_META_KEYS = ("id", "facts", "note")
+
+
+@dataclass
+class Record:
+    """One piece of copy: its output fields, the facts it was written from, and its origin.
+
+    ``positions`` maps a field key (``"description"``, ``"bullets[1]"``) to the
+    ``(line, col)`` where its text starts in a text file; when it is set, findings get
+    real line:col positions. Without it, ``line`` is the record's line and ``col`` the
+    1-based offset inside the field. ``invalid`` names the keys the reader reported as
+    malformed (``Stylegen.Input``), so the schema check does not report them again.
+    """
+
+    id: str | None
+    fields: dict
+    facts: dict | None = None
+    path: str | None = None
+    line: int | None = None
+    note: str | None = None
+    raw: dict | None = None
+    positions: dict | None = None
+    invalid: tuple = ()
+
+    def as_document(self) -> dict:
+        """The record as a JSON document (what the brand's JSON Schema validates)."""
+        if self.raw is not None:
+            return self.raw
+        doc = {"id": self.id, **self.fields}
+        if self.facts is not None:
+            doc["facts"] = self.facts
+        return doc
+
+    def locate(self, key: str, offset: int, text: str) -> tuple[int | None, int]:
+        """File ``(line, col)`` of character ``offset`` of the text of field ``key``."""
+        start = (self.positions or {}).get(key)
+        if start is None:
+            return self.line, offset + 1
+        line, col = start
+        before = text[:offset]
+        newlines = before.count("\n")
+        if newlines:
+            return line + newlines, offset - before.rfind("\n")
+        return line, col + offset
+
+
+def field_texts(record: Record, names: list[str] | None = None) -> Iterator[tuple[str, str, str]]:
+    """``(key, name, text)`` for every text of the record's fields; list items one by one.
+
+    ``key`` is ``name`` for a text field and ``name[i]`` (0-based) for a list item.
+    """
+    for name, value in record.fields.items():
+        if names is not None and name not in names:
+            continue
+        if isinstance(value, str):
+            yield name, name, value
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    yield f"{name}[{i}]", name, item
+
+
+def read_records(path: str | Path, brand, field_name: str | None = None) -> tuple[list[Record], list[Finding]]:
+    """Read records from a file, a directory (recursively) or ``-`` (stdin).
+
+    Args:
+        path: the input.
+        brand: the BrandKit (its task fields say which keys are copy, and their kinds).
+        field_name: the field a .txt/.md text is checked as (default ``description``).
+
+    Returns:
+        The records and the ``Stylegen.Input`` findings for malformed ones.
+
+    Raises:
+        DataError: the path does not exist or has a type stylegen cannot read.
+    """
+    if str(path) == "-":
+        return _read_stdin(brand, field_name)
+    path = Path(path)
+    if path.is_dir():
+        return _read_dir(path, brand, field_name)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.suffix.lower() not in SUFFIXES:
+        raise DataError(f"{path}: cannot read {path.suffix or 'files without a suffix'} "
+                        f"(valid: {', '.join(SUFFIXES)}, a directory, or - for stdin)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [_input(str(path), None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+    return _read_text_as(path.suffix.lower(), text, str(path), brand, field_name)
+
+
+def _read_dir(folder: Path, brand, field_name):
+    records, findings = [], []
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    for file in files:
+        recs, finds = read_records(file, brand, field_name)
+        records += recs
+        findings += finds
+    return records, findings
+
+
+def _read_stdin(brand, field_name):
+    text = sys.stdin.read()
+    suffix = ".jsonl" if text.lstrip().startswith("{") else ".txt"
+    return _read_text_as(suffix, text, "-", brand, field_name)
+
+
+def _read_text_as(suffix: str, text: str, name: str, brand, field_name):
+    if suffix == ".jsonl":
+        return read_jsonl(text, name, brand)
+    if suffix == ".csv":
+        return read_csv(text, name, brand)
+    return [read_text(text, name, brand, field_name)], []
+
+
+def read_jsonl(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
+    """Records from JSONL text; each bad line becomes a finding and reading goes on."""
+    records, findings = [], []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            findings.append(_input(path, lineno, f"not valid JSON: {exc.msg} (column {exc.colno})", col=exc.colno))
+            continue
+        record = _record_from(data, path, lineno, brand, findings)
+        if record is not None:
+            records.append(record)
+    return records, findings
+
+
+def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
+    """Records from CSV text with a header row; list cells are parsed (see module doc)."""
+    records, findings = [], []
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    start = 2  # the first data row's line (after the header)
+    for row in reader:
+        lineno, start = start, reader.line_num + 1
+        if None in row:
+            findings.append(_input(path, lineno, f"{len(row[None])} more cells than header columns"))
+            row.pop(None)
+        data = _csv_row(row, path, lineno, brand, findings)
+        record = _record_from(data, path, lineno, brand, findings, raw=False)
+        if record is not None:
+            records.append(record)
+    return records, findings
+
+
+def _csv_row(row: dict, path: str, lineno: int, brand, findings: list) -> dict:
+    """Turn CSV strings into the JSON shape: list fields split, facts parsed, empties dropped."""
+    data = {}
+    for key, value in row.items():
+        if value is None or value == "":
+            continue
+        if key == "facts":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                findings.append(_input(path, lineno, f"facts: not a JSON object: {exc.msg}", field="facts"))
+                continue
+        elif _is_list_task(brand, key):
+            value = _split_cell(value, brand.catalog.list_separator)
+        data[key] = value
+    return data
+
+
+def _split_cell(value: str, separator: str) -> list:
+    if value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+            if isinstance(parsed, list):
+                return parsed
+        except json.JSONDecodeError:
+            pass  # not JSON after all: fall through to the plain splits
+    parts = value.splitlines() if "\n" in value else value.split(separator)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _record_from(data, path, lineno, brand, findings, raw: bool = True) -> Record | None:
+    """Build a Record, reporting shape problems; wrongly typed fields are left out of checks."""
+    if not isinstance(data, dict):
+        findings.append(_input(path, lineno, f"a record must be a JSON object, got {type(data).__name__}"))
+        return None
+    invalid = []
+    rid = data.get("id")
+    if not isinstance(rid, str) or not rid.strip():
+        what = "missing" if rid is None else f"not a non-empty string ({rid!r})"
+        findings.append(_input(path, lineno, f"record id is {what}", field="id"))
+        invalid.append("id")
+        rid = rid if isinstance(rid, str) else (None if rid is None else str(rid))
+    fields = {}
+    for key, value in data.items():
+        if key in _META_KEYS:
+            continue
+        problem = _type_problem(brand, key, value)
+        if problem:
+            findings.append(_input(path, lineno, f"{key}: {problem}", rid=rid, field=key))
+            invalid.append(key)
+        else:
+            fields[key] = value
+    facts = data.get("facts")
+    if facts is not None and not isinstance(facts, dict):
+        findings.append(_input(path, lineno, f"facts: must be an object, got {type(facts).__name__}", rid=rid,
+                               field="facts"))
+        invalid.append("facts")
+        facts = None
+    note = data.get("note") if isinstance(data.get("note"), str) else None
+    return Record(id=rid, fields=fields, facts=facts, path=path, line=lineno, note=note,
+                  raw=data if raw else None, invalid=tuple(invalid))
+
+
+def _type_problem(brand, key: str, value) -> str | None:
+    """Why a value cannot be checked as the field ``key`` (None when it can)."""
+    if _is_list_task(brand, key):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"must be a list of strings, got {_kind(value)}"
+    elif key in brand.tasks and not isinstance(value, str):
+        return f"must be a string, got {_kind(value)}"
+    return None
+
+
+def read_text(text: str, path: str, brand, field_name: str | None = None) -> Record:
+    """A whole .txt/.md text as one record with real line:col positions."""
+    name = field_name or "description"
+    stem = Path(path).stem if path != "-" else "stdin"
+    if not _is_list_task(brand, name):
+        return Record(id=stem, fields={name: text}, path=path, line=1, positions={name: (1, 1)})
+    items, positions = [], {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        body = line.lstrip()
+        if body[:2] in ("- ", "* "):
+            body = body[2:].lstrip()
+        if body.strip():
+            positions[f"{name}[{len(items)}]"] = (lineno, len(line) - len(body) + 1)
+            items.append(body.rstrip())
+    return Record(id=stem, fields={name: items}, path=path, line=1, positions=positions)
+
+
+def _is_list_task(brand, key: str) -> bool:
+    task = brand.tasks.get(key)
+    return task is not None and task.kind == "list"
+
+
+def _input(path, line, message, col=None, rid=None, field=None) -> Finding:
+    return Finding(rule=INPUT_RULE, level="error", message=message, path=path, line=line, col=col,
+                   id=rid, field=field)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list with a non-string item", type(None): "null"}.get(
+        type(value), type(value).__name__)
