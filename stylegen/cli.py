@@ -210,14 +210,18 @@ def train_cmd(brand_dir, out, data, base_model, resume, overwrite, seed, max_ste
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Prompts per batch (default: brand.yaml generation.batch_size).")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=None,
-              help="Attempts per output (default: brand.yaml generation.max_attempts).")
+              help="Rounds per field (default: brand.yaml generation.max_attempts).")
+@click.option("--candidates", type=click.IntRange(min=1), default=None,
+              help="Candidates sampled per field per round (default: brand.yaml generation.candidates).")
 @_handle_errors
 def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_reject_rate, seed, batch_size,
-             max_attempts):
-    """Nightly job: write product copy for a catalog, validate it, retry with feedback.
+             max_attempts, candidates):
+    """Nightly job: write product copy for a catalog, validate, fix, select, retry.
 
+    Each field gets several candidates; the best valid one (after the rules' fixes) is kept.
     Outputs go to OUT/outputs.jsonl, failures (with every finding) to OUT/rejects.jsonl;
-    OUT/ledger.sqlite records every attempt and OUT/report.md summarizes the run.
+    OUT/ledger.sqlite records every candidate, OUT/report.md summarizes the run and
+    OUT/review-sample.html is a rating sheet of accepted products for a person.
     Exit code 0; 1 when the reject rate is above --max-reject-rate; 2 for usage errors.
     """
     from stylegen.generation.run import GenerateOptions, run_generate
@@ -227,7 +231,7 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
     summary = run_generate(GenerateOptions(
         brand=brand_dir, catalog=catalog, out=out, limit=limit, dry_run=dry_run, adapter=adapter,
         no_adapter=no_adapter, max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
-        max_attempts=max_attempts))
+        max_attempts=max_attempts, candidates=candidates))
     for line in summary.lines():
         click.echo(line)
     sys.exit(summary.exit_code)

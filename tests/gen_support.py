@@ -43,7 +43,9 @@ def make_brand(tmp: Path, base_model: str | None = None, adapter: str | None = N
     if base_model:
         data["model"]["base_model"] = base_model
         data["model"]["dtype"] = "float32"
-    data["generation"].update(generation)
+    # The loop's mechanics under test: one candidate a round and the corrective note on,
+    # whatever the sample brand ships as its defaults.
+    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, **generation})
     if max_new_tokens:
         for task in data["tasks"].values():
             task["max_new_tokens"] = max_new_tokens

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from stylegen.evaluation.scoring import PerplexityScorer
 from stylegen.kit.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import DataError
@@ -104,15 +105,14 @@ def test_an_eval_record_copied_into_training_data_is_refused(kit, tmp_path):
 
 
 def test_arm_messages_render_the_arm_prompt_with_feedback(kit, adapter):
-    from stylegen.generation.catalog import read_catalog
+    from stylegen.evaluation.evaluate import eval_rows
     from stylegen.generation.engine import ScriptedEngine
-    from stylegen.evaluation.evaluate import write_catalog
 
     brand = load_brand(kit)
     manifest = json.loads((adapter / "manifest.json").read_text())
     split = eval_split(brand, None, manifest, None)
     shots = choose_shots(brand, split.eval, split.train, 3, seed=1)
-    rows = read_catalog(write_catalog(brand, split.eval, kit.parent / "cat.jsonl"), brand.catalog).rows
+    rows = eval_rows(split.eval)
     engine = ScriptedEngine(lambda r: "")
     row = rows[0]
     prompt = engine.render(arm_messages(brand, shots, "SYSTEM TEXT")("meta_description", row, "Fix: shorter"))
@@ -208,12 +208,7 @@ def test_reference_perplexity_counts_completion_tokens_only(kit, tiny_model_dir)
     start = len(row["input_ids"]) - n_completion
     nll = -sum(logprobs[i - 1, row["input_ids"][i]].item() for i in range(start, len(row["input_ids"])))
 
-    class Engine:
-        pass
-
-    engine = Engine()
-    engine.model, engine.tokenizer = model, tokenizer
-    result = reference_perplexity(engine, [row], batch_size=1)
+    result = reference_perplexity(PerplexityScorer(model, tokenizer), [row], batch_size=1)
     assert result["tokens"] == n_completion
     assert result["perplexity"] == pytest.approx(math.exp(nll / n_completion), rel=1e-3)
 

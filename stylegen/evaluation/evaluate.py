@@ -33,21 +33,24 @@ except the wall-clock ones (tokens/s, seconds) repeats exactly.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from stylegen.errors import ConfigError, DataError
-from stylegen.generation.catalog import read_catalog
-from stylegen.generation.engine import derive_seed, load_engine
+from stylegen.generation.catalog import CatalogRow
+from stylegen.generation.engine import derive_seed, TransformersEngine
 from stylegen.generation.ledger import Ledger, LEDGER_FILE
-from stylegen.generation.run import GenerateOptions, run_generate
+from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
+from stylegen.generation.settings import run_settings
+from stylegen.models import load_model
 from stylegen.kit.brand import load_brand
 from stylegen.kit.prompts import format_completion, render_messages, split_conversation
 from stylegen.training.data import Example, tokenize
-from stylegen.evaluation.scoring import completion_perplexity, model_is_bf16
-from stylegen.training.adapter import check_adapter
+from stylegen.evaluation.scoring import PerplexityScorer
+from stylegen.training.adapter import adapter_sha256, check_adapter
 from stylegen.validation.readability import score
 from stylegen.validation.rules import load_rules
 from stylegen.validation.voice import approved_records, held_out_ids, load_voice_model, MODEL_FILE, record_texts, roc_auc
@@ -251,9 +254,10 @@ def choose_shots(brand, held: list, train: list, k: int, seed: int) -> dict:
 
 
 def arm_messages(brand, shots: dict | None, system: str | None):
-    """The message builder of an arm, for ``GenerateOptions.messages``.
+    """The prompt builder of an arm.
 
-    The nightly run loop calls it for each request (task, catalog row, feedback note);
+    The run loop (:class:`stylegen.generation.run.RunInputs` ``prompts``) calls it for each
+    request (task, catalog row, feedback note);
     it renders the arm's system turn, the record's few-shot examples and the same
     feedback through :func:`stylegen.kit.prompts.render_messages`, so generation,
     validation and retries stay the run loop's own.
@@ -286,51 +290,47 @@ def reference_rows(brand, tokenizer, records: list, shots: dict | None, system: 
     return rows
 
 
-def reference_perplexity(engine, rows: list[dict], batch_size: int) -> dict:
-    """Completion-only perplexity of the reference rows under the engine's model."""
-
-    model = engine.model
-    use_bf16 = "bfloat16" in str(next(model.parameters()).dtype)
-    return completion_perplexity(model, rows, engine.tokenizer.pad_token_id, batch_size, use_bf16)
+def reference_perplexity(scorer: PerplexityScorer, rows: list[dict], batch_size: int) -> dict:
+    """Completion-only perplexity of the reference rows under the scorer's model."""
+    return scorer.perplexity(rows, batch_size)
 
 
-# --- one arm ----------------------------------------------------------------------------
+def eval_rows(records: list) -> list[CatalogRow]:
+    """The held-out records as the rows a run generates from (their facts are the catalog)."""
+    return [CatalogRow(id=rec.id, facts=rec.facts, line=i) for i, rec in enumerate(records, 1)]
 
 
-def write_catalog(brand, records: list, path: Path) -> Path:
-    """The eval records' facts as a JSONL catalog in the brand's column names."""
-    cmap = brand.catalog
-    lines = []
-    for rec in records:
-        row = {cmap.id: rec.id}
-        row.update({spec.column: rec.facts[var] for var, spec in cmap.fields.items() if var in rec.facts})
-        lines.append(json.dumps(row, ensure_ascii=False))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def _rows_sha256(rows: list[CatalogRow]) -> str:
+    data = json.dumps([[r.id, r.facts] for r in rows], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def run_arm(brand, name: str, engine, split: EvalSplit, shots: dict, settings: dict, out: Path) -> dict:
-    """Perplexity, then a generate run for one arm; returns its raw results."""
-
+def run_arm(brand, name: str, arm: "ArmModels", split: EvalSplit, shots: dict, settings: dict, out: Path) -> dict:
+    """Perplexity, then a generation run for one arm; returns its raw results."""
     spec = ARMS[name]
     system = settings["prompt_only_system"] if spec.full_system else None
     arm_shots = shots if spec.shots else None
     started = time.perf_counter()
-    rows = reference_rows(brand, engine.tokenizer, split.eval, arm_shots, system)
-    perplexity = reference_perplexity(engine, rows, settings["batch_size"])
-    arm_dir = out / name
-    _fresh_run_dir(arm_dir / "generate")
-    catalog = write_catalog(brand, split.eval, arm_dir / "catalog.jsonl")
+    rows = reference_rows(brand, arm.tokenizer, split.eval, arm_shots, system)
+    perplexity = reference_perplexity(arm.scorer, rows, settings["batch_size"])
+    run_dir = out / name / "generate"
+    _fresh_run_dir(run_dir)
     compose = arm_messages(brand, arm_shots, system)
-    first = read_catalog(catalog, brand.catalog).rows[0]
-    run_generate(GenerateOptions(
-        brand=str(brand.root), catalog=str(catalog), out=str(arm_dir / "generate"), adapter=settings["adapter"]
-        if spec.adapter else None, no_adapter=not spec.adapter, seed=settings["seed"],
-        batch_size=settings["batch_size"], max_attempts=settings["max_attempts"], progress=settings["progress"],
-        messages=compose), engine=engine)
-    return {"perplexity": perplexity, "run_dir": arm_dir / "generate", "seconds": time.perf_counter() - started,
-            "example_prompt": engine.render(compose(next(iter(brand.tasks)), first, None))}
+    inputs = _arm_inputs(brand, settings, eval_rows(split.eval), compose, settings["adapter"] if spec.adapter else None)
+    run_rows(inputs, run_dir, arm.engine, progress=settings["progress"])
+    return {"perplexity": perplexity, "run_dir": run_dir, "seconds": time.perf_counter() - started,
+            "example_prompt": arm.engine.render(compose(next(iter(brand.tasks)), inputs.rows[0], None))}
+
+
+def _arm_inputs(brand, settings: dict, rows: list[CatalogRow], compose, adapter: str | None) -> RunInputs:
+    """What an arm generates from: the held-out rows, the arm's prompts, eval's run settings."""
+    overrides = GenerateOptions(seed=settings["seed"], batch_size=settings["batch_size"],
+                                max_attempts=settings["max_attempts"])
+    run = run_settings(brand, overrides).replace(
+        base_model=settings["base_model"], catalog="eval: held-out approved records",
+        catalog_sha256=_rows_sha256(rows), adapter=adapter,
+        adapter_sha256=adapter_sha256(Path(adapter)) if adapter else None)
+    return RunInputs(brand, run, rows, prompts=compose)
 
 
 def _fresh_run_dir(path: Path) -> None:
@@ -544,21 +544,37 @@ def _run_arms(brand, arms: list[str], split: EvalSplit, shots: dict, settings: d
         group = [a for a in arms if ARMS[a].adapter == with_adapter]
         if not group:
             continue
-        engine = _load_engine(brand, settings, settings["adapter"] if with_adapter else None)
+        arm = _load_arm_models(brand, settings, settings["adapter"] if with_adapter else None)
         for name in group:
-            raw[name] = run_arm(brand, name, engine, split, shots, settings, out)
-            raw[name]["engine"] = engine.describe()
-        del engine  # free the model before the next one loads
+            raw[name] = run_arm(brand, name, arm, split, shots, settings, out)
+            raw[name]["engine"] = arm.engine.describe()
+        del arm  # free the model before the next one loads
     return raw
 
 
-def _load_engine(brand, settings: dict, adapter: str | None):
+@dataclass
+class ArmModels:
+    """One loaded model as an arm uses it: an engine to generate, a scorer for perplexity."""
 
+    engine: TransformersEngine
+    scorer: PerplexityScorer
+    tokenizer: object
+
+
+def _load_arm_models(brand, settings: dict, adapter: str | None) -> ArmModels:
+    """Load the base model (+ adapter, merged) once, for both generating and scoring."""
+    if adapter is not None:
+        check_adapter(adapter, settings["base_model"])
+    model, tokenizer = load_model(settings["base_model"], adapter=adapter, dtype=settings["dtype"],
+                                  trust_remote_code=brand.model.trust_remote_code)
+    if adapter is not None and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
     # Fewer threads than CPUs (settings["threads"]) for a shared machine: the engine splits
     # them between its worker batches.
-    return load_engine(settings["base_model"], adapter=adapter, dtype=settings["dtype"],
-                       batch_size=settings["batch_size"], trust_remote_code=brand.model.trust_remote_code,
-                       threads=settings["threads"] or None)
+    engine = TransformersEngine(model, tokenizer, batch_size=settings["batch_size"],
+                                threads=settings["threads"] or None,
+                                info={"base_model": settings["base_model"], "adapter": adapter})
+    return ArmModels(engine, PerplexityScorer(model, tokenizer), tokenizer)
 
 
 # --- report --------------------------------------------------------------------------------

@@ -42,3 +42,19 @@ def completion_perplexity(model, rows: list[dict], pad_id: int, batch_size: int 
 def model_is_bf16(model) -> bool:
     """Whether a model's weights are bf16 (score under bf16 autocast then)."""
     return "bfloat16" in str(next(model.parameters()).dtype)
+
+
+class PerplexityScorer:
+    """Scores token rows under one model (the component eval uses beside an engine).
+
+    Args:
+        model: a transformers causal LM (a PEFT model, merged or not, works too).
+        tokenizer: its tokenizer (for the pad id).
+    """
+
+    def __init__(self, model, tokenizer):
+        self.model, self.pad_id = model, tokenizer.pad_token_id
+
+    def perplexity(self, rows: list[dict], batch_size: int = 8) -> dict:
+        """Completion-only perplexity of ``rows``; bf16 autocast when the weights are bf16."""
+        return completion_perplexity(self.model, rows, self.pad_id, batch_size, model_is_bf16(self.model))

@@ -1,13 +1,17 @@
 """``stylegen generate``: the nightly batch job.
 
-For each catalog row and each task of the brand kit: render the task prompt (the same
-renderer training used), generate with base model + adapter, assemble the record, and
-check it with the brand's validators. A task whose output has error-level findings is
-retried (new seed, and a short corrective note built from the findings) up to
-``max_attempts``; the best attempt per task (fewest and mildest findings) is kept. A
-product whose final record still has errors goes to ``rejects.jsonl`` with every finding;
-unusable catalog rows go there too, with the reason. Everything is recorded in the run
-directory's ledger first, so a re-run of the same command resumes where it stopped.
+For each catalog row and each task of the brand kit (a *field*): render the short task
+prompt (the renderer training used), sample ``candidates`` completions with base model +
+adapter, validate every candidate with the brand's validators, apply the rules'
+deterministic fixes (re-validated by every rule), and keep the best candidate per field
+(fewest errors, then warnings, then the most of the product's own facts covered). A field
+whose best candidate still has errors gets another round (fresh seeds; a corrective note
+only when ``generation.feedback`` is on), up to ``max_attempts`` rounds. A product is
+finished as soon as all its fields are settled: accepted, or quarantined in
+``rejects.jsonl`` with every finding. Unusable catalog rows go there too, with the reason.
+Every candidate is recorded in the run directory's ledger first, so a re-run of the same
+command resumes where it stopped. The engine's batches stay full: a pool tops each call
+up with retries of rows in flight and the first round of new rows (:mod:`.pool`).
 """
 from __future__ import annotations
 
@@ -16,26 +20,32 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from stylegen import __version__
+
 from stylegen.errors import ConfigError
-from stylegen.generation.catalog import read_catalog
+from stylegen.generation.catalog import CatalogReject, CatalogRow, read_catalog
 from stylegen.generation.engine import derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
+from stylegen.generation.pool import Candidate, fact_coverage, Job, level_counts, RequestPool, RowState
+from stylegen.generation.rating import write_rating_sheet
 from stylegen.generation.report import write_report
-from stylegen.kit.brand import load_brand
+from stylegen.generation.settings import RunSettings, run_settings
+from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import parse_completion, render_messages, render_prompt
-from stylegen.models import load_tokenizer, weights_sha256
-from stylegen.training.adapter import adapter_data_drift, check_adapter
+from stylegen.models import load_tokenizer
+from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
+try:  # TEMP until the fixes module lands
+    from stylegen.validation.fixes import fix_records
+except ImportError:
+    fix_records = None
 from stylegen.validation.records import Record
 from stylegen.validation.validator import Validator
-
 
 SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
 FEEDBACK_MAX_CHARS = 300
-# Settings that change what a row gets: a run directory refuses to resume with others.
-_IDENTITY = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_sha256", "seed", "max_attempts",
-             "tasks", "sampling")
+
+# Builds a request's chat messages from (task, catalog row, corrective note or None).
+PromptBuilder = Callable[[str, CatalogRow, "str | None"], list]
 
 
 @dataclass
@@ -53,10 +63,8 @@ class GenerateOptions:
     seed: int | None = None
     batch_size: int | None = None
     max_attempts: int | None = None
+    candidates: int | None = None
     progress: bool = True
-    # Builds the chat messages for (task, catalog row, feedback note); None: the brand's
-    # short task prompt. `stylegen eval` passes its arms' prompts here.
-    messages: Callable | None = None
 
 
 @dataclass
@@ -91,39 +99,7 @@ class RunSummary:
         return out
 
 
-# --- the per-task attempt bookkeeping -----------------------------------------------
-
-
-@dataclass
-class _Attempt:
-    number: int
-    value: object  # parsed output (str, or list for list tasks)
-    text: str
-    findings: list  # Finding objects for this task's field
-    ledger: dict  # the ledger columns of this attempt
-
-    def severity(self) -> tuple:
-        """Sort key: fewer errors, then fewer warnings, then fewer suggestions, then earlier."""
-        counts = _counts(self.findings)
-        return counts["error"], counts["warning"], counts["suggestion"], self.number
-
-
-@dataclass
-class _TaskState:
-    attempts: list[_Attempt] = field(default_factory=list)
-
-    def best(self) -> _Attempt:
-        return min(self.attempts, key=_Attempt.severity)
-
-    def passed(self) -> bool:
-        return bool(self.attempts) and _counts(self.best().findings)["error"] == 0
-
-
-def _counts(findings) -> dict:
-    counts = {"error": 0, "warning": 0, "suggestion": 0}
-    for f in findings:
-        counts[f.level] = counts.get(f.level, 0) + 1
-    return counts
+# --- corrective notes -------------------------------------------------------------
 
 
 def feedback_note(findings, limit: int = FEEDBACK_MAX_CHARS) -> str | None:
@@ -145,13 +121,34 @@ def feedback_note(findings, limit: int = FEEDBACK_MAX_CHARS) -> str | None:
     return note if len(note) <= limit else note[: limit - 3].rsplit(" ", 1)[0] + " ..."
 
 
+
 def _task_of(finding, tasks) -> str | None:
     """The task a finding belongs to: its field without an index (``bullets[2]`` -> ``bullets``)."""
     name = (finding.field or "").split("[", 1)[0].split(".", 1)[0]
     return name if name in tasks else None
 
 
-# --- the run ---------------------------------------------------------------------
+# --- what a run generates from -------------------------------------------------------
+
+
+@dataclass
+class RunInputs:
+    """Everything a run generates from: the brand, its rows, the settings and the prompts.
+
+    ``stylegen generate`` builds it from a catalog file; ``stylegen eval`` builds it from
+    held-out approved records and an arm's prompt builder, without any catalog file.
+    """
+
+    brand: BrandKit
+    settings: RunSettings
+    rows: list[CatalogRow]
+    rejects: list[CatalogReject] = field(default_factory=list)
+    prompts: PromptBuilder | None = None  # None: the brand's short task prompt
+
+    def compose(self, task: str, row: CatalogRow, note: str | None) -> list:
+        if self.prompts is not None:
+            return self.prompts(task, row, note)
+        return render_messages(self.brand, task, row.facts, feedback=note)
 
 
 def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
@@ -159,82 +156,82 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
 
     Args:
         options: the CLI's options.
-        engine: an :class:`~stylegen.generation.engine.Engine` to use instead of loading the model
-            (tests pass a :class:`~stylegen.generation.engine.ScriptedEngine`).
+        engine: an :class:`~stylegen.generation.engine.Engine` to use instead of loading
+            the model (tests pass a :class:`~stylegen.generation.engine.ScriptedEngine`).
 
     Raises:
         ConfigError / DataError: bad brand kit, catalog, adapter or run directory (exit 2).
         BusyError: another run holds the run directory.
     """
-
     brand = load_brand(options.brand)
-    settings = _settings(brand, options)
+    settings = run_settings(brand, options)
     catalog = read_catalog(options.catalog, brand.catalog)
     rows, rejects = _in_scope(catalog, options.limit)
-    settings.update(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
-    out = Path(options.out)
+    settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
+    inputs = RunInputs(brand, settings, rows, rejects)
     if options.dry_run:  # prompts do not depend on the adapter
-        return _dry_run(brand, settings, rows, rejects, out, engine, _composer(brand, options))
-    adapter = _adapter_dir(brand, options)
-    if adapter is not None and engine is None:
-        _check_adapter(adapter, settings["base_model"])
-        settings["adapter_data_drift"] = _adapter_drift(adapter, brand)
-    settings.update(adapter=str(adapter) if adapter else None, adapter_sha256=_adapter_hash(adapter))
+        return _dry_run(inputs, Path(options.out), engine)
+    inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
+    return run_rows(inputs, Path(options.out), engine, progress=options.progress,
+                    max_reject_rate=options.max_reject_rate)
 
-    validator = Validator(brand)  # rule problems surface before any work is done
+
+def _with_adapter(brand, settings: RunSettings, adapter: Path | None, check: bool) -> RunSettings:
+    """The settings with the adapter's path, hash and data drift (checked before any model loads)."""
+    drift = None
+    if adapter is not None and check:
+        check_adapter(adapter, settings.base_model)
+        drift = _adapter_drift(adapter, brand)
+    return settings.replace(adapter=str(adapter) if adapter else None, adapter_sha256=adapter_sha256(adapter),
+                            adapter_data_drift=drift)
+
+
+def run_rows(inputs: RunInputs, out: Path, engine=None, progress: bool = True,
+             max_reject_rate: float = 1.0) -> RunSummary:
+    """Generate, validate and finish ``inputs.rows`` into the run directory ``out`` (resumable).
+
+    Args:
+        inputs: brand, settings, rows and prompt builder.
+        out: the run directory (created; a second run on it at the same time is refused).
+        engine: the engine to use; None loads the settings' base model + adapter.
+        progress: show a progress bar.
+        max_reject_rate: the summary's exit code is 1 above this share of quarantined rows.
+    """
+    validator = Validator(inputs.brand)  # rule problems surface before any work is done
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out)
     try:
-        return _run_locked(brand, settings, rows, rejects, out, engine, validator, options)
+        return _run_locked(inputs, out, engine, validator, progress, max_reject_rate)
     finally:
         lock.release()
 
 
-def _run_locked(brand, settings, rows, rejects, out: Path, engine, validator, options) -> RunSummary:
+def _run_locked(inputs: RunInputs, out: Path, engine, validator, progress: bool, max_rate: float) -> RunSummary:
     ledger = Ledger(out / LEDGER_FILE)
     try:
-        _check_identity(ledger, settings, out)
-        ledger.start_session(settings)
-        _write_settings(out, settings)
+        _check_identity(ledger, inputs.settings, out)
+        ledger.start_session(inputs.settings.to_dict())
+        _write_settings(out, inputs.settings)
         ledger.reconcile(out)
         done = ledger.finished_keys()
-        resumed = sum(1 for key in [r.id for r in rows] + [r.key for r in rejects] if key in done)
-        _finish(ledger, out, [_catalog_reject(r) for r in rejects if r.key not in done])
-        todo = [r for r in rows if r.id not in done]
+        keys = [r.id for r in inputs.rows] + [r.key for r in inputs.rejects]
+        resumed = sum(1 for key in keys if key in done)
+        _finish(ledger, out, [_catalog_reject(r) for r in inputs.rejects if r.key not in done])
+        todo = [r for r in inputs.rows if r.id not in done]
         if todo:
-            engine = engine or _load_engine(brand, settings)
-            settings["engine"] = engine.describe()
-            _write_settings(out, settings)
-            _generate_rows(brand, settings, todo, ledger, out, engine, validator, options.progress,
-                           _composer(brand, options))
+            engine = engine or _load_engine(inputs.brand, inputs.settings)
+            inputs.settings = inputs.settings.replace(engine=engine.describe())
+            _write_settings(out, inputs.settings)
+            _generate(inputs, todo, _Sinks(ledger, out, engine, validator), progress)
         ledger.end_session()
-        return _summarize(ledger, out, settings, len(rows) + len(rejects), resumed, options.max_reject_rate)
+        return _summarize(ledger, out, inputs, len(keys), resumed, max_rate)
     finally:
         ledger.close()
 
 
-def _write_settings(out: Path, settings: dict) -> None:
-    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _settings(brand, options: GenerateOptions) -> dict:
-    """The effective settings: the brand kit's, overridden by command-line flags."""
-
-    gen = brand.generation
-    return {
-        "stylegen_version": __version__,
-        "brand": str(brand.file), "brand_fingerprint": brand.fingerprint(),
-        "base_model": brand.model.base_model, "dtype": brand.model.dtype,
-        "seed": gen.seed if options.seed is None else options.seed,
-        "max_attempts": gen.max_attempts if options.max_attempts is None else options.max_attempts,
-        "batch_size": gen.batch_size if options.batch_size is None else options.batch_size,
-        "sampling": {"temperature": gen.temperature, "top_p": gen.top_p,
-                     "repetition_penalty": gen.repetition_penalty, "do_sample": gen.do_sample},
-        "feedback": gen.feedback,
-        "tasks": {name: {"prompt": t.prompt, "kind": t.kind, "max_new_tokens": t.max_new_tokens}
-                  for name, t in brand.tasks.items()},
-        "limit": options.limit, "max_reject_rate": options.max_reject_rate,
-    }
+def _write_settings(out: Path, settings: RunSettings) -> None:
+    (out / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n",
+                                     encoding="utf-8")
 
 
 def _in_scope(catalog, limit: int | None):
@@ -248,12 +245,18 @@ def _in_scope(catalog, limit: int | None):
     return [r for r in catalog.rows if r.line <= last], [r for r in catalog.rejects if r.line <= last]
 
 
-def _adapter_dir(brand, options: GenerateOptions) -> Path | None:
-    """The adapter folder to use, or None for prompt-only; explains how to get a missing one."""
-    if options.no_adapter:
+def adapter_dir(brand, adapter: str | None = None, no_adapter: bool = False) -> Path | None:
+    """The adapter folder to use, or None for prompt-only; explains how to get a missing one.
+
+    Args:
+        brand: the brand kit (its ``model.adapter`` is the default).
+        adapter: an explicit adapter folder (``--adapter``), taking precedence.
+        no_adapter: prompt-only on the base model.
+    """
+    if no_adapter:
         return None
-    if options.adapter:
-        path, origin = Path(options.adapter), "--adapter"
+    if adapter:
+        path, origin = Path(adapter), "--adapter"
     elif brand.model.adapter:
         path, origin = brand.resolve(brand.model.adapter), f"{brand.file}: model.adapter"
     else:
@@ -265,23 +268,13 @@ def _adapter_dir(brand, options: GenerateOptions) -> Path | None:
     return path.resolve()
 
 
-def _adapter_hash(adapter: Path | None) -> str | None:
-    if adapter is None:
-        return None
-
-    return weights_sha256(adapter)
-
-
-def _check_adapter(adapter: Path, base_model: str) -> None:
-    """Refuse an adapter trained on another base model (before loading anything heavy)."""
-
-    check_adapter(adapter, base_model)
+def _adapter_dir(brand, options: GenerateOptions) -> Path | None:
+    return adapter_dir(brand, options.adapter, options.no_adapter)
 
 
 def _adapter_drift(adapter: Path, brand) -> str | None:
     """Warn (not refuse) when the adapter was trained on older approved copy."""
     import warnings
-
 
     drift = adapter_data_drift(adapter, brand)
     if drift:
@@ -289,129 +282,201 @@ def _adapter_drift(adapter: Path, brand) -> str | None:
     return drift
 
 
-def _check_identity(ledger: Ledger, settings: dict, out: Path) -> None:
-    identity = {k: settings.get(k) for k in _IDENTITY}
+def _check_identity(ledger: Ledger, settings: RunSettings, out: Path) -> None:
     stored = ledger.get_meta("identity")
     if stored is None:
-        ledger.set_meta("identity", identity)
+        ledger.set_meta("identity", settings.identity())
         return
-    changed = [k for k in _IDENTITY if stored.get(k) != json.loads(json.dumps(identity[k]))]
+    changed = settings.changed_from(stored)
     if changed:
         raise ConfigError(f"{out}: this run directory was started with different settings ({', '.join(changed)}"
                           " changed); resume it with the same brand kit, catalog, adapter and flags, or use a"
                           " new --out")
 
 
-def _load_engine(brand, settings):
-
-    return load_engine(settings["base_model"], adapter=settings["adapter"], dtype=brand.model.dtype,
-                       batch_size=settings["batch_size"], trust_remote_code=brand.model.trust_remote_code)
+def _load_engine(brand, settings: RunSettings):
+    return load_engine(settings.base_model, adapter=settings.adapter, dtype=brand.model.dtype,
+                       batch_size=settings.batch_size, trust_remote_code=brand.model.trust_remote_code)
 
 
 # --- generating ------------------------------------------------------------------
 
 
-def _composer(brand, options: GenerateOptions) -> Callable:
-    """The function that builds each request's messages: the options' own, or the short task prompt."""
+@dataclass
+class _Sinks:
+    """Where a run's work goes and what it runs on: ledger, run directory, engine, validator."""
 
-    return options.messages or (lambda task, row, feedback: render_messages(brand, task, row.facts, feedback=feedback))
+    ledger: Ledger
+    out: Path
+    engine: object
+    validator: Validator
+    tokens: int = 0
 
 
-def _generate_rows(brand, settings, rows, ledger, out, engine, validator, progress: bool, compose) -> None:
-    """Generate, validate and finish ``rows`` in chunks of ``batch_size`` products."""
+def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress: bool) -> None:
+    """Run the pool until every row is finished; each row is committed as soon as it is."""
     from tqdm import tqdm
 
-    chunk = max(1, settings["batch_size"])
-    stats = {"rows": 0, "passed": 0, "tokens": 0, "started": time.perf_counter()}
+    settings = inputs.settings
+    capacity = settings.batch_size * len(settings.tasks)
+    pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity)
+    passed = finished = 0
+    started = time.perf_counter()
     with tqdm(total=len(rows), unit="row", desc="generate", disable=not progress, mininterval=1.0,
               dynamic_ncols=True) as bar:
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
-            finished = _generate_chunk(brand, settings, part, ledger, engine, validator, stats, compose)
-            _finish(ledger, out, finished)
-            stats["rows"] += len(part)
-            stats["passed"] += sum(1 for f in finished if f.status == "accepted")
-            elapsed = max(1e-9, time.perf_counter() - stats["started"])
-            bar.set_postfix(pass_rate=f"{stats['passed'] / stats['rows']:.0%}",
-                            tok_s=f"{stats['tokens'] / elapsed:.0f}", refresh=False)
-            bar.update(len(part))
+        while pool:
+            jobs = pool.take()
+            if not jobs:
+                break
+            done = _step(inputs, pool, jobs, sinks)
+            finished += len(done)
+            passed += sum(1 for f in done if f.status == "accepted")
+            elapsed = max(1e-9, time.perf_counter() - started)
+            bar.set_postfix(accepted=f"{passed / max(1, finished):.0%}", tok_s=f"{sinks.tokens / elapsed:.0f}",
+                            refresh=False)
+            bar.update(len(done))
 
 
-def _generate_chunk(brand, settings, rows, ledger, engine, validator, stats, compose) -> list[FinishedRow]:
-    """All attempts for a chunk of rows; returns their outcomes."""
-    states = {(row.id, task): _TaskState() for row in rows for task in brand.tasks}
-    for attempt in range(1, settings["max_attempts"] + 1):
-        items = [(row, task) for row in rows for task in brand.tasks
-                 if not states[(row.id, task)].attempts or not states[(row.id, task)].passed()]
-        if not items:
-            break
-        _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats, compose)
-    return _outcomes(brand, rows, states, validator)
-
-
-def _attempt_round(brand, settings, items, attempt, states, ledger, engine, validator, stats, compose) -> None:
-    """One attempt for every (row, task) in ``items``: generate, validate, record."""
-
-    requests, notes = [], []
-    for row, task in items:
-        state = states[(row.id, task)]
-        note = feedback_note(state.attempts[-1].findings) if state.attempts and settings["feedback"] else None
-        prompt = engine.render(compose(task, row, note))
-        requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings["seed"], row.id, task, attempt),
-                                   max_new_tokens=brand.tasks[task].max_new_tokens, key=f"{row.id}/{task}",
-                                   **settings["sampling"]))
-        notes.append(note)
-    results = engine.generate(requests)
-    stats["tokens"] += sum(r.new_tokens for r in results)
-    values = {(row.id, task): parse_completion(brand, task, res.text) for (row, task), res in zip(items, results)}
-    touched = list(dict.fromkeys(row.id for row, _ in items))
-    by_id = {row.id: row for row, _ in items}
-    records = []
-    for rid in touched:
-        fields = {t: values.get((rid, t), _best_value(states[(rid, t)])) for t in brand.tasks}
-        records.append(Record(id=rid, fields={k: v for k, v in fields.items() if v is not None},
-                              facts=by_id[rid].facts))
-    started = time.perf_counter()
-    found = dict(zip(touched, validator.check(records)))
-    per_record = (time.perf_counter() - started) / max(1, len(records))
+def _step(inputs: RunInputs, pool: RequestPool, jobs: list[Job], sinks: _Sinks) -> list[FinishedRow]:
+    """One engine call: generate ``jobs``, validate and fix, record, settle and finish rows."""
+    settings = inputs.settings
+    requests, notes = _requests(inputs, pool, jobs, sinks.engine)
+    results = sinks.engine.generate(requests)
+    sinks.tokens += sum(r.new_tokens for r in results)
+    candidates, validate_s = _candidates(inputs, pool, jobs, results, sinks.validator)
     rows_out = []
-    for (row, task), req, res, note in zip(items, requests, results, notes):
-        findings = [f for f in found[row.id] if _task_of(f, brand.tasks) == task]
-        counts = _counts(findings)
-        ledger_row = {
-            "row_key": row.id, "task": task, "attempt": attempt, "seed": req.seed,
-            "prompt_hash": prompt_hash(req.prompt), "adapter_hash": settings.get("adapter_sha256"),
+    for job, req, res, note, cand in zip(jobs, requests, results, notes, candidates):
+        pool.add(job, cand)
+        rows_out.append(_ledger_row(settings, job, req, res, note, cand, validate_s / max(1, len(jobs))))
+    sinks.ledger.record_attempts(rows_out)
+    touched = list(dict.fromkeys(job.row_id for job in jobs))
+    settled = pool.pop_settled(touched, settings.max_attempts)
+    pool.schedule_retries([rid for rid in touched if rid in pool.states], settings.max_attempts)
+    finished = _outcomes(inputs.brand, settings, settled, sinks.validator)
+    _finish(sinks.ledger, sinks.out, finished)
+    return finished
+
+
+def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine) -> tuple[list, list]:
+    """The engine requests for ``jobs`` (and the corrective note each carries, if any)."""
+    settings = inputs.settings
+    requests, notes = [], []
+    for job in jobs:
+        state = pool.states[job.row_id]
+        note = _note(state, job) if settings.feedback else None
+        attempt = job.attempt(settings.candidates)
+        prompt = engine.render(inputs.compose(job.task, state.row, note))
+        requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
+                                   max_new_tokens=settings.tasks[job.task].max_new_tokens,
+                                   key=f"{job.row_id}/{job.task}", **settings.sampling.as_kwargs()))
+        notes.append(note)
+    return requests, notes
+
+
+def _note(state: RowState, job: Job) -> str | None:
+    """The corrective note for a retry: the findings of the field's best candidate so far."""
+    best = state.fields[job.task].best()
+    return feedback_note(best.findings) if best is not None and job.round > 1 else None
+
+
+def _candidates(inputs: RunInputs, pool: RequestPool, jobs: list[Job], results, validator) -> tuple[list, float]:
+    """Parse, validate and fix every job's completion; one :class:`Candidate` per job.
+
+    A row's candidates are validated as whole records: slot ``k`` holds the ``k``-th
+    candidate of each field this call generated for the row, and the best value so far of
+    the row's other fields (so record-level rules see a complete product).
+    """
+    brand, settings = inputs.brand, inputs.settings
+    values = [parse_completion(brand, job.task, res.text) for job, res in zip(jobs, results)]
+    slots: dict[tuple[str, int], dict] = {}
+    seen: dict[tuple[str, str], int] = {}
+    placement = []
+    for i, job in enumerate(jobs):
+        k = seen.get((job.row_id, job.task), 0)
+        seen[(job.row_id, job.task)] = k + 1
+        slots.setdefault((job.row_id, k), {})[job.task] = i
+        placement.append((job.row_id, k))
+    keys = list(slots)
+    records = [_slot_record(pool.states[rid], slots[(rid, k)], values, settings) for rid, k in keys]
+    started = time.perf_counter()
+    checked = _check_and_fix(validator, records, settings.fixes)
+    seconds = time.perf_counter() - started
+    by_slot = dict(zip(keys, checked))
+    out = []
+    for i, (job, res) in enumerate(zip(jobs, results)):
+        outcome = by_slot[placement[i]]
+        value = outcome.record.fields.get(job.task)
+        findings = [f for f in outcome.findings if _task_of(f, settings.tasks) == job.task]
+        fixes = [fx for fx in outcome.fixes if fx.field.split("[", 1)[0] == job.task]
+        out.append(Candidate(attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
+                             findings=findings, fixes=fixes,
+                             quality=fact_coverage(_plain(value), pool.states[job.row_id].row.facts)))
+    return out, seconds
+
+
+def _slot_record(state: RowState, slot: dict, values: list, settings: RunSettings) -> Record:
+    fields = {}
+    for task in settings.tasks:
+        if task in slot:
+            fields[task] = values[slot[task]]
+        else:
+            best = state.fields[task].best()
+            fields[task] = best.value if best is not None else None
+    return Record(id=state.row.id, fields={k: v for k, v in fields.items() if v is not None}, facts=state.row.facts)
+
+
+def _check_and_fix(validator: Validator, records: list[Record], fixes: bool) -> list:
+    """Validate ``records`` (batched) and, when on, apply the rules' fixes and re-validate."""
+    findings = validator.check(records)
+    if fixes and fix_records is not None:
+        return fix_records(validator, records, findings)
+    return [_Unfixed(r, f) for r, f in zip(records, findings)]
+
+
+@dataclass
+class _Unfixed:
+    record: Record
+    findings: list
+    fixes: tuple = ()
+
+
+def _plain(value) -> str:
+    return " ".join(value) if isinstance(value, list) else str(value or "")
+
+
+def _ledger_row(settings: RunSettings, job: Job, req, res, note, cand: Candidate, validate_s: float) -> dict:
+    counts = level_counts(cand.findings)
+    return {"row_key": job.row_id, "task": job.task, "attempt": cand.attempt, "seed": req.seed,
+            "prompt_hash": prompt_hash(req.prompt), "adapter_hash": settings.adapter_sha256,
             "prompt": req.prompt, "feedback": note, "text": res.text,
-            "findings": json.dumps([f.to_dict() for f in findings]), "errors": counts["error"],
+            "findings": json.dumps([f.to_dict() for f in cand.findings]), "errors": counts["error"],
             "warnings": counts["warning"], "suggestions": counts["suggestion"],
             "prompt_tokens": res.prompt_tokens, "new_tokens": res.new_tokens,
-            "gen_seconds": res.seconds, "validate_seconds": per_record / len(brand.tasks)}
-        state = states[(row.id, task)]
-        state.attempts.append(_Attempt(attempt, values[(row.id, task)], res.text, findings, ledger_row))
-        rows_out.append(ledger_row)
-    ledger.record_attempts(rows_out)
+            "gen_seconds": res.seconds, "validate_seconds": validate_s,
+            "round": job.round, "candidate": job.index, "quality": round(cand.quality, 4),
+            "fixes": json.dumps([fx.to_dict() for fx in cand.fixes]) if cand.fixes else None}
 
 
-def _best_value(state: _TaskState):
-    return state.best().value if state.attempts else None
+def _outcomes(brand, settings: RunSettings, states: list[RowState], validator) -> list[FinishedRow]:
+    """Assemble the best candidate per field, validate the final records, accept or reject each."""
+    if not states:
+        return []
+    best = [{task: s.fields[task].best() for task in settings.tasks} for s in states]
+    records = [Record(id=s.row.id, fields={t: c.value for t, c in b.items() if c.value is not None},
+                      facts=s.row.facts) for s, b in zip(states, best)]
+    return [_outcome(s, b, findings) for s, b, findings in zip(states, best, validator.check(records))]
 
 
-def _outcomes(brand, rows, states, validator) -> list[FinishedRow]:
-    """Assemble the best attempt per task, validate the final records, accept or reject each."""
-
-    best = [{task: states[(row.id, task)].best() for task in brand.tasks} for row in rows]
-    records = [Record(id=row.id, fields={t: a.value for t, a in b.items()}, facts=row.facts)
-               for row, b in zip(rows, best)]
-    return [_outcome(brand, row, b, findings, states)
-            for row, b, findings in zip(rows, best, validator.check(records))]
-
-
-def _outcome(brand, row, best, findings, states) -> FinishedRow:
+def _outcome(state: RowState, best: dict, findings) -> FinishedRow:
+    row = state.row
     errors = [f for f in findings if f.level == "error"]
-    attempts = {task: len(states[(row.id, task)].attempts) for task in brand.tasks}
-    first_pass = all(_counts(states[(row.id, t)].attempts[0].findings)["error"] == 0 for t in brand.tasks)
-    payload = {"id": row.id, "fields": {t: a.value for t, a in best.items()}, "attempts": attempts,
-               "best_attempt": {task: a.number for task, a in best.items()}}
+    attempts = {task: len(f.candidates) for task, f in state.fields.items()}
+    first_pass = all(any(c.passed for c in f.candidates if c.round == 1) for f in state.fields.values())
+    payload = {"id": row.id, "fields": {t: c.value for t, c in best.items()}, "attempts": attempts,
+               "best_attempt": {task: c.attempt for task, c in best.items()}}
+    fixes = {task: [fx.to_dict() for fx in c.fixes] for task, c in best.items() if c.fixes}
+    if fixes:
+        payload["fixes"] = fixes
     if row.notes:
         payload["notes"] = row.notes
     if errors:
@@ -419,7 +484,7 @@ def _outcome(brand, row, best, findings, states) -> FinishedRow:
         payload.update(line=row.line, source="validation", findings=[f.to_dict() for f in findings],
                        reason=f"{len(errors)} error-level finding(s) after {max(attempts.values())} attempt(s):"
                               f" {', '.join(rules)}",
-                       attempt_findings=_attempt_findings(row, states, brand))
+                       attempt_findings=_attempt_findings(state))
         status = "rejected"
     else:
         rules = []
@@ -429,10 +494,10 @@ def _outcome(brand, row, best, findings, states) -> FinishedRow:
                        first_pass and not errors, rules, json.dumps(payload, ensure_ascii=False))
 
 
-def _attempt_findings(row, states, brand) -> dict:
-    """Every attempt's findings per task, for the person reviewing a reject."""
-    return {task: [{"attempt": a.number, "findings": [f.to_dict() for f in a.findings]}
-                   for a in states[(row.id, task)].attempts] for task in brand.tasks}
+def _attempt_findings(state: RowState) -> dict:
+    """Every candidate's findings per task, for the person reviewing a reject."""
+    return {task: [{"attempt": c.attempt, "findings": [f.to_dict() for f in c.findings]} for c in f.candidates]
+            for task, f in state.fields.items()}
 
 
 def _catalog_reject(reject) -> FinishedRow:
@@ -455,33 +520,35 @@ def _finish(ledger: Ledger, out: Path, finished: list[FinishedRow]) -> None:
 # --- dry run and summary -----------------------------------------------------------
 
 
-def _dry_run(brand, settings, rows, rejects, out: Path, engine, compose) -> RunSummary:
+def _dry_run(inputs: RunInputs, out: Path, engine) -> RunSummary:
     """Render every first-attempt prompt to ``prompts.jsonl``; nothing is generated."""
-
-    render = engine.render if engine is not None else _tokenizer_renderer(settings["base_model"])
+    settings = inputs.settings
+    render = engine.render if engine is not None else _tokenizer_renderer(settings.base_model)
     out.mkdir(parents=True, exist_ok=True)
     lines = []
-    for row in rows:
-        for task in brand.tasks:
-            prompt = render(compose(task, row, None))
-            lines.append(json.dumps({"id": row.id, "task": task, "seed": derive_seed(settings["seed"], row.id, task, 1),
+    for row in inputs.rows:
+        for task in settings.tasks:
+            prompt = render(inputs.compose(task, row, None))
+            lines.append(json.dumps({"id": row.id, "task": task, "seed": derive_seed(settings.seed, row.id, task, 1),
                                      "prompt_hash": prompt_hash(prompt), "prompt": prompt}, ensure_ascii=False))
     (out / PROMPTS_FILE).write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
     (out / "dry-run-rejects.jsonl").write_text(
-        "".join(_catalog_reject(r).payload + "\n" for r in rejects), encoding="utf-8")
-    (out / "dry-run-settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return RunSummary(out=out, rows=len(rows) + len(rejects), rejected=len(rejects), dry_run=True, prompts=len(lines))
+        "".join(_catalog_reject(r).payload + "\n" for r in inputs.rejects), encoding="utf-8")
+    (out / "dry-run-settings.json").write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n",
+                                               encoding="utf-8")
+    return RunSummary(out=out, rows=len(inputs.rows) + len(inputs.rejects), rejected=len(inputs.rejects),
+                      dry_run=True, prompts=len(lines))
 
 
 def _tokenizer_renderer(base_model: str):
-
     tokenizer = load_tokenizer(base_model)
     return lambda messages: render_prompt(tokenizer, messages)
 
 
-def _summarize(ledger: Ledger, out: Path, settings: dict, in_scope: int, resumed: int, max_rate: float) -> RunSummary:
-
-    report = write_report(out, ledger, settings)
+def _summarize(ledger: Ledger, out: Path, inputs: RunInputs, in_scope: int, resumed: int,
+               max_rate: float) -> RunSummary:
+    report = write_report(out, ledger, inputs.settings.to_dict())
+    write_rating_sheet(out, ledger, inputs.brand, {r.id: r.facts for r in inputs.rows}, seed=inputs.settings.seed)
     accepted, rejected = report["rows"]["accepted"], report["rows"]["rejected"]
     total = accepted + rejected
     return RunSummary(out=out, rows=in_scope, accepted=accepted, rejected=rejected, resumed=resumed,

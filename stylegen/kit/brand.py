@@ -121,10 +121,12 @@ class GenerationSettings:
     top_p: float = 0.9
     repetition_penalty: float = 1.1
     do_sample: bool = True
-    max_attempts: int = 3
+    max_attempts: int = 3  # rounds per field
+    candidates: int = 1  # samples per field per round
     batch_size: int = 16
     seed: int = 0
-    feedback: bool = True
+    feedback: bool = True  # corrective note from the findings in the next round's prompt
+    fixes: bool = True  # apply the rules' deterministic fixes before a round is spent
 
 
 @dataclass

@@ -1,0 +1,191 @@
+"""The request pool and the per-field candidate bookkeeping of the run loop.
+
+Each (row, task) is a *field*. A field gets ``candidates`` samples per round; all of a
+round's candidates are validated (and fixed), and the field is settled as soon as its best
+candidate has no error-level finding, or when its last round is spent. A product is
+finished the moment all its fields are settled, so it is committed right away instead of
+when a whole chunk ends.
+
+:class:`RequestPool` keeps the engine's batches full: every call takes up to ``capacity``
+pending jobs, retries of rows already in flight first (so they finish and are committed
+soon), then the first round of new rows, read lazily from the catalog. Later rounds
+therefore never run in shrinking batches.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from stylegen.validation.findings import Finding
+
+_LEVEL_ORDER = ("error", "warning", "suggestion")
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+# Words of a fact that say nothing about whether the copy covers it.
+_FILLER = frozenset("a an and the of for with in on to from by its it is or".split())
+# Facts a reader expects the copy to be about; colours and care are optional extras.
+COVERAGE_FACTS = ("features", "materials", "weight", "dimensions", "capacity", "use", "certifications")
+
+
+def level_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """``{"error": n, "warning": n, "suggestion": n}`` of a list of findings."""
+    counts = dict.fromkeys(_LEVEL_ORDER, 0)
+    for f in findings:
+        counts[f.level] = counts.get(f.level, 0) + 1
+    return counts
+
+
+def fact_coverage(text: str, facts: dict | None) -> float:
+    """Share of the row's facts (features, materials, sizes, use, ...) the text mentions.
+
+    A fact item counts as mentioned when at least half of its words (fillers aside)
+    appear in the text. Copy that names more of the product's own facts is more useful
+    and less likely to be about something else; this is the tie-breaker between
+    candidates with the same findings.
+    """
+    words = set(_WORD.findall(text.lower()))
+    items = [item for key in COVERAGE_FACTS for item in _items((facts or {}).get(key))]
+    if not items:
+        return 0.0
+    covered = 0
+    for item in items:
+        need = [w for w in _WORD.findall(item.lower()) if w not in _FILLER]
+        covered += bool(need) and sum(w in words for w in need) * 2 >= len(need)
+    return covered / len(items)
+
+
+def _items(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+@dataclass
+class Candidate:
+    """One generated candidate of a field, after validation and fixes."""
+
+    attempt: int  # 1-based, over all rounds: (round - 1) * candidates + index + 1
+    round: int
+    value: Any  # parsed output (str, or list for list tasks), after fixes
+    text: str  # the raw completion
+    findings: list[Finding]
+    fixes: list = field(default_factory=list)  # AppliedFix objects kept for this field
+    quality: float = 0.0
+
+    def rank(self) -> tuple:
+        """Sort key, best first: fewer errors, fewer warnings, higher quality, fewer suggestions, earlier."""
+        counts = level_counts(self.findings)
+        return counts["error"], counts["warning"], -round(self.quality, 6), counts["suggestion"], self.attempt
+
+    @property
+    def passed(self) -> bool:
+        return level_counts(self.findings)["error"] == 0
+
+
+@dataclass
+class FieldState:
+    """Every candidate of one (row, task) so far."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    rounds: int = 0  # rounds completed
+    outstanding: int = 0  # candidates of the current round not back yet
+
+    def best(self) -> Candidate | None:
+        return min(self.candidates, key=Candidate.rank) if self.candidates else None
+
+    def passed(self) -> bool:
+        best = self.best()
+        return best is not None and best.passed
+
+    def settled(self, max_rounds: int) -> bool:
+        return self.outstanding == 0 and (self.passed() or self.rounds >= max_rounds)
+
+
+@dataclass
+class RowState:
+    """A product in flight: its catalog row and one :class:`FieldState` per task."""
+
+    row: Any  # CatalogRow
+    fields: dict[str, FieldState]
+
+    def settled(self, max_rounds: int) -> bool:
+        return all(f.settled(max_rounds) for f in self.fields.values())
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to make: candidate ``index`` of ``round`` for (row, task)."""
+
+    row_id: str
+    task: str
+    round: int
+    index: int
+
+    def attempt(self, candidates: int) -> int:
+        return (self.round - 1) * candidates + self.index + 1
+
+
+class RequestPool:
+    """Pending jobs, topped up from new rows so every engine call is full.
+
+    Args:
+        rows: the catalog rows to generate, consumed lazily.
+        tasks: task names, in order.
+        candidates: jobs per field per round.
+        capacity: jobs per engine call.
+    """
+
+    def __init__(self, rows: Iterable, tasks: list[str], candidates: int, capacity: int):
+        self._rows: Iterator = iter(rows)
+        self.tasks, self.candidates, self.capacity = list(tasks), candidates, max(1, capacity)
+        self.states: dict[str, RowState] = {}
+        self._retries: deque[Job] = deque()
+        self._fresh: deque[Job] = deque()
+        self._exhausted = False
+
+    def take(self) -> list[Job]:
+        """Up to ``capacity`` jobs: retries first, then first rounds of new rows."""
+        while not self._exhausted and len(self._retries) + len(self._fresh) < self.capacity:
+            self._admit_next_row()
+        jobs = []
+        for queue in (self._retries, self._fresh):
+            while queue and len(jobs) < self.capacity:
+                jobs.append(queue.popleft())
+        return jobs
+
+    def _admit_next_row(self) -> None:
+        row = next(self._rows, None)
+        if row is None:
+            self._exhausted = True
+            return
+        self.states[row.id] = RowState(row, {task: FieldState() for task in self.tasks})
+        for task in self.tasks:
+            self._enqueue(self._fresh, row.id, task, 1)
+
+    def _enqueue(self, queue: deque, row_id: str, task: str, round_: int) -> None:
+        self.states[row_id].fields[task].outstanding += self.candidates
+        queue.extend(Job(row_id, task, round_, i) for i in range(self.candidates))
+
+    def add(self, job: Job, candidate: Candidate) -> None:
+        """File a job's candidate under its field."""
+        state = self.states[job.row_id].fields[job.task]
+        state.candidates.append(candidate)
+        state.outstanding -= 1
+        if state.outstanding == 0:
+            state.rounds = job.round
+
+    def schedule_retries(self, row_ids: Iterable[str], max_rounds: int) -> None:
+        """Queue the next round of every field of ``row_ids`` whose round is over and failed."""
+        for rid in row_ids:
+            for task, state in self.states[rid].fields.items():
+                if state.outstanding == 0 and not state.passed() and state.rounds < max_rounds:
+                    self._enqueue(self._retries, rid, task, state.rounds + 1)
+
+    def pop_settled(self, row_ids: Iterable[str], max_rounds: int) -> list[RowState]:
+        """Remove and return the rows among ``row_ids`` whose fields are all settled."""
+        done = [rid for rid in dict.fromkeys(row_ids) if self.states[rid].settled(max_rounds)]
+        return [self.states.pop(rid) for rid in done]
+
+    def __bool__(self) -> bool:
+        return bool(self._retries or self._fresh or self.states or not self._exhausted)

@@ -1,0 +1,143 @@
+"""The effective settings of one nightly run, as one frozen object.
+
+:class:`RunSettings` is built once from the brand kit and the command line. It is at
+once what the run loop reads (typed attributes, no string keys), what ``settings.json``
+and the report header show (:meth:`RunSettings.to_dict`), and what a run directory is
+resumed against (:meth:`RunSettings.identity`: the settings that change what a row gets).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from stylegen import __version__
+from stylegen.errors import ConfigError
+
+# What a run directory refuses to resume with when it changed: everything that decides
+# which text a row gets. Batch size, progress bars and limits do not.
+IDENTITY_KEYS = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_sha256", "seed", "max_attempts",
+                 "candidates", "feedback", "fixes", "tasks", "sampling")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings shared by every request of a run."""
+
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    do_sample: bool
+
+    def as_kwargs(self) -> dict:
+        """Keyword arguments for :class:`~stylegen.generation.engine.GenRequest`."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task as the run uses it (prompt template, list or text, token budget)."""
+
+    prompt: str
+    kind: str
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every setting of a run: brand kit values overridden by command-line flags.
+
+    Attributes:
+        candidates: samples drawn per (row, task) in each round.
+        max_attempts: rounds per (row, task); a field still failing after the last round
+            keeps its best candidate (and the product is quarantined if that has errors).
+        feedback: put a corrective note built from the last round's findings into the
+            next round's prompt (off by default: with a small model it hurts).
+        fixes: apply the rules' deterministic ``fix:`` actions before a retry is spent.
+    """
+
+    brand: str
+    brand_fingerprint: str
+    base_model: str
+    dtype: str
+    seed: int
+    max_attempts: int
+    candidates: int
+    batch_size: int
+    sampling: Sampling
+    feedback: bool
+    fixes: bool
+    tasks: dict[str, TaskSpec]
+    catalog: str = ""
+    catalog_sha256: str = ""
+    adapter: str | None = None
+    adapter_sha256: str | None = None
+    adapter_data_drift: str | None = None
+    limit: int | None = None
+    max_reject_rate: float = 1.0
+    stylegen_version: str = __version__
+    engine: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> "RunSettings":
+        """A copy with ``changes`` applied (the object itself never changes)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (``settings.json``, the ledger's sessions, the report)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def identity(self) -> dict:
+        """The settings a resumed run must share with the run that started the directory."""
+        data = self.to_dict()
+        return {key: data[key] for key in IDENTITY_KEYS}
+
+    def changed_from(self, stored: dict) -> list[str]:
+        """Identity keys whose stored value differs from this run's.
+
+        A key added by a newer stylegen is missing from an older directory's identity; it
+        compares as its old default, so an old run resumes when its behaviour is kept.
+        """
+        mine = self.identity()
+        return [k for k in IDENTITY_KEYS if stored.get(k, _ADDED_DEFAULTS.get(k, _MISSING)) != mine[k]]
+
+
+_MISSING = object()
+# Identity keys added after run directories already existed: an old directory's stored
+# identity lacks them, which is fine when the run keeps the old behaviour.
+_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False}
+
+
+def run_settings(brand, overrides) -> RunSettings:
+    """The effective settings: the brand kit's ``generation`` section, overridden by flags.
+
+    Args:
+        brand: the loaded brand kit.
+        overrides: an object with ``seed``, ``max_attempts``, ``candidates``, ``batch_size``,
+            ``limit`` and ``max_reject_rate`` attributes (None: take the brand's value).
+
+    Raises:
+        ConfigError: a flag is out of range (all problems at once).
+    """
+    gen = brand.generation
+    pick = lambda name: getattr(overrides, name, None) if getattr(overrides, name, None) is not None \
+        else getattr(gen, name)  # noqa: E731
+    settings = RunSettings(
+        brand=str(brand.file), brand_fingerprint=brand.fingerprint(), base_model=brand.model.base_model,
+        dtype=brand.model.dtype, seed=pick("seed"), max_attempts=pick("max_attempts"),
+        candidates=pick("candidates"), batch_size=pick("batch_size"),
+        sampling=Sampling(gen.temperature, gen.top_p, gen.repetition_penalty, gen.do_sample),
+        feedback=gen.feedback, fixes=gen.fixes,
+        tasks={name: TaskSpec(t.prompt, t.kind, t.max_new_tokens) for name, t in brand.tasks.items()},
+        limit=getattr(overrides, "limit", None), max_reject_rate=getattr(overrides, "max_reject_rate", 1.0))
+    _check_ranges(settings)
+    return settings
+
+
+def _check_ranges(settings: RunSettings) -> None:
+    problems = [f"{name} must be at least 1 (got {value})" for name, value in
+                (("max_attempts", settings.max_attempts), ("candidates", settings.candidates),
+                 ("batch_size", settings.batch_size)) if value < 1]
+    if not 0 <= settings.max_reject_rate <= 1:
+        problems.append(f"max_reject_rate must be between 0 and 1 (got {settings.max_reject_rate})")
+    if problems:
+        raise ConfigError(problems)
