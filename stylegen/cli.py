@@ -140,7 +140,8 @@ def _lora_overrides(values: dict, sets: tuple) -> dict:
     """Explicit LoRA/trainer flags plus ``--set key=value`` pairs (values parsed as YAML)."""
     import yaml
 
-    overrides = {k: v for k, v in values.items() if v is not None and v != ()}
+    # click gives repeated options as tuples; the strict config wants YAML's lists
+    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None and v != ()}
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

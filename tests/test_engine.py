@@ -121,7 +121,8 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from stylegen.generation.engine import _cache_kwarg, _Layout
+    from stylegen.compat.transformers import cache_kwarg
+    from stylegen.generation.engine import _Layout
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_dir, initializer_range=0.5))
@@ -132,7 +133,7 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
         cache = engine._prefill(layout)
         last = (layout.mask.sum(dim=1) - 1).unsqueeze(1)
         batched = model(input_ids=layout.input_ids[:, -1:], attention_mask=layout.mask, position_ids=last,
-                        **{_cache_kwarg(model): cache}).logits[:, -1]
+                        **{cache_kwarg(model): cache}).logits[:, -1]
         solo = torch.stack([model(input_ids=torch.tensor([row])).logits[0, -1] for row in ids])
     assert solo.std() > 0.5  # the logits carry signal
     torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)

@@ -151,3 +151,24 @@ def test_adapter_for_another_base_model_is_refused(tmp_path, tiny_model_dir):
     assert result.exit_code == 2
     assert "was trained on base model" in result.output and "000000000000" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def _candidate_texts(run_dir):
+    db = sqlite3.connect(run_dir / "ledger.sqlite")
+    return {(k, t, a): text for k, t, a, text in db.execute("SELECT row_key, task, attempt, text FROM attempts")}
+
+
+def test_candidate_text_does_not_depend_on_its_batch_neighbours(tmp_path, tiny_model_dir):
+    """In float32 a candidate's text is a function of (row, task, attempt) alone: the pool
+    mixes rows, rounds and candidates differently at batch size 3 and 1, and every
+    candidate comes out the same."""
+    brand = make_brand(tmp_path, base_model=str(tiny_model_dir), max_new_tokens=24)
+    catalog = write_csv(tmp_path / "cat.csv", [product(s) for s in ("A", "B", "C", "D")])
+    for name, batch in (("mixed", "3"), ("alone", "1")):
+        result = _invoke(brand, catalog, tmp_path / name, "--batch-size", batch, "--candidates", "3",
+                         "--max-attempts", "2")
+        assert result.exit_code == 0, result.output
+    mixed, alone = _candidate_texts(tmp_path / "mixed"), _candidate_texts(tmp_path / "alone")
+    assert len(mixed) >= 4 * 3 * 3  # every field got its first round of 3 candidates
+    assert mixed == alone
+    assert len(set(mixed.values())) > len(mixed) // 2  # candidates differ from each other (fresh seeds)

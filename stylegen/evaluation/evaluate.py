@@ -42,7 +42,9 @@ from pathlib import Path
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.catalog import CatalogRow
 from stylegen.generation.engine import derive_seed, TransformersEngine
+from stylegen._plotting import pyplot
 from stylegen.generation.ledger import Ledger, LEDGER_FILE
+from stylegen.generation.report import failures_by_rule, rate
 from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
 from stylegen.generation.settings import run_settings
 from stylegen.models import load_model
@@ -370,9 +372,9 @@ def generation_metrics(run_dir: Path, brand, price_per_1k: float | None) -> dict
     per_product = tokens / len(products) if products else None
     return {
         "outputs": len(by_output), "products": len(products),
-        "first_pass_rate": _ratio(sum(1 for p in passed_at if p == 1), len(passed_at)),
-        "final_pass_rate": _ratio(sum(1 for p in passed_at if p is not None), len(passed_at)),
-        "product_first_pass_rate": _ratio(sum(1 for r in products if r.first_pass), len(products)),
+        "first_pass_rate": rate(sum(1 for p in passed_at if p == 1), len(passed_at)),
+        "final_pass_rate": rate(sum(1 for p in passed_at if p is not None), len(passed_at)),
+        "product_first_pass_rate": rate(sum(1 for r in products if r.first_pass), len(products)),
         "mean_attempts": _avg([len(t) for t in by_output.values()]),
         "mean_attempts_to_pass": _avg([p for p in passed_at if p is not None]),
         "prompt_tokens_per_request": _avg([a["prompt_tokens"] for a in attempts]),
@@ -383,21 +385,8 @@ def generation_metrics(run_dir: Path, brand, price_per_1k: float | None) -> dict
         "tokens_per_1k_products": round(per_product * 1000) if per_product is not None else None,
         "cost_per_1k_products": round(per_product * price_per_1k, 4)
         if per_product is not None and price_per_1k is not None else None,
-        "failures_by_rule": _failures(attempts),
+        "failures_by_rule": failures_by_rule(attempts, top=8),
     }, {r.id: json.loads(r.payload).get("fields", {}) for r in products}
-
-
-def _failures(attempts: list[dict]) -> dict:
-    from collections import Counter
-
-    counts: Counter = Counter()
-    for a in attempts:
-        counts.update(f["rule"] for f in json.loads(a["findings"]) if f.get("level") == "error")
-    return dict(counts.most_common(8))
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _avg(values: list) -> float | None:
@@ -705,11 +694,7 @@ def _voice_lines(report: dict, voice: dict) -> list[str]:
 
 def write_chart(report: dict, path: Path) -> None:
     """eval.png: one small bar chart per metric, the arms side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(report["arms"])
     columns = [c for c in COLUMNS if any(_arm_values(a).get(c[0]) is not None for a in report["arms"].values())]
     fig, axes = plt.subplots(2, (len(columns) + 1) // 2, figsize=(3 * ((len(columns) + 1) // 2), 6), dpi=100)

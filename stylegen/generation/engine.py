@@ -26,6 +26,7 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
+from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -185,7 +186,7 @@ class TransformersEngine(Engine):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = _stop_ids(model, tokenizer)
-        self.cache_key = _cache_kwarg(model)
+        self.cache_key = cache_kwarg(model)
 
     def describe(self) -> dict:
         import torch
@@ -255,7 +256,6 @@ class TransformersEngine(Engine):
         64-prompt batch of the sample catalog was 37% padding as one block).
         """
         import torch
-        from transformers import DynamicCache
 
         if layout.width < 2:
             return None
@@ -264,7 +264,7 @@ class TransformersEngine(Engine):
         order = torch.tensor([i for bucket in layout.buckets() for i in bucket]).argsort()  # bucket -> batch order
         layers = [(torch.cat([p[n][0] for p in parts])[order], torch.cat([p[n][1] for p in parts])[order])
                   for n in range(len(parts[0]))]
-        return DynamicCache(ddp_cache_data=layers)
+        return cache_from_layers(layers)
 
     def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix) -> list[tuple]:
         """Per-layer (keys, values) of ``rows``, laid out as ``layout`` says (see :class:`_Layout`)."""
@@ -286,15 +286,13 @@ class TransformersEngine(Engine):
 
     def _forward_cache(self, ids, mask, positions, past) -> list[tuple]:
         """One forward pass over ``ids`` after ``past``; returns every layer's (keys, values)."""
-        from transformers import DynamicCache
-
         device = self.model.device
-        cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
+        cache = cache_from_layers(past)
         kwargs = {"input_ids": ids.to(device), "use_cache": True, "logits_to_keep": 1, self.cache_key: cache}
         if mask is not None:
             kwargs.update(attention_mask=mask.to(device), position_ids=positions.to(device))
         self.model(**kwargs)
-        return [(k, v) for k, v, *_ in cache]
+        return cache_layers(cache)
 
     def _decode(self, reqs, ids, new_ids, seconds) -> list[GenResult]:
         stops = set(self.stop_ids)
@@ -307,13 +305,6 @@ class TransformersEngine(Engine):
             text = self.tokenizer.decode(row if c is None else row[:c], skip_special_tokens=True)
             results.append(GenResult(req.key, text.strip(), len(prompt_ids), n, seconds * n / total, c is not None))
         return results
-
-
-def _cache_kwarg(model) -> str:
-    """The name ``forward`` takes the KV cache under (``cache`` from transformers 5.x on)."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 class _Layout:

@@ -5,6 +5,34 @@ The ledger is the source of truth of a run directory. A row is finished when its
 ``rejects.jsonl``) is committed here; only then is the line appended to its file. After a
 crash (even ``kill -9`` mid-append) :meth:`Ledger.reconcile` rewrites both files from the
 ledger, so each finished row appears exactly once, byte for byte as first written.
+
+Schema versions
+---------------
+The schema is built by :data:`MIGRATIONS`, an ordered list of functions, each applied
+once per ledger file, in order, when a :class:`Ledger` opens it (the pattern of
+simonw/llm's ``migrations.py``). The table ``_migrations`` records the name and time of
+every applied migration, and ``meta.schema_version`` holds :data:`LEDGER_SCHEMA_VERSION`
+(the number of migrations). A ledger written before migrations existed has the tables of
+``m001_initial`` and no ``_migrations`` table: it is recognised by its ``attempts`` table
+and ``m001_initial`` is marked applied without running it. A ledger whose
+``_migrations`` names a migration this version does not have was written by a newer
+stylegen, and opening it raises :class:`~stylegen.errors.DataError`.
+
+To change the schema (a review-decisions table, per-candidate columns), append a
+function at the end of the migration list::
+
+    @migration
+    def m002_review_decisions(db):
+        db.execute("CREATE TABLE review (row_key TEXT NOT NULL, decision TEXT NOT NULL, ...)")
+
+* name it ``m<NNN>_<what>``, numbered after the last one; the name is what ``_migrations``
+  records, so never rename, reorder, edit or remove a migration once released;
+* it runs inside one transaction with the ``_migrations`` insert, so it is applied
+  completely or not at all: use ``db.execute`` per statement (``executescript`` would
+  commit midway);
+* new columns must be nullable or have a default (old rows get it); code that writes
+  them goes with the migration, and ``LEDGER_SCHEMA_VERSION`` follows by itself;
+* add a case to tests/test_ledger.py: an old ledger gets the new migration, rows kept.
 """
 from __future__ import annotations
 
@@ -16,34 +44,102 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from stylegen.errors import BusyError
+from stylegen.errors import BusyError, DataError
 
 LEDGER_FILE = "ledger.sqlite"
 LOCK_FILE = ".lock"
 OUTPUTS = {"accepted": "outputs.jsonl", "rejected": "rejects.jsonl"}
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, ended REAL, settings TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session INTEGER NOT NULL, row_key TEXT NOT NULL, task TEXT NOT NULL, attempt INTEGER NOT NULL,
-    seed INTEGER NOT NULL, prompt_hash TEXT NOT NULL, adapter_hash TEXT, prompt TEXT NOT NULL,
-    feedback TEXT, text TEXT NOT NULL, findings TEXT NOT NULL,
-    errors INTEGER NOT NULL, warnings INTEGER NOT NULL, suggestions INTEGER NOT NULL,
-    prompt_tokens INTEGER NOT NULL, new_tokens INTEGER NOT NULL,
-    gen_seconds REAL NOT NULL, validate_seconds REAL NOT NULL, created REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS attempts_row ON attempts (row_key, task, attempt);
-CREATE TABLE IF NOT EXISTS rows (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    row_key TEXT NOT NULL UNIQUE, id TEXT, line INTEGER, session INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
-    source TEXT NOT NULL CHECK (source IN ('catalog', 'validation')),
-    attempts INTEGER NOT NULL, first_pass INTEGER NOT NULL,
-    rules TEXT NOT NULL, payload TEXT NOT NULL, finished REAL NOT NULL);
-"""
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []  # in order; see the module docstring
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    """Decorator: append ``fn`` to :data:`MIGRATIONS` (its ``__name__`` is its recorded name)."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    """The first schema: meta, sessions, attempts (with an index) and finished rows."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("""CREATE TABLE IF NOT EXISTS sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, ended REAL, settings TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE IF NOT EXISTS attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session INTEGER NOT NULL, row_key TEXT NOT NULL, task TEXT NOT NULL, attempt INTEGER NOT NULL,
+        seed INTEGER NOT NULL, prompt_hash TEXT NOT NULL, adapter_hash TEXT, prompt TEXT NOT NULL,
+        feedback TEXT, text TEXT NOT NULL, findings TEXT NOT NULL,
+        errors INTEGER NOT NULL, warnings INTEGER NOT NULL, suggestions INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL, new_tokens INTEGER NOT NULL,
+        gen_seconds REAL NOT NULL, validate_seconds REAL NOT NULL, created REAL NOT NULL)""")
+    db.execute("CREATE INDEX IF NOT EXISTS attempts_row ON attempts (row_key, task, attempt)")
+    db.execute("""CREATE TABLE IF NOT EXISTS rows (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        row_key TEXT NOT NULL UNIQUE, id TEXT, line INTEGER, session INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+        source TEXT NOT NULL CHECK (source IN ('catalog', 'validation')),
+        attempts INTEGER NOT NULL, first_pass INTEGER NOT NULL,
+        rules TEXT NOT NULL, payload TEXT NOT NULL, finished REAL NOT NULL)""")
+
+
+LEDGER_SCHEMA_VERSION = len(MIGRATIONS)  # after the last migration above
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply every migration ``db`` has not had yet, in order, each in its own transaction.
+
+    Returns:
+        The names of the migrations applied now (empty when the ledger was current).
+
+    Raises:
+        DataError: the ledger has migrations this stylegen does not know (a newer one wrote it).
+    """
+    with _immediate(db):  # one opener at a time decides what is missing
+        applied = _applied_migrations(db)
+    unknown = sorted(applied - {fn.__name__ for fn in MIGRATIONS})
+    if unknown:
+        raise DataError(f"ledger schema has migrations this stylegen does not know ({', '.join(unknown)}):"
+                        " it was written by a newer stylegen; use that version or a new --out")
+    done = []
+    for fn in MIGRATIONS:
+        if fn.__name__ not in applied:
+            with _immediate(db):
+                if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone() is None:
+                    fn(db)
+                    _record(db, fn.__name__)
+                    done.append(fn.__name__)
+    return done
+
+
+def _applied_migrations(db: sqlite3.Connection) -> set[str]:
+    """Names in ``_migrations``, creating it; a pre-migrations ledger is marked m001 first."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    if "_migrations" not in tables and "attempts" in tables:
+        _record(db, m001_initial.__name__)  # written before migrations: its tables are m001's
+    return {name for (name,) in db.execute("SELECT name FROM _migrations")}
+
+
+def _record(db: sqlite3.Connection, name: str) -> None:
+    """Mark migration ``name`` applied and store the schema version in ``meta``."""
+    db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+    (version,) = db.execute("SELECT COUNT(*) FROM _migrations").fetchone()
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (json.dumps(version),))
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection):
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error) on an autocommit connection."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 @dataclass
@@ -62,7 +158,10 @@ class FinishedRow:
 
 
 class Ledger:
-    """One run directory's ledger. Open with :func:`open_run_dir` to hold its lock."""
+    """One run directory's ledger, its schema brought up to date when opened.
+
+    The run loop holds the directory's :class:`RunLock` while it writes the ledger.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -70,19 +169,18 @@ class Ledger:
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not just kill -9
-        self.db.executescript(_SCHEMA)
+        try:
+            migrate(self.db)
+        except DataError as exc:
+            self.db.close()
+            raise DataError(f"{self.path}: {exc}") from None
         self.session: int | None = None
 
     @contextmanager
     def transaction(self):
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with _immediate(self.db) as db:
+            yield db
 
     def get_meta(self, key: str):
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from stylegen._plotting import pyplot
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
 
@@ -24,17 +25,18 @@ def build_report(ledger, settings: dict) -> dict:
                  "rejected_input": sum(1 for r in rows if r.source == "catalog"),
                  "rejected_validation": sum(1 for r in generated if r.status == "rejected"),
                  "generated": len(generated)},
-        "pass_rate": {"first_attempt": _rate(sum(r.first_pass for r in generated), len(generated)),
-                      "after_retries": _rate(sum(r.status == "accepted" for r in generated), len(generated))},
+        "pass_rate": {"first_attempt": rate(sum(r.first_pass for r in generated), len(generated)),
+                      "after_retries": rate(sum(r.status == "accepted" for r in generated), len(generated))},
         "attempts_histogram": _attempts_histogram(attempts),
-        "failures_by_rule": _failures(attempts),
+        "failures_by_rule": failures_by_rule(attempts),
         "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected"
                                         for rule in r.rules).most_common()),
         "throughput": _throughput(attempts, generated, ledger.sessions()),
     }
 
 
-def _rate(part: int, whole: int) -> float | None:
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole`` to 4 decimals; None when there is nothing to count."""
     return round(part / whole, 4) if whole else None
 
 
@@ -48,14 +50,20 @@ def _attempts_histogram(attempts: list[dict]) -> dict:
     return {str(k): counts.get(k, 0) for k in range(1, max(counts, default=0) + 1)}  # empty bins too
 
 
-def _failures(attempts: list[dict]) -> dict:
-    """Error-level findings per rule over every attempt (what the retries were fighting)."""
+def failures_by_rule(attempts: list[dict], top: int | None = None) -> dict:
+    """Error-level findings per rule over every attempt (what the retries were fighting).
+
+    Args:
+        attempts: ledger attempt rows (``Ledger.attempt_rows``); ``findings`` is JSON.
+        top: keep only the ``top`` most frequent rules (None: all).
+
+    Returns:
+        Rule id -> count, most frequent first.
+    """
     counts: Counter = Counter()
     for a in attempts:
-        for f in json.loads(a["findings"]):
-            if f.get("level") == "error":
-                counts[f["rule"]] += 1
-    return dict(counts.most_common())
+        counts.update(f["rule"] for f in json.loads(a["findings"]) if f.get("level") == "error")
+    return dict(counts.most_common(top))
 
 
 def _throughput(attempts: list[dict], generated: list, sessions: list[dict]) -> dict:
@@ -109,11 +117,7 @@ def format_markdown(report: dict) -> str:
 
 def write_chart(report: dict, path: Path) -> None:
     """A 2x2 PNG: pass rates, attempts histogram, failures by rule, throughput."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     rates = report["pass_rate"]
     axes[0, 0].bar(["first attempt", "after retries"],

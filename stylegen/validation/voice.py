@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from stylegen._versions import package_versions
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.engine import derive_seed, GenRequest, load_engine
 from stylegen.kit.brand import load_brand
@@ -518,21 +519,10 @@ def fit_voice(brand_dir: str | Path, contrast: list[str | Path] | None = None, d
                            "contrast_sha256": files_sha256([p for p in contrast_files if p.is_file()]),
                            "split": split_from},
                   "settings": {**(options or FitOptions()).__dict__, "features": list(FEATURES)},
-                  "versions": _versions(), "fit_seconds": round(time.perf_counter() - started, 1)}
+                  "versions": package_versions(("scikit-learn", "numpy", "scipy")),
+                  "fit_seconds": round(time.perf_counter() - started, 1)}
     path = model.save(out if out is not None else brand.root / MODEL_FILE)
     return model, path
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("stylegen", "scikit-learn", "numpy", "scipy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def fit_summary(model: VoiceModel, path: str | Path) -> str:

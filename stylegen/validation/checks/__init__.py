@@ -60,7 +60,7 @@ listed. Keys common to every rule (``extends``, ``message``, ``level``, ``fields
 A check yields :class:`Hit` objects. The validator turns each into a
 :class:`~stylegen.validation.findings.Finding`: the message is the rule's ``message`` with
 ``{match}`` (the text between ``start`` and ``end``) and every ``values`` key filled
-in, unless the hit carries its own ``message``; positions become line/col.
+in; positions become line/col.
 """
 from __future__ import annotations
 
@@ -101,7 +101,6 @@ class Hit:
     start: int | None = None
     end: int | None = None
     values: dict = field(default_factory=dict)
-    message: str | None = None
     key: str | None = None  # for record-scope checks: the field the hit is about
 
 

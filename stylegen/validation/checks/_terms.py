@@ -3,12 +3,17 @@
 A rule's term list is either written in the rule (a list, or a mapping term -> value)
 or taken from the brand kit by name: ``brand.reject``, ``brand.swap``, ``brand.accept``,
 ``brand.competitors``, ``brand.claims``. Taking them from the brand keeps one source of
-truth: change ``terminology`` in brand.yaml and the rules follow.
+truth: change ``terminology`` in brand.yaml and the rules follow. ``brand.claims`` is
+every spelling (``form``) of every claim in the brand's claim vocabulary, as
+:func:`stylegen.validation.grounding.brand_claim_terms` parses it for the grounding
+check too (supporters are not claims and are left out).
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Callable
+from stylegen.errors import ConfigError
+from stylegen.validation.grounding import brand_claim_terms
 from stylegen.validation.nlp import annotate, load_nlp
 
 BRAND_SOURCES: dict[str, Callable[[Any], dict[str, str]]] = {
@@ -16,7 +21,7 @@ BRAND_SOURCES: dict[str, Callable[[Any], dict[str, str]]] = {
     "brand.swap": lambda b: dict(b.terminology.swap),
     "brand.accept": lambda b: {t: t for t in b.terminology.accept},
     "brand.competitors": lambda b: {t: "" for t in b.terminology.competitors},
-    "brand.claims": lambda b: {t: "" for t in b.claim_terms},
+    "brand.claims": lambda b: {form: "" for term in brand_claim_terms(b) for form in term.forms},
 }
 
 
@@ -27,7 +32,12 @@ def resolve_terms(value: Any, brand: Any, key: str, problem: Callable[[str, str]
     """
     if isinstance(value, str):
         if value in BRAND_SOURCES:
-            terms = BRAND_SOURCES[value](brand)
+            try:
+                terms = BRAND_SOURCES[value](brand)
+            except ConfigError as exc:  # a malformed claims file: its file:line problems
+                for message in exc.problems:
+                    problem(key, message)
+                return {}
             if not terms:
                 problem(key, f"{value} is empty in the brand kit")
             return terms

@@ -1,0 +1,66 @@
+"""transformers internals and recently renamed arguments stylegen relies on (5.2 to 5.24).
+
+* The KV cache (``stylegen.generation.engine``): prefilled caches are built from and read
+  back as per-layer ``(keys, values)`` tensors: :func:`cache_from_layers` (``DynamicCache``'s
+  ``ddp_cache_data`` argument) and :func:`cache_layers` (iterating a ``DynamicCache`` yields
+  ``(keys, values, sliding_window_tensor)`` per layer). :func:`cache_kwarg` is the name a
+  model's ``forward`` takes the cache under: ``past_key_values``, ``cache`` in later 5.x.
+* Training arguments renamed in 5.x (``stylegen.training.trainer``): ``group_by_length=True``
+  became ``train_sampling_strategy="group_by_length"`` (5.2) and ``warmup_ratio`` became a
+  fractional ``warmup_steps``: :func:`renamed_training_args`.
+* :func:`early_stopping`: ``EarlyStoppingCallback`` without its ``on_train_begin``, which
+  only warns about ``load_best_model_at_end`` and asserts settings stylegen always sets.
+
+``tests/test_compat.py`` checks each of these against the installed transformers.
+"""
+from __future__ import annotations
+
+
+def cache_kwarg(model) -> str:
+    """The keyword ``model.forward`` takes the KV cache under (``cache`` from transformers 5.x on)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def cache_from_layers(layers: list[tuple] | None = None):
+    """A ``DynamicCache`` holding per-layer ``(keys, values)`` tensors (empty when ``layers`` is None).
+
+    Tensors are ``(batch, kv_heads, positions, head_dim)``, as :func:`cache_layers` returns them.
+    """
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=layers) if layers else DynamicCache()
+
+
+def cache_layers(cache) -> list[tuple]:
+    """Every layer's ``(keys, values)`` tensors of a ``DynamicCache``, in layer order."""
+    return [(keys, values) for keys, values, *_ in cache]
+
+
+def renamed_training_args(group_by_length: bool, warmup_ratio: float) -> dict:
+    """``TrainingArguments`` keywords for two settings whose names changed in transformers 5.x.
+
+    Args:
+        group_by_length: batch examples of similar length together (``LengthGroupedSampler``).
+        warmup_ratio: linear warmup over this fraction (0 to 1) of the optimizer steps.
+    """
+    return {"train_sampling_strategy": "group_by_length" if group_by_length else "random",
+            "warmup_steps": warmup_ratio}
+
+
+def early_stopping(patience: int):
+    """transformers' ``EarlyStoppingCallback`` on eval loss, without its start-of-training checks.
+
+    Its ``on_train_begin`` warns unless ``load_best_model_at_end`` is set; stylegen brings
+    the best weights back itself (that setting would force a checkpoint at every
+    evaluation instead of every ``save_steps``) and always sets ``metric_for_best_model``
+    and an eval strategy when it adds the callback, which is all the method asserts.
+    """
+    from transformers import EarlyStoppingCallback
+
+    class EarlyStopping(EarlyStoppingCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            pass
+
+    return EarlyStopping(patience)
