@@ -206,3 +206,25 @@ def test_default_model_engine_generates_reproducibly():
     assert [r.text for r in first] == [r.text for r in second]
     assert all(r.text and 1 <= r.new_tokens <= 12 for r in first)
     assert eng.describe()["dtype"] == ("bfloat16" if cpu_supports_bf16() else "float32")
+
+
+def test_mean_logprob_is_the_models_own_score_of_its_tokens(engine):
+    """Greedy, no penalty: the reported mean log-probability equals a plain greedy loop's
+    mean log-softmax of the tokens it picks (end-of-turn included when the row stops)."""
+    import torch
+
+    req = _requests(engine, n=1, do_sample=False, repetition_penalty=1.0, max_new_tokens=10)[0]
+    res = engine.generate([req])[0]
+    ids = torch.tensor([engine.tokenizer(req.prompt, add_special_tokens=False)["input_ids"]])
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for _ in range(req.max_new_tokens):
+            logprobs = torch.log_softmax(engine.model(input_ids=ids).logits[0, -1].float(), -1)
+            token = int(logprobs.argmax())
+            total, n = total + logprobs[token].item(), n + 1
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+            if token in engine.stop_ids:
+                break
+    assert res.new_tokens == n
+    assert res.mean_logprob == pytest.approx(total / n, abs=2e-3)
+    assert res.mean_logprob < 0

@@ -204,7 +204,7 @@ def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypat
     from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
     from stylegen.generation.engine import ScriptedEngine
 
-    brand = make_brand(tmp_path)
+    brand = make_brand(tmp_path, fixes=False)  # the rule's drop_sentence fix would save the retry
     shutil.copy(ROOT / "validators" / "KettleCairn" / "Grounded.yml", tmp_path / "validators" / "T" / "Grounded.yml")
     catalog = write_csv(tmp_path / "cat.csv", [product("A"), product("B")])
     invented = "It folds flat and packs small. Titanium keeps it at 12 oz, and it is waterproof."

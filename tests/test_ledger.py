@@ -99,9 +99,18 @@ def test_migrations_are_numbered_in_order_and_give_the_version():
     assert LEDGER_SCHEMA_VERSION == len(MIGRATIONS)
 
 
-def test_m001_is_the_schema_ledgers_had_before_migrations(tmp_path):
+def test_m001_is_the_schema_ledgers_had_before_migrations(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", MIGRATIONS[:1])
     Ledger(tmp_path / "new.sqlite").close()
     assert schema(tmp_path / "new.sqlite") == schema(old_ledger(tmp_path / "old.sqlite"))
+
+
+def test_m002_gives_an_old_ledgers_attempts_the_candidate_columns(tmp_path):
+    ledger = Ledger(old_ledger(tmp_path / "ledger.sqlite"))
+    attempts = ledger.attempt_rows()
+    assert [(a["attempt"], a["round"], a["candidate"], a["fixes"]) for a in attempts] == [(1, 1, 0, None),
+                                                                                          (2, 1, 0, None)]
+    ledger.close()
 
 
 def test_an_old_ledger_is_recognised_without_rerunning_m001_and_keeps_its_rows(tmp_path, monkeypatch):
@@ -122,7 +131,7 @@ def test_an_old_ledger_is_recognised_without_rerunning_m001_and_keeps_its_rows(t
 def test_a_later_migration_reaches_an_old_ledger_once_and_loses_no_row(tmp_path, monkeypatch):
     path = old_ledger(tmp_path / "ledger.sqlite")
     calls: list = []
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS, counting(m002_review, calls)])
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS[:1], counting(m002_review, calls)])
     first = Ledger(path)
     rows, attempts, sessions, identity = contents(first)
     assert [r.row_key for r in rows] == ["A", "B"] and len(attempts) == 2 and identity == {"seed": 7}
@@ -139,7 +148,7 @@ def test_a_later_migration_reaches_an_old_ledger_once_and_loses_no_row(tmp_path,
 
 
 def test_a_fresh_ledger_gets_every_migration_in_order_and_a_second_run_applies_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS, m002_review])
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS[:1], m002_review])
     db = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None)
     assert migrate(db) == ["m001_initial", "m002_review"]
     assert migrate(db) == []
@@ -155,7 +164,7 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
         db.execute("ALTER TABLE rows ADD COLUMN review TEXT")
         raise sqlite3.OperationalError("disk full")
 
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS, m002_broken])
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS[:1], m002_broken])
     with pytest.raises(sqlite3.OperationalError):
         Ledger(path)
     assert applied(path) == ["m001_initial"]

@@ -38,7 +38,7 @@ def rule(kit: Path, name: str) -> Path:
 def test_sample_brand_kit_checks_clean():
     result = CliRunner().invoke(cli, ["brand", "check", str(ROOT / "brand")])
     assert result.exit_code == 0, result.output
-    assert "Default: 6 rules" in result.output
+    assert "Default: 8 rules" in result.output
     assert "Default.Passive                  tone          suggestion" in result.output
 
 
@@ -56,7 +56,7 @@ def test_unknown_key_lists_the_valid_ones(kit):
     result = validate(kit)
     assert result.exit_code == 2
     assert (f"error: {path}:{line}: colour: unknown key for extends: existence (valid keys: extends, message, "
-            "level, fields, description, tokens, ignorecase, lemma)") in result.output
+            "level, fields, description, fix, tokens, ignorecase, lemma)") in result.output
 
 
 def test_unknown_extends_lists_the_check_types(kit):
@@ -94,7 +94,7 @@ def test_missing_required_keys(kit):
     rule(kit, "Default/URL.yml").write_text("level: error\n")
     rule(kit, "Default/HTML.yml").write_text("extends: pattern\nmessage: x\n")
     out = validate(kit).output
-    assert f"{rule(kit, 'Default/URL.yml')}: extends: required key is missing (valid check types: existence," in out
+    assert f"{rule(kit, 'Default/URL.yml')}: extends: required key is missing (valid check types: contradiction, degenerate, echo, existence," in out
     assert f"{rule(kit, 'Default/HTML.yml')}: pattern: required key is missing" in out
 
 
@@ -124,7 +124,7 @@ def test_brand_level_override_of_an_unknown_rule(kit):
     line = next(i for i, ln in enumerate(brand_file.read_text().splitlines(), 1) if "Default.Pasive" in ln)
     result = check(kit)
     assert result.exit_code == 2
-    assert f"{brand_file}:{line}: validators.levels.Default.Pasive: no such rule (valid: Default.Emoji," in result.output
+    assert f"{brand_file}:{line}: validators.levels.Default.Pasive: no such rule (valid: Default.Degenerate, Default.Echo, Default.Emoji," in result.output
 
 
 def test_brand_levels_override_and_turn_rules_off(kit):

@@ -48,14 +48,15 @@ from stylegen.generation.report import failures_by_rule, rate
 from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
 from stylegen.generation.settings import run_settings
 from stylegen.models import load_model
-from stylegen.kit.brand import load_brand
+from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import format_completion, render_messages, split_conversation
 from stylegen.training.data import Example, tokenize
 from stylegen.evaluation.scoring import PerplexityScorer
 from stylegen.training.adapter import adapter_sha256, check_adapter
 from stylegen.validation.readability import score
 from stylegen.validation.rules import load_rules
-from stylegen.validation.voice import approved_records, held_out_ids, load_voice_model, MODEL_FILE, record_texts, roc_auc
+from stylegen.validation.voice import (approved_records, held_out_ids, load_voice_model, MODEL_FILE, record_texts,
+                                       roc_auc, VoiceModel)
 
 
 DEFAULT_ARMS = ("prompt-only", "adapter")
@@ -464,8 +465,8 @@ def run_eval(options: EvalOptions) -> EvalResult:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     raw = _run_arms(brand, arms, split, shots, settings, out)
-    references = {r.id: r.fields for r in split.eval}
-    report = build_report(brand, arms, raw, references, voice, voice_info, split, shots, settings, options)
+    ctx = EvalContext(brand, arms, split, shots, settings, options, voice, voice_info)
+    report = build_report(ctx, raw)
     report["timing"] = {"total_seconds": round(time.perf_counter() - started, 1)}
     write_report(report, out)
     return EvalResult(report, out)
@@ -569,34 +570,75 @@ def _load_arm_models(brand, settings: dict, adapter: str | None) -> ArmModels:
 # --- report --------------------------------------------------------------------------------
 
 
-def build_report(brand, arms, raw, references, voice, voice_info, split, shots, settings, options) -> dict:
-    """Every figure of eval.json (``metrics`` repeat exactly for a seed; ``timing`` does not)."""
-    arm_reports = {}
-    for name in arms:
-        gen, outputs = generation_metrics(raw[name]["run_dir"], brand, settings["price_per_1k_tokens"])
-        timing = {k: gen.pop(k) for k in ("tokens_per_second", "generate_seconds")}
-        timing["arm_seconds"] = round(raw[name]["seconds"], 1)
-        metrics = {"perplexity": raw[name]["perplexity"]["perplexity"], "perplexity_detail": raw[name]["perplexity"],
-                   **gen, **text_metrics(brand, outputs, references, voice)}
-        arm_reports[name] = {"about": ARMS[name].about, "metrics": metrics, "timing": timing,
-                             "engine": raw[name]["engine"], "run_dir": str(raw[name]["run_dir"]),
-                             "example_prompt": raw[name]["example_prompt"]}
-    ref = text_metrics(brand, references, references, voice)
+@dataclass
+class EvalContext:
+    """What one ``stylegen eval`` run shares across its arms and describes in its report."""
+
+    brand: BrandKit
+    """The loaded brand kit."""
+    arms: list[str]
+    """The arms to run, in order (names in :data:`ARMS`)."""
+    split: EvalSplit
+    """The held-out records and the training pool."""
+    shots: dict
+    """Few-shot examples per eval record and task (:func:`choose_shots`)."""
+    settings: dict
+    """The resolved eval settings (base model, seed, attempts, batch size, adapter, ...)."""
+    options: EvalOptions
+    """What ``stylegen eval`` was asked to do."""
+    voice: VoiceModel | None
+    """The brand-voice model, None when there is none."""
+    voice_info: dict
+    """What the report says about the voice model (path, held-out AUC, calibration) or why there is none."""
+
+    @property
+    def references(self) -> dict:
+        """The approved copy of the held-out records: ``{record id: fields}``."""
+        return {r.id: r.fields for r in self.split.eval}
+
+
+def build_report(ctx: EvalContext, raw: dict) -> dict:
+    """Every figure of eval.json (``metrics`` repeat exactly for a seed; ``timing`` does not).
+
+    Args:
+        ctx: the run's brand, arms, split, few-shot examples, settings and voice model.
+        raw: each arm's raw results (``run_arm``, plus its engine description).
+    """
+    brand, settings, references = ctx.brand, ctx.settings, ctx.references
+    arm_reports = {name: _arm_report(ctx, name, raw[name], references) for name in ctx.arms}
+    ref = text_metrics(brand, references, references, ctx.voice)
     report = {
         "format": "stylegen-eval/1",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "brand": {"name": brand.name, "path": str(brand.root.resolve()), "fingerprint": brand.fingerprint()},
         "settings": {k: v for k, v in settings.items() if k not in ("progress", "prompt_only_system")},
-        "data": {"split": split.source, "eval_records": [r.id for r in split.eval], "train_records": len(split.train),
-                 "few_shot_ids": sorted({e["id"] for per in shots.values() for ex in per.values() for e in ex})},
+        "data": _data_summary(ctx),
         "prompt_only_system": settings["prompt_only_system"],
-        "voice_model": voice_info,
+        "voice_model": ctx.voice_info,
         "references": {"voice_score": ref.get("voice_score"), "voice_by_task": ref.get("voice_by_task"),
                        "readability": {t: v["references"] for t, v in ref["readability"].items()}},
         "arms": arm_reports,
     }
     report["verdict"] = verdict(report)
     return report
+
+
+def _arm_report(ctx: EvalContext, name: str, raw: dict, references: dict) -> dict:
+    """One arm's part of the report: its metrics (repeatable) and its timing (wall clock)."""
+    gen, outputs = generation_metrics(raw["run_dir"], ctx.brand, ctx.settings["price_per_1k_tokens"])
+    timing = {k: gen.pop(k) for k in ("tokens_per_second", "generate_seconds")}
+    timing["arm_seconds"] = round(raw["seconds"], 1)
+    metrics = {"perplexity": raw["perplexity"]["perplexity"], "perplexity_detail": raw["perplexity"],
+               **gen, **text_metrics(ctx.brand, outputs, references, ctx.voice)}
+    return {"about": ARMS[name].about, "metrics": metrics, "timing": timing, "engine": raw["engine"],
+            "run_dir": str(raw["run_dir"]), "example_prompt": raw["example_prompt"]}
+
+
+def _data_summary(ctx: EvalContext) -> dict:
+    """The records the report covers: eval ids, training pool size, few-shot example ids."""
+    split, shots = ctx.split, ctx.shots
+    return {"split": split.source, "eval_records": [r.id for r in split.eval], "train_records": len(split.train),
+            "few_shot_ids": sorted({e["id"] for per in shots.values() for ex in per.values() for e in ex})}
 
 
 def verdict(report: dict) -> str:

@@ -69,6 +69,9 @@ class GenResult:
     new_tokens: int = 0
     seconds: float = 0.0  # this request's share of its batch's wall time
     finished: bool = True  # stopped at end-of-turn (False: ran into max_new_tokens)
+    # Mean log-probability the model gave its own tokens (end-of-turn included), before
+    # temperature and top-p: how fluent the model found the text; None when not known.
+    mean_logprob: float | None = None
 
 
 class Engine(abc.ABC):
@@ -236,7 +239,7 @@ class TransformersEngine(Engine):
         config = GenerationConfig(
             max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
             eos_token_id=self.stop_ids, pad_token_id=layout.pad_id, use_cache=True)
-        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0])
+        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids)
         started = time.perf_counter()
         with torch.inference_mode():
             device = self.model.device
@@ -246,7 +249,10 @@ class TransformersEngine(Engine):
                                       generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                                       **extra)
         seconds = time.perf_counter() - started
-        return self._decode(reqs, ids, out[:, layout.width:].tolist(), seconds)
+        results = self._decode(reqs, ids, out[:, layout.width:].tolist(), seconds)
+        for res, lp in zip(results, sampler.mean_logprobs()):
+            res.mean_logprob = lp
+        return results
 
     def _prefill(self, layout: "_Layout"):
         """KV cache of every prompt token but the last, for ``generate`` to continue from.
@@ -397,7 +403,7 @@ class _RowSampler:
     decoding then picks the one token left finite.
     """
 
-    def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int):
+    def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int, stop_ids: list[int] | None = None):
         import torch
 
         self.pad_mask = pad_mask  # (rows, prompt width): True where a prompt is padded
@@ -415,6 +421,14 @@ class _RowSampler:
         self.penalty = torch.tensor([r.repetition_penalty for r in reqs]).unsqueeze(1)
         self.min_new = torch.tensor([r.min_new_tokens for r in reqs])
         self.max_new = torch.tensor([r.max_new_tokens for r in reqs])
+        self.logprob = torch.zeros(len(reqs), dtype=torch.float64)  # summed over each row's tokens
+        self.tokens = torch.zeros(len(reqs), dtype=torch.long)
+        self.done = torch.zeros(len(reqs), dtype=torch.bool)
+        self.stops = torch.tensor(stop_ids or [eos_id])
+
+    def mean_logprobs(self) -> list[float | None]:
+        """Per row: the mean log-probability of its generated tokens (see :class:`GenResult`)."""
+        return [round(float(s) / int(n), 4) if int(n) else None for s, n in zip(self.logprob, self.tokens)]
 
     def __call__(self, input_ids, scores):
         import torch
@@ -426,9 +440,21 @@ class _RowSampler:
         chosen = self._choose(scores)
         # A row past its own budget only ends its turn (the batch runs to the largest budget).
         chosen = torch.where(step >= self.max_new, torch.full_like(chosen, self.eos), chosen)
+        self._track(scores, chosen)
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(len(chosen)), chosen] = 0.0
         return out.to(input_ids.device)
+
+    def _track(self, scores, chosen) -> None:
+        """Add each unfinished row's log-probability of its chosen token; rows end at end-of-turn."""
+        import torch
+
+        live = ~self.done
+        picked = torch.log_softmax(scores, dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1).double()
+        picked = torch.where(torch.isfinite(picked), picked, torch.zeros_like(picked))
+        self.logprob += torch.where(live, picked, torch.zeros_like(picked))
+        self.tokens += live.long()
+        self.done |= torch.isin(chosen, self.stops)
 
     def _penalize(self, input_ids, scores):
         import torch

@@ -52,6 +52,9 @@ LEDGER_FILE = "ledger.sqlite"
 LOCK_FILE = ".lock"
 OUTPUTS = {"accepted": "outputs.jsonl", "rejected": "rejects.jsonl"}
 
+# Columns an attempt may leave out (added by later migrations): their stored default.
+_ATTEMPT_DEFAULTS = {"round": 1, "candidate": 0, "quality": None, "fixes": None}
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []  # in order; see the module docstring
 
 
@@ -83,6 +86,16 @@ def m001_initial(db: sqlite3.Connection) -> None:
         source TEXT NOT NULL CHECK (source IN ('catalog', 'validation')),
         attempts INTEGER NOT NULL, first_pass INTEGER NOT NULL,
         rules TEXT NOT NULL, payload TEXT NOT NULL, finished REAL NOT NULL)""")
+
+
+
+@migration
+def m002_candidates(db: sqlite3.Connection) -> None:
+    """Per-candidate columns: the round and candidate index, the quality score, the fixes."""
+    db.execute("ALTER TABLE attempts ADD COLUMN round INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE attempts ADD COLUMN candidate INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE attempts ADD COLUMN quality REAL")
+    db.execute("ALTER TABLE attempts ADD COLUMN fixes TEXT")  # JSON list of applied fixes, or NULL
 
 
 LEDGER_SCHEMA_VERSION = len(MIGRATIONS)  # after the last migration above
@@ -207,9 +220,10 @@ class Ledger:
         """Store a round of attempts (dicts with the ``attempts`` table's columns) in one commit."""
         columns = ("row_key", "task", "attempt", "seed", "prompt_hash", "adapter_hash", "prompt", "feedback",
                    "text", "findings", "errors", "warnings", "suggestions", "prompt_tokens", "new_tokens",
-                   "gen_seconds", "validate_seconds")
+                   "gen_seconds", "validate_seconds", "round", "candidate", "quality", "fixes")
         now = time.time()
-        values = [(self.session, *(a[c] for c in columns), now) for a in attempts]
+        values = [(self.session, *(a.get(c, _ATTEMPT_DEFAULTS.get(c)) if c in _ATTEMPT_DEFAULTS else a[c]
+                                   for c in columns), now) for a in attempts]
         with self.transaction() as db:
             db.executemany(f"INSERT INTO attempts (session, {', '.join(columns)}, created) "
                            f"VALUES ({', '.join('?' * (len(columns) + 2))})", values)

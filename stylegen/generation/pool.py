@@ -55,6 +55,22 @@ def fact_coverage(text: str, facts: dict | None) -> float:
     return covered / len(items)
 
 
+# How much the model's own fluency counts beside fact coverage: a mean log-probability
+# 1 nat higher is worth half of the row's facts.
+FLUENCY_WEIGHT = 0.5
+
+
+def quality_score(text: str, facts: dict | None, mean_logprob: float | None) -> float:
+    """The tie-breaker between candidates with the same findings: facts covered, then fluency.
+
+    ``fact_coverage`` rewards copy about this product; the model's mean log-probability
+    of its own tokens (``GenResult.mean_logprob``) rewards copy it found natural to write,
+    which at this model size goes with sentences that hang together. Engines that do not
+    report it (scripted ones) score on coverage alone.
+    """
+    return fact_coverage(text, facts) + FLUENCY_WEIGHT * (mean_logprob or 0.0)
+
+
 def _items(value: Any) -> list[str]:
     if value in (None, ""):
         return []

@@ -4,7 +4,8 @@ For each catalog row and each task of the brand kit (a *field*): render the shor
 prompt (the renderer training used), sample ``candidates`` completions with base model +
 adapter, validate every candidate with the brand's validators, apply the rules'
 deterministic fixes (re-validated by every rule), and keep the best candidate per field
-(fewest errors, then warnings, then the most of the product's own facts covered). A field
+(fewest errors, then warnings, then the most of the product's own facts covered and the
+model's own fluency score). A field
 whose best candidate still has errors gets another round (fresh seeds; a corrective note
 only when ``generation.feedback`` is on), up to ``max_attempts`` rounds. A product is
 finished as soon as all its fields are settled: accepted, or quarantined in
@@ -25,7 +26,7 @@ from stylegen.errors import ConfigError
 from stylegen.generation.catalog import CatalogReject, CatalogRow, read_catalog
 from stylegen.generation.engine import derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
-from stylegen.generation.pool import Candidate, fact_coverage, Job, level_counts, RequestPool, RowState
+from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RequestPool, RowState
 from stylegen.generation.rating import write_rating_sheet
 from stylegen.generation.report import write_report
 from stylegen.generation.settings import RunSettings, run_settings
@@ -33,10 +34,7 @@ from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import parse_completion, render_messages, render_prompt
 from stylegen.models import load_tokenizer
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
-try:  # TEMP until the fixes module lands
-    from stylegen.validation.fixes import fix_records
-except ImportError:
-    fix_records = None
+from stylegen.validation.fixes import fix_records
 from stylegen.validation.records import Record
 from stylegen.validation.validator import Validator
 
@@ -410,7 +408,8 @@ def _candidates(inputs: RunInputs, pool: RequestPool, jobs: list[Job], results, 
         fixes = [fx for fx in outcome.fixes if fx.field.split("[", 1)[0] == job.task]
         out.append(Candidate(attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
                              findings=findings, fixes=fixes,
-                             quality=fact_coverage(_plain(value), pool.states[job.row_id].row.facts)))
+                             quality=quality_score(_plain(value), pool.states[job.row_id].row.facts,
+                                                   getattr(res, "mean_logprob", None))))
     return out, seconds
 
 
@@ -426,11 +425,30 @@ def _slot_record(state: RowState, slot: dict, values: list, settings: RunSetting
 
 
 def _check_and_fix(validator: Validator, records: list[Record], fixes: bool) -> list:
-    """Validate ``records`` (batched) and, when on, apply the rules' fixes and re-validate."""
+    """Validate ``records`` (batched) and, when on, apply the rules' fixes and re-validate.
+
+    A fixer failure on one record must not stop the night: the batch is retried one record
+    at a time, and a record whose fixing still fails keeps its unfixed text and findings
+    (a warning names it, so the bug gets reported).
+    """
     findings = validator.check(records)
-    if fixes and fix_records is not None:
+    if not fixes:
+        return [_Unfixed(r, f) for r, f in zip(records, findings)]
+    try:
         return fix_records(validator, records, findings)
-    return [_Unfixed(r, f) for r, f in zip(records, findings)]
+    except Exception:  # noqa: BLE001 - isolate the failing record below
+        return [_fix_one(validator, r, f) for r, f in zip(records, findings)]
+
+
+def _fix_one(validator: Validator, record: Record, findings: list):
+    import warnings
+
+    try:
+        return fix_records(validator, [record], [findings])[0]
+    except Exception as exc:  # noqa: BLE001 - the unfixed candidate is still a valid result
+        warnings.warn(f"{record.id}: the fixer failed ({exc.__class__.__name__}: {exc}); kept the unfixed text",
+                      stacklevel=2)
+        return _Unfixed(record, findings)
 
 
 @dataclass

@@ -17,18 +17,20 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from stylegen._plotting import pyplot
 from stylegen._versions import package_versions
 from stylegen.compat.transformers import early_stopping, renamed_training_args
 from stylegen.errors import ConfigError
-from stylegen.kit.brand import load_brand, TrainingSettings
+from stylegen.kit.brand import BrandKit, load_brand, TrainingSettings
 from stylegen.kit.config import load_dataclass, Problems
 from stylegen.models import load_tokenizer, model_info, pick_dtype
 from stylegen.evaluation.scoring import completion_perplexity
 from stylegen.training.collate import CompletionCollator, padding_share
 from stylegen.training.adapter import ADAPTER_FILES, FORMAT, portable_adapter_config, write_card
-from stylegen.training.data import example_dict, prepare_dataset, tokenize
+from stylegen.training.data import example_dict, PreparedData, prepare_dataset, tokenize
 
 
 CHECKPOINTS = "checkpoints"
@@ -105,6 +107,71 @@ def _best_adapter_callback():
 # --- the run ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """The inputs of one training run, resolved by :func:`train` from the brand kit and its arguments."""
+
+    brand: BrandKit
+    """The loaded brand kit (``model.trust_remote_code``; name and fingerprint for the manifest)."""
+    settings: TrainingSettings
+    """``brand.training`` with the CLI overrides and the seed applied."""
+    info: dict
+    """:func:`stylegen.models.model_info` of the base model (``id``, ``path``, ``weights_sha256``, ...)."""
+    tokenizer: object
+    """The base model's tokenizer (pad token id, chat template)."""
+    prepared: PreparedData
+    """The validated, deduplicated training data and its train/eval split."""
+    out: Path
+    """The adapter directory; checkpoints go to ``out/checkpoints`` while training."""
+    use_bf16: bool
+    """bf16 base weights and autocast (the hardware does bf16), else fp32."""
+    resume: bool = False
+    """Continue from the last checkpoint in ``out/checkpoints``."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (None: train every epoch)."""
+    progress: bool = True
+    """Show the Trainer's progress bar."""
+    echo: Callable[[str], object] = print
+    """Where one-line status messages go."""
+
+    @property
+    def checkpoints(self) -> Path:
+        """The checkpoint folder of the run."""
+        return self.out / CHECKPOINTS
+
+    @property
+    def identity(self) -> dict:
+        """Base weights, data and LoRA shape: what ``--resume`` checks against the interrupted run."""
+        return {"base_weights_sha256": self.info["weights_sha256"], "data_sha256": self.prepared.data_sha256,
+                **{k: getattr(self.settings, k) for k in LORA_SHAPE_KEYS}}
+
+
+@dataclass
+class FitResult:
+    """What :func:`_fit` hands to the adapter directory and its manifest."""
+
+    model: object
+    """The PEFT model; it holds the best eval-loss LoRA weights when ``restored_best``."""
+    trainer: object
+    """The HF Trainer (its ``state``: global step, epoch, tokens seen, log history)."""
+    result: object
+    """``Trainer.train``'s TrainOutput (``metrics``: train loss and runtime)."""
+    train_rows: list[dict]
+    """Token rows of the training split (their lengths give the padding share)."""
+    eval_rows: list[dict]
+    """Token rows of the eval split, scored for perplexity; empty when there is no eval split."""
+    resumed_from: str | None
+    """Name of the checkpoint folder the run resumed from; None for a fresh run."""
+    best_step: int | None
+    """Optimizer step of the lowest eval loss (None without an eval split)."""
+    best_eval_loss: float | None
+    """The lowest eval loss seen (None without an eval split)."""
+    restored_best: bool
+    """The best eval-loss weights were put back because they were not the last step's."""
+    threads: int
+    """torch threads the run trained with."""
+
+
 def train(brand_dir: str | Path, out: str | Path, data: str | Path | None = None, base_model: str | None = None,
           resume: bool = False, seed: int | None = None, max_steps: int | None = None,
           overrides: dict | None = None, overwrite: bool = False, keep_checkpoints: bool = False,
@@ -138,18 +205,16 @@ def train(brand_dir: str | Path, out: str | Path, data: str | Path | None = None
     settings = apply_overrides(brand.training, {**(overrides or {}), **({"seed": seed} if seed is not None else {})})
     out = Path(out)
     _check_out_dir(out, resume, overwrite)
-    base = base_model or brand.model.base_model
-    info = model_info(base)
+    info = model_info(base_model or brand.model.base_model)
     tokenizer = load_tokenizer(info["path"], trust_remote_code=brand.model.trust_remote_code)
     prepared = prepare_dataset(brand, tokenizer, data, settings)
     echo(prepared.summary())
-    use_bf16 = str(pick_dtype(brand.model.dtype)) == "torch.bfloat16"
-    identity = _run_identity(info, prepared, settings)
-    run = _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo)
-    manifest = _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps,
-                              time.time() - started)
+    job = TrainingJob(brand=brand, settings=settings, info=info, tokenizer=tokenizer, prepared=prepared, out=out,
+                      use_bf16=str(pick_dtype(brand.model.dtype)) == "torch.bfloat16", resume=resume,
+                      max_steps=max_steps, progress=progress, echo=echo)
+    manifest = _write_adapter(job, _fit(job), time.time() - started)
     if not keep_checkpoints:
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(job.checkpoints, ignore_errors=True)
     return manifest
 
 
@@ -165,11 +230,6 @@ def _check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
 
 
-def _run_identity(info: dict, prepared, settings: TrainingSettings) -> dict:
-    return {"base_weights_sha256": info["weights_sha256"], "data_sha256": prepared.data_sha256,
-            **{k: getattr(settings, k) for k in LORA_SHAPE_KEYS}}
-
-
 def _check_resume(ckdir: Path, identity: dict) -> None:
     """A resumed run must have the same base model, data and LoRA shape as the interrupted one."""
     saved = json.loads((ckdir / RUN_FILE).read_text()) if (ckdir / RUN_FILE).is_file() else {}
@@ -179,44 +239,75 @@ def _check_resume(ckdir: Path, identity: dict) -> None:
                            " run without --resume (and with --overwrite) to start over" for k in diffs])
 
 
-def _fit(brand, settings, info, tokenizer, prepared, out, use_bf16, identity, resume, max_steps, progress, echo):
+def _fit(job: TrainingJob) -> FitResult:
     """Build the PEFT model and the Trainer, train, and return what the manifest needs."""
     import torch
-    from peft import get_peft_model, set_peft_model_state_dict
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
+
+    set_seed(job.settings.seed)
+    last = _start_checkpoints(job)
+    train_rows = [_row(tokenize(job.tokenizer, e)) for e in job.prepared.train]
+    eval_rows = [_row(tokenize(job.tokenizer, e)) for e in job.prepared.eval]
+    best = _best_adapter_callback()
+    model, trainer = _peft_trainer(job, train_rows, eval_rows, best)
+    if last:
+        job.echo(f"resuming from {last}")
+    result = trainer.train(resume_from_checkpoint=last)
+    restored = _restore_best(model, trainer, best, bool(eval_rows))
+    return FitResult(model=model, trainer=trainer, result=result, train_rows=train_rows, eval_rows=eval_rows,
+                     resumed_from=Path(last).name if last else None, best_step=best.best_step,
+                     best_eval_loss=best.best, restored_best=restored, threads=torch.get_num_threads())
+
+
+def _start_checkpoints(job: TrainingJob) -> str | None:
+    """Make the checkpoint folder, record the run's identity there, and find the checkpoint to resume from.
+
+    Raises:
+        ConfigError: ``--resume`` of a run with another base model, data or LoRA shape.
+    """
     from transformers.trainer_utils import get_last_checkpoint
 
-
-    set_seed(settings.seed)
-    ckdir = out / CHECKPOINTS
+    ckdir = job.checkpoints
     ckdir.mkdir(parents=True, exist_ok=True)
-    last = get_last_checkpoint(str(ckdir)) if resume else None
-    if resume:
-        _check_resume(ckdir, identity)
-    (ckdir / RUN_FILE).write_text(json.dumps(identity, indent=2))
-    train_rows = [_row(tokenize(tokenizer, e)) for e in prepared.train]
-    eval_rows = [_row(tokenize(tokenizer, e)) for e in prepared.eval]
-    base = _base_for_training(Path(info["path"]), use_bf16, brand.model.trust_remote_code)
-    _check_layers(settings, base.config, info["id"])
+    last = get_last_checkpoint(str(ckdir)) if job.resume else None
+    if job.resume:
+        _check_resume(ckdir, job.identity)
+    (ckdir / RUN_FILE).write_text(json.dumps(job.identity, indent=2))
+    return last
+
+
+def _peft_trainer(job: TrainingJob, train_rows: list[dict], eval_rows: list[dict], best):
+    """The LoRA model on the base weights and its Trainer; returns ``(model, trainer)``."""
+    from peft import get_peft_model
+    from transformers import Trainer
+
+    settings = job.settings
+    base = _base_for_training(Path(job.info["path"]), job.use_bf16, job.brand.model.trust_remote_code)
+    _check_layers(settings, base.config, job.info["id"])
     model = get_peft_model(base, lora_config(settings))
-    best = _best_adapter_callback()
     # early stopping on eval loss; the best weights come back through the BestAdapter callback
     callbacks = [best] + ([early_stopping(settings.early_stopping_patience)] if eval_rows else [])
-    trainer = Trainer(model=model, args=_training_args(settings, ckdir, use_bf16, max_steps, bool(eval_rows), progress),
-                      train_dataset=train_rows, eval_dataset=eval_rows or None,
-                      data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of),
+    args = _training_args(settings, job.checkpoints, job.use_bf16, job.max_steps, bool(eval_rows), job.progress)
+    trainer = Trainer(model=model, args=args, train_dataset=train_rows, eval_dataset=eval_rows or None,
+                      data_collator=CompletionCollator(job.tokenizer.pad_token_id, settings.pad_to_multiple_of),
                       callbacks=callbacks)
-    if last:
-        echo(f"resuming from {last}")
-    result = trainer.train(resume_from_checkpoint=last)
-    final_eval = _final_eval(trainer) if eval_rows else {}
+    return model, trainer
+
+
+def _restore_best(model, trainer, best, has_eval: bool) -> bool:
+    """Score the last step, then put back the best eval-loss weights when they are not the last step's.
+
+    Returns:
+        Whether the weights were restored.
+    """
+    from peft import set_peft_model_state_dict
+
+    final_eval = _final_eval(trainer) if has_eval else {}
     best.on_evaluate(None, trainer.state, None, model=model, metrics=final_eval)
     restored = best.weights is not None and best.best_step != trainer.state.global_step
     if restored:  # early stopping or a late rise: ship the best eval-loss weights
         set_peft_model_state_dict(model, best.weights)
-    return {"model": model, "trainer": trainer, "result": result, "train_rows": train_rows, "eval_rows": eval_rows,
-            "resumed_from": Path(last).name if last else None, "best_step": best.best_step, "best_eval_loss": best.best,
-            "restored_best": restored, "threads": torch.get_num_threads()}
+    return restored
 
 
 def _check_layers(settings, config, model_id: str) -> None:
@@ -266,77 +357,97 @@ def _training_args(settings, ckdir: Path, use_bf16: bool, max_steps, has_eval: b
 # --- the adapter directory ---------------------------------------------------------
 
 
-def _write_adapter(brand, settings, info, tokenizer, prepared, out, run, use_bf16, max_steps, wall_s) -> dict:
+def _write_adapter(job: TrainingJob, fit: FitResult, wall_s: float) -> dict:
+    """Write the adapter, its chat template, manifest, held-out copy, curve and card to ``job.out``.
 
-    model, trainer = run["model"], run["trainer"]
-    model.save_pretrained(str(out))
-    portable_adapter_config(out, info)
-    (out / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
-    perplexity = _perplexities(model, run, tokenizer, use_bf16, settings)
-    manifest = _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity)
+    Returns:
+        The manifest.
+    """
+    out = job.out
+    fit.model.save_pretrained(str(out))
+    portable_adapter_config(out, job.info)
+    (out / "chat_template.jinja").write_text(job.tokenizer.chat_template, encoding="utf-8")
+    manifest = _manifest(job, fit, wall_s, _perplexities(job, fit))
     with open(out / "eval_examples.jsonl", "w", encoding="utf-8") as fh:  # the held-out copy, for eval
-        for example in prepared.eval:
+        for example in job.prepared.eval:
             fh.write(json.dumps(example_dict(example)) + "\n")
-    plot_curve(trainer.state.log_history, out / "training_curve.png")
+    plot_curve(fit.trainer.state.log_history, out / "training_curve.png")
     write_card(out, manifest)
     return manifest
 
 
-def _perplexities(model, run, tokenizer, use_bf16, settings) -> dict:
-    rows = run["eval_rows"]
+def _perplexities(job: TrainingJob, fit: FitResult) -> dict:
+    rows, model, pad_id = fit.eval_rows, fit.model, job.tokenizer.pad_token_id
     if not rows:
         return {"note": "no eval split (too few records)"}
-    batch = settings.per_device_train_batch_size
-    tuned = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+    batch = job.settings.per_device_train_batch_size
+    tuned = completion_perplexity(model, rows, pad_id, batch, job.use_bf16)
     with model.disable_adapter():
-        base = completion_perplexity(model, rows, tokenizer.pad_token_id, batch, use_bf16)
+        base = completion_perplexity(model, rows, pad_id, batch, job.use_bf16)
     return {"base": base, "adapter": tuned, "examples": len(rows),
             "reduction": round(1 - tuned["perplexity"] / base["perplexity"], 4)}
 
 
-def _manifest(brand, settings, info, prepared, run, use_bf16, max_steps, wall_s, perplexity) -> dict:
-    state, result = run["trainer"].state, run["result"]
-    metrics = result.metrics
-    tokens_seen = int(state.num_input_tokens_seen or 0)
-    lengths = [len(r["input_ids"]) for r in run["train_rows"]]
-    history = state.log_history
+def _manifest(job: TrainingJob, fit: FitResult, wall_s: float, perplexity: dict) -> dict:
+    """manifest.json: everything needed to reproduce the run and to check compatibility."""
+    brand, settings, prepared = job.brand, job.settings, job.prepared
     return {
         "format": FORMAT,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "brand": {"name": brand.name, "fingerprint": brand.fingerprint(), "path": str(brand.root.resolve())},
-        "base_model": {k: v for k, v in info.items() if k != "path"},
-        "data": {"files": prepared.files, "sha256": prepared.data_sha256, **prepared.stats,
-                 "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
-                 "excluded": prepared.excluded, "duplicates": prepared.duplicates, "too_long": prepared.too_long,
-                 "warnings": prepared.warnings},
+        "base_model": {k: v for k, v in job.info.items() if k != "path"},
+        "data": _data_section(prepared),
         "split": {"method": "sha256(record id) < eval_fraction", "eval_fraction": settings.eval_fraction,
                   **prepared.split_ids()},
-        "hyperparameters": {**dataclasses.asdict(settings), "max_steps": max_steps, "lr_scheduler_type": "cosine",
-                            "precision": "bf16 autocast, bf16 base weights" if use_bf16 else "fp32",
-                            "batching": "length-grouped (transformers LengthGroupedSampler), widths rounded to"
-                                        f" multiples of {settings.pad_to_multiple_of}",
-                            "loss": "completion tokens only, end-of-turn token included", "torch_threads":
-                            run["threads"]},
-        "training": {"global_step": state.global_step, "epochs": round(state.epoch or 0, 3),
-                     "resumed_from": run["resumed_from"], "train_loss": round(metrics.get("train_loss", 0), 5),
-                     "train_runtime_s": round(metrics.get("train_runtime", 0), 1),
-                     "tokens_seen": tokens_seen,
-                     "tokens_per_s": round(tokens_seen / metrics["train_runtime"], 1) if metrics.get("train_runtime")
-                     else None,
-                     "padding_share": round(padding_share(lengths, settings.per_device_train_batch_size,
-                                                          seed=settings.seed,
-                                                          pad_to_multiple_of=settings.pad_to_multiple_of), 4) if lengths else None,
-                     "early_stopped": bool(state.global_step < state.max_steps),
-                     "best_step": run["best_step"], "restored_best": run["restored_best"],
-                     "wall_time_s": round(wall_s, 1),
-                     "loss_log": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h]},
+        "hyperparameters": _hyperparameters(job, fit),
+        "training": _training_section(job, fit, wall_s),
         "eval": {"eval_loss": [{"epoch": h.get("epoch"), "step": h["step"], "loss": h["eval_loss"]}
-                               for h in history if "eval_loss" in h],
-                 "best_eval_loss": run["best_eval_loss"], "perplexity": perplexity},
+                               for h in fit.trainer.state.log_history if "eval_loss" in h],
+                 "best_eval_loss": fit.best_eval_loss, "perplexity": perplexity},
         "versions": package_versions(TRAINING_PACKAGES, runtime=True),
         "files": {"adapter": list(ADAPTER_FILES), "chat_template": "chat_template.jinja",
                   "eval_examples": "eval_examples.jsonl", "curve": "training_curve.png", "card": "README.md"},
     }
+
+
+def _data_section(prepared: PreparedData) -> dict:
+    return {"files": prepared.files, "sha256": prepared.data_sha256, **prepared.stats,
+            "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
+            "excluded": prepared.excluded, "duplicates": prepared.duplicates, "too_long": prepared.too_long,
+            "warnings": prepared.warnings}
+
+
+def _hyperparameters(job: TrainingJob, fit: FitResult) -> dict:
+    settings = job.settings
+    return {**dataclasses.asdict(settings), "max_steps": job.max_steps, "lr_scheduler_type": "cosine",
+            "precision": "bf16 autocast, bf16 base weights" if job.use_bf16 else "fp32",
+            "batching": "length-grouped (transformers LengthGroupedSampler), widths rounded to"
+                        f" multiples of {settings.pad_to_multiple_of}",
+            "loss": "completion tokens only, end-of-turn token included", "torch_threads": fit.threads}
+
+
+def _training_section(job: TrainingJob, fit: FitResult, wall_s: float) -> dict:
+    state, metrics = fit.trainer.state, fit.result.metrics
+    tokens_seen = int(state.num_input_tokens_seen or 0)
+    runtime = metrics.get("train_runtime")
+    return {"global_step": state.global_step, "epochs": round(state.epoch or 0, 3),
+            "resumed_from": fit.resumed_from, "train_loss": round(metrics.get("train_loss", 0), 5),
+            "train_runtime_s": round(runtime or 0, 1), "tokens_seen": tokens_seen,
+            "tokens_per_s": round(tokens_seen / runtime, 1) if runtime else None,
+            "padding_share": _padding_share(fit.train_rows, job.settings),
+            "early_stopped": bool(state.global_step < state.max_steps),
+            "best_step": fit.best_step, "restored_best": fit.restored_best,
+            "wall_time_s": round(wall_s, 1),
+            "loss_log": [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]}
+
+
+def _padding_share(rows: list[dict], settings: TrainingSettings) -> float | None:
+    """Share of pad tokens in the run's length-grouped batches (None without training rows)."""
+    lengths = [len(r["input_ids"]) for r in rows]
+    if not lengths:
+        return None
+    return round(padding_share(lengths, settings.per_device_train_batch_size, seed=settings.seed,
+                               pad_to_multiple_of=settings.pad_to_multiple_of), 4)
 
 
 def plot_curve(history: list[dict], path: Path) -> None:

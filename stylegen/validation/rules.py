@@ -8,12 +8,15 @@ keys its check type declares (see :mod:`stylegen.validation.checks`)::
     level: error                  # error | warning | suggestion (default warning)
     fields: [description, bullets]   # default: every task field of the brand
     description: Words the brand never uses.   # optional, shown by `brand check` and SARIF
+    fix: remove                   # optional: a deterministic fix (see :class:`Fix`)
     tokens: [amazing, awesome]    # type-specific
 
 The rule id is ``<SuiteFolder>.<FileStem>`` (``KettleCairn.Hype``). brand.yaml
 ``validators.levels`` overrides a rule's level by id, or turns it ``off``. Problems in
-any rule file (broken YAML, unknown keys, unknown ``extends``, bad levels, bad fields) are
-collected over *all* files and raised as one :class:`~stylegen.errors.ConfigError`.
+any rule file (broken YAML, unknown keys, unknown ``extends``, bad levels, bad fields, a
+``fix`` that is unknown or makes no sense for the check type) are collected over *all*
+files and raised as one :class:`~stylegen.errors.ConfigError`. The fixes themselves are
+applied by :mod:`stylegen.validation.fixes`.
 """
 from __future__ import annotations
 
@@ -29,8 +32,43 @@ from stylegen.validation.checks import check_types
 from stylegen.validation.findings import LEVELS
 
 
-COMMON_KEYS = ("extends", "message", "level", "fields", "description")
+COMMON_KEYS = ("extends", "message", "level", "fields", "description", "fix")
 RULE_SUFFIXES = (".yml", ".yaml")
+FIX_ACTIONS = ("replace", "remove", "strip_period", "capitalize", "truncate", "drop_sentence")
+FIX_KEYS = ("action", "with")
+# The fix actions that make sense per built-in check type: span actions need a match with
+# a span in a field's text; truncate needs a maximum the rule itself sets. A check type
+# may declare its own with a class attribute ``fix_actions``; one that declares none and
+# is not listed here gets the span actions when it checks texts (scope "text"), else none.
+_SPAN_FIXES = ("replace", "remove", "drop_sentence")
+TYPE_FIXES = {
+    "existence": _SPAN_FIXES,
+    "tone": _SPAN_FIXES,
+    "substitution": ("replace",),
+    "pattern": ("replace", "remove", "strip_period", "capitalize", "drop_sentence"),
+    "grounding": ("remove", "drop_sentence"),
+    "occurrence": ("truncate",),
+    "schema": ("truncate",),
+    "readability": (),
+    "voice": (),
+}
+_TRUNCATE_COUNTS = ("words", "characters", "sentences")
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A rule's deterministic fix: the ``fix:`` key, ``fix: remove`` or ``fix: {action: ...}``.
+
+    ``replacement`` is the ``with:`` text of ``action: replace`` (substitution rules take
+    the swap value of each match instead).
+    """
+
+    action: str
+    replacement: str | None = None
+
+    def describe(self) -> str:
+        """``remove`` or ``replace with '.'``, for ``stylegen brand check``."""
+        return self.action if self.replacement is None else f"{self.action} with {self.replacement!r}"
 
 
 @dataclass
@@ -46,6 +84,7 @@ class Rule:
     fields: list[str] | None = None
     description: str = ""
     default_level: str = "warning"
+    fix: Fix | None = None
     check: Any = field(default=None, repr=False)
 
     def applies_to(self, name: str) -> bool:
@@ -111,7 +150,9 @@ def _load_rule(file: Path, suite: str, brand, types: dict, problems: list[str]) 
         return None
     rule = _common(file, suite, data, brand, types, probs)
     if rule is not None:
+        rule.fix = _fix(data, rule.extends, types[rule.extends], probs)
         _prepare_check(rule, data, brand, types[rule.extends], probs)
+        _fix_fits_options(rule, data, probs)
     problems.extend(probs)
     return rule if not probs else None
 
@@ -162,6 +203,89 @@ def _fields(data: dict, brand, probs: Problems) -> list[str] | None:
         if name not in valid:
             probs.add(data, "fields", f"fields[{i}]", f"unknown field {name!r} (valid: {', '.join(valid)})")
     return [str(v) for v in value]
+
+
+def fix_actions(cls) -> tuple[str, ...]:
+    """The fix actions that make sense for check type ``cls`` (see :data:`TYPE_FIXES`)."""
+    declared = getattr(cls, "fix_actions", None)
+    if declared is not None:
+        return tuple(declared)
+    if cls.type_name in TYPE_FIXES:
+        return TYPE_FIXES[cls.type_name]
+    return _SPAN_FIXES if getattr(cls, "scope", "text") == "text" else ()
+
+
+def _fix(data: dict, extends: str, cls, probs: Problems) -> Fix | None:
+    """The ``fix`` key: an action name, or a mapping ``{action: ..., with: ...}``."""
+    if "fix" not in data:
+        return None
+    value = data["fix"]
+    spec, where = ({"action": value}, data) if isinstance(value, str) else (value, value)
+    if not isinstance(spec, dict):
+        probs.add(data, "fix", "fix", f"must be an action name or a mapping with `action` "
+                                      f"(valid actions: {', '.join(FIX_ACTIONS)})")
+        return None
+    before = len(probs)
+    for key in spec:
+        if key not in FIX_KEYS:
+            probs.add(spec, key, f"fix.{key}", f"unknown key (valid keys: {', '.join(FIX_KEYS)})")
+    action = _fix_action(spec, where, data, extends, cls, probs)
+    replacement = _fix_with(spec, action, extends, data, probs)
+    return Fix(action, replacement) if action is not None and len(probs) == before else None
+
+
+def _fix_action(spec: dict, where, data: dict, extends: str, cls, probs: Problems) -> str | None:
+    """The action, checked against the known ones and against the check type."""
+    keypath = "fix" if where is data else "fix.action"
+    key = "fix" if where is data else "action"
+    action = spec.get("action")
+    if action is None:
+        probs.add(data, "fix", "fix.action", f"required key is missing (valid: {', '.join(FIX_ACTIONS)})")
+        return None
+    if action not in FIX_ACTIONS:
+        probs.add(where, key, keypath, f"unknown action {action!r} (valid: {', '.join(FIX_ACTIONS)})")
+        return None
+    allowed = fix_actions(cls)
+    if action not in allowed:
+        valid = ", ".join(allowed) or "none: no fix applies to this check type"
+        probs.add(where, key, keypath, f"action {action!r} makes no sense for extends: {extends} "
+                                       f"(valid for {extends}: {valid})")
+        return None
+    return action
+
+
+def _fix_with(spec: dict, action: str | None, extends: str, data: dict, probs: Problems) -> str | None:
+    """The ``with`` text: required by ``replace`` except on substitution rules, else unused."""
+    value = spec.get("with")
+    if action != "replace":
+        if "with" in spec and action is not None:
+            probs.add(spec, "with", "fix.with", f"only used with action replace (not {action})")
+        return None
+    if extends == "substitution":
+        if "with" in spec:
+            probs.add(spec, "with", "fix.with", "not used with extends: substitution "
+                                                "(each match is replaced by its swap value)")
+        return None
+    if not isinstance(value, str) or not value:
+        where = spec if "with" in spec else data
+        probs.add(where, "with" if "with" in spec else "fix", "fix.with",
+                  "required for action replace: a non-empty string (the text that replaces the match;"
+                  " use action remove to delete it)")
+        return None
+    return value
+
+
+def _fix_fits_options(rule: Rule, data: dict, probs: Problems) -> None:
+    """Checks of the fix against the rule's own options (once the check is prepared)."""
+    fix = rule.fix
+    if fix is None or rule.check is None or fix.action != "truncate" or rule.extends != "occurrence":
+        return
+    opts = rule.check.options
+    if opts.count not in _TRUNCATE_COUNTS:
+        probs.add(data, "fix", "fix", f"truncate cannot shorten count: {opts.count} "
+                                      f"(only {', '.join(_TRUNCATE_COUNTS)})")
+    elif opts.max is None:
+        probs.add(data, "fix", "fix", "truncate cuts to the rule's max, and this rule sets none")
 
 
 def _prepare_check(rule: Rule, data: dict, brand, cls, probs: Problems) -> None:
@@ -223,5 +347,6 @@ def check_brand_kit(brand_dir: str | Path) -> str:
         lines.append(f"{suite}: {len(mine)} rules")
         for r in mine:
             level = r.level if r.level == r.default_level else f"{r.level} (brand override of {r.default_level})"
-            lines.append(f"  {r.id:32} {r.extends:13} {level}")
+            fix = f"  fix: {r.fix.describe()}" if r.fix is not None else ""
+            lines.append(f"  {r.id:32} {r.extends:13} {level}{fix}")
     return "\n".join(lines)

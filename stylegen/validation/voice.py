@@ -33,12 +33,13 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from stylegen._versions import package_versions
 from stylegen.errors import ConfigError, DataError
-from stylegen.generation.engine import derive_seed, GenRequest, load_engine
-from stylegen.kit.brand import load_brand
+from stylegen.generation.engine import derive_seed, Engine, GenRequest, load_engine
+from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import parse_completion, render_messages
 from stylegen.training.data import data_files, Example, files_sha256, is_eval, split
 from stylegen.training.adapter import read_manifest
@@ -576,31 +577,61 @@ def generate_contrast(brand_dir: str | Path, out: str | Path | None = None, data
 
     brand = load_brand(brand_dir)
     path = Path(out) if out is not None else brand.root / CONTRAST_FILE
-    records, _ = approved_records(brand, data)
-    held, _ = held_out_ids(brand, [r.id for r in records], adapter)
-    # Held-out records first: calibration needs their contrast most when --limit cuts the list.
-    records = sorted(records, key=lambda r: r.id not in held)
-    records = records[:limit] if limit is not None else records
+    records = _contrast_records(brand, data, adapter, limit)
     done = _ids_in(path)
     todo = [r for r in records if r.id not in done]
     gen = brand.generation
-    seed = gen.seed if seed is None else seed
     if todo and engine is None:
 
         engine = load_engine(brand.model.base_model, dtype=brand.model.dtype, batch_size=batch_size or gen.batch_size,
                              trust_remote_code=brand.model.trust_remote_code, threads=threads)
+    run = _ContrastRun(brand=brand, path=path, engine=engine, seed=gen.seed if seed is None else seed,
+                       chunk=max(1, (batch_size or gen.batch_size)), echo=echo)
+    tokens, seconds = _write_contrast(run, todo)
+    return {"path": str(path), "records": len(records), "written": len(todo), "seconds": round(seconds, 1),
+            "new_tokens": tokens}
+
+
+@dataclass
+class _ContrastRun:
+    """What every chunk of one :func:`generate_contrast` call writes with."""
+
+    brand: BrandKit
+    """The loaded brand kit (tasks, sampling settings)."""
+    path: Path
+    """The contrast JSONL file, appended to."""
+    engine: Engine | None
+    """The Engine that writes the outputs (None when there is nothing to write)."""
+    seed: int
+    """Sampling seed; each record and task derives its own from it."""
+    chunk: int
+    """Records per batch of requests (and per append to ``path``)."""
+    echo: Callable[[str], object]
+    """Where progress messages go."""
+
+
+def _contrast_records(brand: BrandKit, data: str | Path | None, adapter: str | Path | None,
+                      limit: int | None) -> list:
+    """The approved records to write contrast for, held-out records first, up to ``limit``."""
+    records, _ = approved_records(brand, data)
+    held, _ = held_out_ids(brand, [r.id for r in records], adapter)
+    # Held-out records first: calibration needs their contrast most when --limit cuts the list.
+    records = sorted(records, key=lambda r: r.id not in held)
+    return records[:limit] if limit is not None else records
+
+
+def _write_contrast(run: _ContrastRun, todo: list) -> tuple[int, float]:
+    """Generate and append the contrast of ``todo`` chunk by chunk; returns ``(new tokens, seconds)``."""
     started, tokens = time.perf_counter(), 0
-    chunk = max(1, (batch_size or gen.batch_size))
-    for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
-        lines, new = _contrast_chunk(brand, part, engine, seed)
+    for start in range(0, len(todo), run.chunk):
+        part = todo[start:start + run.chunk]
+        lines, new = _contrast_chunk(run.brand, part, run.engine, run.seed)
         tokens += new
-        with open(path, "a", encoding="utf-8") as fh:
+        with open(run.path, "a", encoding="utf-8") as fh:
             fh.write("".join(lines))
-        echo(f"contrast: {start + len(part)}/{len(todo)} records, {tokens / (time.perf_counter() - started):.0f}"
-             " new tokens/s")
-    return {"path": str(path), "records": len(records), "written": len(todo),
-            "seconds": round(time.perf_counter() - started, 1), "new_tokens": tokens}
+        run.echo(f"contrast: {start + len(part)}/{len(todo)} records,"
+                 f" {tokens / (time.perf_counter() - started):.0f} new tokens/s")
+    return tokens, time.perf_counter() - started
 
 
 def _ids_in(path: Path) -> set[str]:
