@@ -1,0 +1,164 @@
+"""What ships, per CPU-second: the nightly pipeline on the first N sample catalog rows.
+
+    python benchmarks/bench_quality.py                       # the brand's shipped settings, 100 rows
+    python benchmarks/bench_quality.py --rows 40 --json q.json
+    python benchmarks/bench_quality.py --config baseline     # the old loop: corrective note on,
+                                                             # 3 attempts, 1 candidate, no fixes, no new checks
+    python benchmarks/bench_quality.py --baseline q-old.json # print a stored baseline beside this run
+    python benchmarks/bench_quality.py --set candidates=6 --set temperature=0.5   # a sweep point
+
+Prints, and with ``--json`` writes: accepted_share (products accepted / generated),
+first_pass_share per field (a candidate of round 1 passed), candidates_per_accepted_field,
+cpu_seconds_per_accepted_product (wall x cores), tokens_per_accepted_product,
+approved_flag_rate (share of held-out approved records the new checks flag at error level)
+and output_flag_rate (share of generated candidates the new checks flag, before
+selection). Every figure is computed from the run's ledger.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stylegen.generation.ledger import LEDGER_FILE, Ledger  # noqa: E402
+from stylegen.generation.run import GenerateOptions, run_generate  # noqa: E402
+from stylegen.kit.brand import load_brand  # noqa: E402
+from stylegen.validation.rules import load_rules  # noqa: E402
+
+NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "KettleCairn.Contradiction",
+              "KettleCairn.UnitSense")
+BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1, "fixes": False,
+                           "temperature": 0.7, "top_p": 0.9}, "off": NEW_CHECKS}
+GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
+            "batch_size")
+
+
+def brand_copy(tmp: Path, generation: dict, off: tuple) -> Path:
+    """A copy of the sample brand kit with generation settings changed and rules turned off."""
+    dst = tmp / "brand"
+    shutil.copytree(ROOT / "brand", dst)
+    data = yaml.safe_load((dst / "brand.yaml").read_text(encoding="utf-8"))
+    data["generation"].update(generation)
+    for key in ("schema", "claims"):
+        data[key] = str((ROOT / "brand" / data[key]).resolve())
+    data["model"]["adapter"] = str((ROOT / "brand" / data["model"]["adapter"]).resolve())
+    data["training"]["data"] = str((ROOT / "brand" / data["training"]["data"]).resolve())
+    data["validators"]["path"] = str((ROOT / "validators").resolve())
+    known = {r.id for r in load_rules(load_brand(ROOT / "brand"), include_off=True)}
+    data["validators"].setdefault("levels", {}).update({rule: "off" for rule in off if rule in known})
+    (dst / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return dst
+
+
+def metrics(run_dir: Path, tasks: list[str], candidates: int, wall: float, cores: int) -> dict:
+    """The benchmark's figures from a finished run's ledger."""
+    ledger = Ledger(run_dir / LEDGER_FILE)
+    try:
+        rows = [r for r in ledger.finished_rows() if r.source == "validation"]
+        attempts = ledger.attempt_rows()
+    finally:
+        ledger.close()
+    accepted = {r.row_key for r in rows if r.status == "accepted"}
+    per_field: dict[tuple, list] = {}
+    for a in attempts:
+        per_field.setdefault((a["row_key"], a["task"]), []).append(a)
+    first = {t: [any(a["errors"] == 0 for a in per_field[k] if a["attempt"] <= candidates)
+                 for k in per_field if k[1] == t] for t in tasks}
+    acc_fields = [len(v) for k, v in per_field.items() if k[0] in accepted]
+    tokens = sum(a["new_tokens"] for a in attempts)
+    flagged = sum(1 for a in attempts if any(f["rule"] in NEW_CHECKS and f["level"] == "error"
+                                              for f in json.loads(a["findings"])))
+    n_acc = len(accepted)
+    return {
+        "rows_generated": len(rows), "accepted": n_acc,
+        "accepted_share": round(n_acc / len(rows), 4) if rows else None,
+        "first_pass_share": {t: round(sum(v) / len(v), 4) if v else None for t, v in first.items()},
+        "candidates_per_accepted_field": round(sum(acc_fields) / len(acc_fields), 3) if acc_fields else None,
+        "cpu_seconds_per_accepted_product": round(wall * cores / n_acc, 1) if n_acc else None,
+        "tokens_per_accepted_product": round(tokens / n_acc, 1) if n_acc else None,
+        "output_flag_rate": round(flagged / len(attempts), 4) if attempts else None,
+        "candidates": len(attempts), "new_tokens": tokens, "wall_seconds": round(wall, 1), "cores": cores,
+    }
+
+
+def approved_rate(brand_dir: Path) -> dict | None:
+    """The new checks' error-level flag rate on the held-out approved copy."""
+    try:
+        from stylegen.validation.calibration import approved_flag_rate
+    except ImportError:
+        return None
+    brand = load_brand(brand_dir)
+    rules = [r for r in load_rules(brand) if r.id in NEW_CHECKS]
+    return approved_flag_rate(brand, rules) if rules else None
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in GEN_KEYS:
+            raise SystemExit(f"--set {key}: not one of {', '.join(GEN_KEYS)}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def run(args) -> dict:
+    config = BASELINE if args.config == "baseline" else {"generation": {}, "off": ()}
+    generation = {**config["generation"], **parse_sets(args.set)}
+    cores = len(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        brand_dir = brand_copy(Path(tmp), generation, config["off"])
+        out = Path(args.out) if args.out else Path(tmp) / "run"
+        started = time.perf_counter()
+        summary = run_generate(GenerateOptions(brand=str(brand_dir), catalog=str(ROOT / "catalog/sample_catalog.csv"),
+                                               out=str(out), limit=args.rows, progress=not args.quiet))
+        wall = time.perf_counter() - started
+        brand = load_brand(brand_dir)
+        result = {"config": args.config, "generation": {k: getattr(brand.generation, k) for k in GEN_KEYS},
+                  "rows": args.rows, **metrics(out, list(brand.tasks), brand.generation.candidates, wall, cores),
+                  "approved_flag_rate": approved_rate(ROOT / "brand"), "run_dir": str(out) if args.out else None}
+        result["rejected_input"] = summary.report["rows"]["rejected_input"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100, help="first N catalog rows")
+    parser.add_argument("--config", choices=("shipped", "baseline"), default="shipped")
+    parser.add_argument("--set", action="append", default=[], help="generation setting KEY=VALUE (a sweep point)")
+    parser.add_argument("--baseline", help="a JSON written by an earlier --config baseline run, printed beside")
+    parser.add_argument("--out", help="keep the run directory here (default: a temporary one)")
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    result = run(args)
+    if args.baseline:
+        result["baseline"] = json.loads(Path(args.baseline).read_text())
+    print(json.dumps(result, indent=2))
+    if args.baseline:
+        print_ratios(result, result["baseline"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_ratios(new: dict, old: dict) -> None:
+    for key in ("accepted_share", "cpu_seconds_per_accepted_product", "tokens_per_accepted_product",
+                "candidates_per_accepted_field"):
+        a, b = new.get(key), old.get(key)
+        ratio = f"{a / b:.2f}x" if a and b else "n/a"
+        print(f"{key:34} {b!s:>10} -> {a!s:>10}  ({ratio})")
+
+
+if __name__ == "__main__":
+    main()
