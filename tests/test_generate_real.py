@@ -172,3 +172,22 @@ def test_candidate_text_does_not_depend_on_its_batch_neighbours(tmp_path, tiny_m
     assert len(mixed) >= 4 * 3 * 3  # every field got its first round of 3 candidates
     assert mixed == alone
     assert len(set(mixed.values())) > len(mixed) // 2  # candidates differ from each other (fresh seeds)
+
+
+@pytest.mark.slow
+def test_nightly_on_the_default_model_and_shipped_adapter(tmp_path):
+    """The README's nightly path for real: SmolLM2-135M + the shipped adapter on two sample
+    catalog rows with the sample brand's validators, candidates, fixes and rating sheet."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(ROOT / "brand"), "--catalog",
+                                      str(ROOT / "catalog" / "sample_catalog.csv"), "--out", str(out),
+                                      "--limit", "2", "--candidates", "2", "--max-attempts", "1"])
+    assert result.exit_code == 0, result.output
+    finished = read_jsonl(out / "outputs.jsonl") + read_jsonl(out / "rejects.jsonl")
+    assert sorted(r["id"] for r in finished) == ["KC-10000", "KC-10001"]
+    db = sqlite3.connect(out / "ledger.sqlite")
+    rows = db.execute("SELECT task, candidate, adapter_hash, new_tokens FROM attempts").fetchall()
+    assert len(rows) == 2 * 3 * 2 and {c for _, c, _, _ in rows} == {0, 1}
+    settings = json.loads((out / "settings.json").read_text())
+    assert {h for _, _, h, _ in rows} == {settings["adapter_sha256"]} and all(n > 0 for *_, n in rows)
+    assert (out / "review-sample.html").is_file() and (out / "report.md").is_file()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from stylegen.errors import ConfigError
-from stylegen.generation.catalog import CatalogReject, CatalogRow, read_catalog
+from stylegen.generation.catalog import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
 from stylegen.generation.engine import derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RequestPool, RowState
@@ -167,8 +167,10 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     rows, rejects = _in_scope(catalog, options.limit)
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
     inputs = RunInputs(brand, settings, rows, rejects)
-    if options.dry_run:  # prompts do not depend on the adapter
+    if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         return _dry_run(inputs, Path(options.out), engine)
+    rows, talking = quarantine_instructions(rows)
+    inputs = RunInputs(brand, settings, rows, rejects + talking)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
     return run_rows(inputs, Path(options.out), engine, progress=options.progress,
                     max_reject_rate=options.max_reject_rate)
