@@ -32,7 +32,7 @@ def kit(tmp_path_factory, tiny_model_dir):
     brand = make_kit(tmp_path_factory.mktemp("evalkit"), per_file=6)
     data = yaml.safe_load((brand / "brand.yaml").read_text())
     data["model"].update(base_model=str(tiny_model_dir), dtype="float32", adapter=None)
-    data["generation"].update(batch_size=8, max_attempts=2)
+    data["generation"].update(batch_size=8, max_attempts=2, candidates=1, feedback=True)  # the loop eval measured
     for task in data["tasks"].values():
         task["max_new_tokens"] = 6
     (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
