@@ -212,3 +212,25 @@ def test_no_sample_catalog_or_approved_fact_reads_like_an_instruction_but_the_pl
     assert flagged == ["KC-10023"]  # the sample catalog's planted attack
     records = [rec for path in data_files(ROOT / "training_data" / "approved") for rec in read_records(path, brand)[0]]
     assert records and not [r.id for r in records if r.facts and instruction_in(r.facts)]
+
+
+def test_a_check_that_crashes_on_one_row_quarantines_that_row_only(tmp_path, monkeypatch):
+    from stylegen.validation.validator import Validator
+
+    real = Validator.check
+
+    def flaky(self, records):
+        if any(r.id == "B" for r in records):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(self, records)
+
+    monkeypatch.setattr(Validator, "check", flaky)
+    brand = make_brand(tmp_path, max_attempts=1)
+    catalog = write_csv(tmp_path / "cat.csv", [product("A"), product("B"), product("C")])
+    engine = ScriptedEngine(lambda req: good(parse_key(req)[1]))
+    summary = run_generate(GenerateOptions(brand=str(brand), catalog=str(catalog), out=str(tmp_path / "run"),
+                                           no_adapter=True, progress=False), engine=engine)
+    assert (summary.accepted, summary.rejected) == (2, 1)
+    reject = json.loads((tmp_path / "run" / "rejects.jsonl").read_text())
+    assert reject["id"] == "B" and "Stylegen.Internal" in reject["reason"]
+    assert "RecursionError" in reject["findings"][0]["message"]

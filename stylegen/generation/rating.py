@@ -56,7 +56,8 @@ def _copy_text(value) -> str:
 
 
 def _facts_text(facts: dict | None) -> str:
-    return "\n".join(f"{key}: {fact_text(value)}" for key, value in (facts or {}).items() if value not in (None, "", []))
+    shown = [(key, value) for key, value in (facts or {}).items() if value not in (None, "", [])]
+    return "\n".join(f"{key}: {fact_text(value)}" for key, value in shown)
 
 
 def _write_csv(path: Path, sample: list[dict], tasks: list[str], facts: dict) -> None:
@@ -75,8 +76,9 @@ def _html(brand_name: str, sample: list[dict], tasks: list[str], facts: dict) ->
         copy = "".join(f"<h4>{esc(t)}</h4>{_field_html(rec['fields'].get(t))}" for t in tasks)
         choices = "".join(f'<label><input type="radio" name="v-{esc(rec["id"])}" value="{v}"> {v}</label> '
                           for v in VERDICTS)
-        rows.append(f"<tr><td class=id>{esc(rec['id'])}</td><td class=facts><pre>{esc(_facts_text(facts.get(rec['id'])))}"
-                    f"</pre></td><td class=copy>{copy}</td><td class=verdict>{choices}</td></tr>")
+        listed = esc(_facts_text(facts.get(rec["id"])))
+        rows.append(f"<tr><td class=id>{esc(rec['id'])}</td><td class=facts><pre>{listed}</pre></td>"
+                    f"<td class=copy>{copy}</td><td class=verdict>{choices}</td></tr>")
     body = "\n".join(rows) or "<tr><td colspan=4>No accepted products in this run.</td></tr>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(brand_name)}: rating sheet</title>

@@ -34,6 +34,7 @@ from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import parse_completion, render_messages, render_prompt
 from stylegen.models import load_tokenizer
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
+from stylegen.validation.findings import Finding
 from stylegen.validation.fixes import fix_records
 from stylegen.validation.records import Record
 from stylegen.validation.validator import Validator
@@ -41,6 +42,7 @@ from stylegen.validation.validator import Validator
 SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
 FEEDBACK_MAX_CHARS = 300
+INTERNAL_RULE = "Stylegen.Internal"  # a check crashed on a candidate: never accepted unchecked
 
 # Builds a request's chat messages from (task, catalog row, corrective note or None).
 PromptBuilder = Callable[[str, CatalogRow, "str | None"], list]
@@ -433,13 +435,32 @@ def _check_and_fix(validator: Validator, records: list[Record], fixes: bool) -> 
     at a time, and a record whose fixing still fails keeps its unfixed text and findings
     (a warning names it, so the bug gets reported).
     """
-    findings = validator.check(records)
+    findings = _check_isolated(validator, records)
     if not fixes:
         return [_Unfixed(r, f) for r, f in zip(records, findings)]
     try:
         return fix_records(validator, records, findings)
     except Exception:  # noqa: BLE001 - isolate the failing record below
         return [_fix_one(validator, r, f) for r, f in zip(records, findings)]
+
+
+def _check_isolated(validator: Validator, records: list[Record]) -> list[list]:
+    """``validator.check`` on the batch; when it fails, one record at a time, so a record
+    that crashes a check gets an error finding (and is quarantined) instead of stopping the
+    night, and every other record is still checked."""
+    try:
+        return validator.check(records)
+    except Exception:  # noqa: BLE001 - isolate the failing record below
+        return [_check_one(validator, record) for record in records]
+
+
+def _check_one(validator: Validator, record: Record) -> list:
+    try:
+        return validator.check([record])[0]
+    except Exception as exc:  # noqa: BLE001 - reported as a finding on the row
+        return [Finding(INTERNAL_RULE, "error", f"a check failed on this copy ({exc.__class__.__name__}: {exc});"
+                        " the candidate cannot be accepted unchecked", id=record.id, field=field)
+                for field in record.fields]
 
 
 def _fix_one(validator: Validator, record: Record, findings: list):
@@ -484,7 +505,7 @@ def _outcomes(brand, settings: RunSettings, states: list[RowState], validator) -
     best = [{task: s.fields[task].best() for task in settings.tasks} for s in states]
     records = [Record(id=s.row.id, fields={t: c.value for t, c in b.items() if c.value is not None},
                       facts=s.row.facts) for s, b in zip(states, best)]
-    return [_outcome(s, b, findings) for s, b, findings in zip(states, best, validator.check(records))]
+    return [_outcome(s, b, findings) for s, b, findings in zip(states, best, _check_isolated(validator, records))]
 
 
 def _outcome(state: RowState, best: dict, findings) -> FinishedRow:
