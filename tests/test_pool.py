@@ -159,6 +159,9 @@ def test_a_rule_fix_saves_a_round_and_is_recorded_in_ledger_and_outputs(tmp_path
     db = sqlite3.connect(tmp_path / "run" / "ledger.sqlite")
     text, fixes, errors = db.execute("SELECT text, fixes, errors FROM attempts WHERE task = 'description'").fetchone()
     assert text == hyped and errors == 0 and json.loads(fixes)[0]["after"] == out["fields"]["description"]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["fixes_by_rule"] == {"T.Hype": 1} and report["rounds_histogram"] == {"1": 3}
+    assert "| T.Hype | 1 |" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_a_fixer_crash_on_one_record_keeps_the_others_fixed(tmp_path, monkeypatch):

@@ -28,6 +28,8 @@ def build_report(ledger, settings: dict) -> dict:
         "pass_rate": {"first_attempt": rate(sum(r.first_pass for r in generated), len(generated)),
                       "after_retries": rate(sum(r.status == "accepted" for r in generated), len(generated))},
         "attempts_histogram": _attempts_histogram(attempts),
+        "rounds_histogram": _histogram(attempts, "round"),
+        "fixes_by_rule": _fixes(attempts),
         "failures_by_rule": failures_by_rule(attempts),
         "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected"
                                         for rule in r.rules).most_common()),
@@ -41,13 +43,27 @@ def rate(part: int, whole: int) -> float | None:
 
 
 def _attempts_histogram(attempts: list[dict]) -> dict:
-    """How many (row, task) pairs needed 1, 2, 3 ... attempts."""
+    """How many (row, task) pairs needed 1, 2, 3 ... attempts (candidates count as attempts)."""
+    return _histogram(attempts, "attempt")
+
+
+def _histogram(attempts: list[dict], column: str) -> dict:
+    """How many (row, task) pairs reached 1, 2, 3 ... of ``column`` (attempt or round)."""
     last: dict[tuple, int] = {}
     for a in attempts:
         key = (a["row_key"], a["task"])
-        last[key] = max(last.get(key, 0), a["attempt"])
+        last[key] = max(last.get(key, 0), a.get(column) or 1)
     counts = Counter(last.values())
     return {str(k): counts.get(k, 0) for k in range(1, max(counts, default=0) + 1)}  # empty bins too
+
+
+def _fixes(attempts: list[dict]) -> dict:
+    """Deterministic fixes kept per rule over every candidate (what the fixes saved)."""
+    counts: Counter = Counter()
+    for a in attempts:
+        for fix in json.loads(a.get("fixes") or "[]"):
+            counts[fix["rule"]] += 1
+    return dict(counts.most_common())
 
 
 def failures_by_rule(attempts: list[dict], top: int | None = None) -> dict:
@@ -87,6 +103,12 @@ def write_report(run_dir: Path, ledger, settings: dict) -> dict:
     return report
 
 
+def _loop(settings: dict) -> str:
+    note = "a corrective note" if settings.get("feedback", True) else "fresh samples, no corrective note"
+    return (f"{settings.get('candidates', 1)} candidate(s) per field per round, up to"
+            f" {settings.get('max_attempts')} round(s), {note}")
+
+
 def format_markdown(report: dict) -> str:
     """The report as a short Markdown page."""
     rows, rates, tp = report["rows"], report["pass_rate"], report["throughput"]
@@ -98,9 +120,12 @@ def format_markdown(report: dict) -> str:
         "| rows | accepted | rejected (input) | rejected (validation) |", "|---|---|---|---|",
         f"| {rows['finished']} | {rows['accepted']} | {rows['rejected_input']} | {rows['rejected_validation']} |", "",
         f"Pass rate of generated products: **{pct(rates['first_attempt'])}** on the first attempt, "
-        f"**{pct(rates['after_retries'])}** after retries with feedback.", "",
-        "## Attempts per task output", "", "| attempts | outputs |", "|---|---|",
-        *[f"| {k} | {v} |" for k, v in report["attempts_histogram"].items()], "",
+        f"**{pct(rates['after_retries'])}** after retries ({_loop(report['settings'])}; the first attempt is"
+        " the first round of candidates).", "",
+        "## Rounds per field", "", "| rounds | fields |", "|---|---|",
+        *[f"| {k} | {v} |" for k, v in report.get("rounds_histogram", {}).items()], "",
+        "## Deterministic fixes kept, by rule", "", "| rule | fixes |", "|---|---|",
+        *[f"| {rule} | {n} |" for rule, n in report.get("fixes_by_rule", {}).items()], "",
         "## Error-level findings by rule (all attempts)", "",
         "| rule | findings | rejected products |", "|---|---|---|",
         *[f"| {rule} | {n} | {report['rejects_by_rule'].get(rule, 0)} |"
