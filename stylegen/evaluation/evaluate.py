@@ -41,13 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.catalog import CatalogRow
-from stylegen.generation.engine import derive_seed, TransformersEngine
+from stylegen.generation.engine import derive_seed, load_inference_model, TransformersEngine
 from stylegen._plotting import pyplot
 from stylegen.generation.ledger import Ledger, LEDGER_FILE
 from stylegen.generation.report import failures_by_rule, rate
 from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
 from stylegen.generation.settings import run_settings
-from stylegen.models import load_model
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import format_completion, render_messages, split_conversation
 from stylegen.training.data import Example, tokenize
@@ -553,12 +552,8 @@ class ArmModels:
 
 def _load_arm_models(brand, settings: dict, adapter: str | None) -> ArmModels:
     """Load the base model (+ adapter, merged) once, for both generating and scoring."""
-    if adapter is not None:
-        check_adapter(adapter, settings["base_model"])
-    model, tokenizer = load_model(settings["base_model"], adapter=adapter, dtype=settings["dtype"],
-                                  trust_remote_code=brand.model.trust_remote_code)
-    if adapter is not None and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    model, tokenizer = load_inference_model(settings["base_model"], adapter, settings["dtype"],
+                                            brand.model.trust_remote_code)
     # Fewer threads than CPUs (settings["threads"]) for a shared machine: the engine splits
     # them between its worker batches.
     engine = TransformersEngine(model, tokenizer, batch_size=settings["batch_size"],

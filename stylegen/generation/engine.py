@@ -498,18 +498,25 @@ class _RowSampler:
         return torch.where(self.sample, sampled, greedy)
 
 
-def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto", batch_size: int = 16,
-                trust_remote_code: bool = False, threads: int | None = None,
-                workers: int | None = None) -> TransformersEngine:
-    """Load base model (+ adapter, checked against it) through :mod:`stylegen.models`.
-
-    The LoRA adapter is merged into the base weights: same outputs, no per-layer adapter
-    matmuls at inference time.
-    """
+def load_inference_model(base_model: str, adapter: str | None = None, dtype: str = "auto",
+                         trust_remote_code: bool = False):
+    """``(model, tokenizer)`` for inference: the adapter checked against the base model first,
+    then merged into its weights (same outputs, no per-layer adapter matmuls)."""
     if adapter is not None:
         check_adapter(adapter, base_model)
     model, tokenizer = load_model(base_model, adapter=adapter, dtype=dtype, trust_remote_code=trust_remote_code)
     if adapter is not None and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
+    return model, tokenizer
+
+
+def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto", batch_size: int = 16,
+                trust_remote_code: bool = False, threads: int | None = None,
+                workers: int | None = None) -> TransformersEngine:
+    """Load base model (+ adapter, checked against it) through :mod:`stylegen.models`.
+
+    The LoRA adapter is merged into the base weights (:func:`load_inference_model`).
+    """
+    model, tokenizer = load_inference_model(base_model, adapter, dtype, trust_remote_code)
     info = {"base_model": base_model, "adapter": str(adapter) if adapter else None}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)

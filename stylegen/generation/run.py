@@ -35,9 +35,10 @@ from stylegen.kit.prompts import parse_completion, render_messages, render_promp
 from stylegen.models import load_tokenizer
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
 from stylegen.validation.findings import Finding
-from stylegen.validation.fixes import fix_records
+from stylegen.validation.fixes import fix_records, FixOutcome
 from stylegen.validation.records import Record
 from stylegen.validation.validator import Validator
+from stylegen.validation.voice import field_text
 
 SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
@@ -412,7 +413,7 @@ def _candidates(inputs: RunInputs, pool: RequestPool, jobs: list[Job], results, 
         fixes = [fx for fx in outcome.fixes if fx.field.split("[", 1)[0] == job.task]
         out.append(Candidate(attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
                              findings=findings, fixes=fixes,
-                             quality=quality_score(_plain(value), pool.states[job.row_id].row.facts,
+                             quality=quality_score(field_text(value), pool.states[job.row_id].row.facts,
                                                    getattr(res, "mean_logprob", None))))
     return out, seconds
 
@@ -437,7 +438,7 @@ def _check_and_fix(validator: Validator, records: list[Record], fixes: bool) -> 
     """
     findings = _check_isolated(validator, records)
     if not fixes:
-        return [_Unfixed(r, f) for r, f in zip(records, findings)]
+        return [FixOutcome(r, f) for r, f in zip(records, findings)]
     try:
         return fix_records(validator, records, findings)
     except Exception:  # noqa: BLE001 - isolate the failing record below
@@ -471,18 +472,7 @@ def _fix_one(validator: Validator, record: Record, findings: list):
     except Exception as exc:  # noqa: BLE001 - the unfixed candidate is still a valid result
         warnings.warn(f"{record.id}: the fixer failed ({exc.__class__.__name__}: {exc}); kept the unfixed text",
                       stacklevel=2)
-        return _Unfixed(record, findings)
-
-
-@dataclass
-class _Unfixed:
-    record: Record
-    findings: list
-    fixes: tuple = ()
-
-
-def _plain(value) -> str:
-    return " ".join(value) if isinstance(value, list) else str(value or "")
+        return FixOutcome(record, findings)
 
 
 def _ledger_row(settings: RunSettings, job: Job, req, res, note, cand: Candidate, validate_s: float) -> dict:

@@ -277,3 +277,23 @@ def _references(texts: list[str]) -> set[str]:
         for m in _REFERENCE.finditer(text):
             out |= text_keys(m.group(1))  # the head is one of these words; a parse would say which
     return out
+
+
+def vocabulary_of(check, strict: bool = True, catalogs=()) -> "BrandVocabulary | None":
+    """A check's vocabulary (``check.vocabulary``), learned from the brand on first use.
+
+    Shared by the ``offtopic`` and ``contradiction`` check types: ``check.options.data``
+    names other approved copy, ``catalogs`` add product names. ``None`` when the brand has
+    no approved copy and not ``strict`` (a cheap prefilter then leaves the text alone).
+    """
+    if check.vocabulary is None:
+        try:
+            data = check.brand.resolve(check.options.data) if check.options.data else None
+            files = tuple(check.brand.resolve(c) for c in catalogs)
+            check.use_vocabulary(load_vocabulary(check.brand, data, files) if files
+                                 else load_vocabulary(check.brand, data))
+        except DataError:
+            if strict:
+                raise
+            return None
+    return check.vocabulary

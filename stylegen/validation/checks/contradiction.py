@@ -37,11 +37,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from stylegen.errors import DataError
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
-from stylegen.validation.vocabulary import facts_keys, leaves, load_vocabulary, stem, WORD
+from stylegen.validation.vocabulary import facts_keys, leaves, stem, vocabulary_of, WORD
 
 SUBCHECKS = ("pairs", "numbers", "kind")
 DEFAULT_PAIRS = [["single-wall", "double-wall"], ["insulated | insulation", "uninsulated"],
@@ -132,16 +131,7 @@ class Contradiction(Check):
         self.vocabulary = vocabulary
 
     def _vocab(self, strict: bool = True):
-        if self.vocabulary is None:
-            try:
-                data = self.brand.resolve(self.options.data) if self.options.data else None
-                catalogs = [self.brand.resolve(c) for c in self.options.catalogs]
-                self.vocabulary = load_vocabulary(self.brand, data, catalogs)
-            except DataError:
-                if strict:
-                    raise
-                return None
-        return self.vocabulary
+        return vocabulary_of(self, strict, self.options.catalogs)
 
     def needs_for(self, text):
         """Tags only for the ``kind`` sub-check, and only when a product noun may be in ``text``."""

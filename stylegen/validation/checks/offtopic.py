@@ -44,7 +44,7 @@ from stylegen.errors import DataError
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import read_quantities
 from stylegen.validation.nlp import parse
-from stylegen.validation.vocabulary import facts_keys, load_vocabulary, stem, WORD, word_keys
+from stylegen.validation.vocabulary import facts_keys, stem, vocabulary_of, WORD, word_keys
 
 POS_TAGS = ("NOUN", "VERB", "ADJ", "ADV", "PROPN", "INTJ")
 # Content words that say nothing about which product this is.
@@ -140,15 +140,7 @@ class OffTopic(Check):
 
     def _vocab(self, strict: bool = True):
         """The brand's vocabulary, loaded on first use; ``None`` when it cannot be and not ``strict``."""
-        if self.vocabulary is None:
-            try:
-                data = self.brand.resolve(self.options.data) if self.options.data else None
-                self.use_vocabulary(load_vocabulary(self.brand, data))
-            except DataError:
-                if strict:
-                    raise
-                return None
-        return self.vocabulary
+        return vocabulary_of(self, strict)
 
     def needs_for(self, text):
         """Tags only when some word of ``text`` is outside the general vocabulary and the
