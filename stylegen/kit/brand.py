@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from stylegen.kit._yaml import load_yaml
+from stylegen.kit._yaml import load_yaml, short
 from stylegen.kit.config import Problems, load_dataclass
 from stylegen.errors import ConfigError
 
@@ -225,7 +225,7 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
     for rule, level in brand.validators.levels.items():
         if level not in LEVEL_CHOICES:
             problems.add(levels, rule, f"validators.levels.{rule}",
-                         f"must be one of {', '.join(LEVEL_CHOICES)} (got {level!r})")
+                         f"must be one of {', '.join(LEVEL_CHOICES)} (got {short(level)})")
     vpath = brand.resolve(brand.validators.path)
     if not vpath.is_dir():
         problems.add(data.get("validators"), "path", "validators.path", f"folder not found: {vpath}")

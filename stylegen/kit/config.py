@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from stylegen.kit._yaml import line_of
+from stylegen.kit._yaml import line_of, short
 
 _MISSING = object()
 
@@ -74,7 +74,7 @@ def _coerce(hint: Any, value: Any, problems: Problems, parent: Any, key: str, ke
         if value in args:
             return value
         choices = ", ".join(str(a) for a in args)
-        problems.add(parent, key, keypath, f"must be one of {choices} (got {value!r})")
+        problems.add(parent, key, keypath, f"must be one of {choices} (got {short(value)})")
         return _MISSING
     if origin is list:
         return _coerce_list(args[0] if args else Any, value, problems, parent, key, keypath)
@@ -117,7 +117,7 @@ def _coerce_scalar(hint: Any, value: Any, problems, parent, key, keypath):
         hint is int and isinstance(value, bool)
     ):
         return value
-    problems.add(parent, key, keypath, f"must be {hint.__name__}, got {_kind(value)} {value!r}")
+    problems.add(parent, key, keypath, f"must be {hint.__name__}, got {_kind(value)} {short(value)}")
     return _MISSING
 
 
