@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the command ran and found a failing condition (findings at or
 above ``--fail-level``, reject rate above ``--max-reject-rate``); 2 usage or
-configuration error. Heavy libraries are imported inside the library functions, so
+configuration error; 3 internal error (a one-line message; the traceback only with
+``stylegen --debug``). Heavy libraries are imported inside the library functions, so
 ``stylegen --help`` stays fast.
 """
 from __future__ import annotations
@@ -21,8 +22,14 @@ BRAND_OPTION = click.option(
 )
 
 
+INTERNAL_ERROR = 3  # a crash: never 1, which means "findings found"
+
+
 def _handle_errors(func):
-    """Turn stylegen's own errors into a clean message and exit code 2."""
+    """Turn stylegen's own errors into a clean message and exit code 2, and crashes into exit code 3.
+
+    A crash prints one line naming the error; the traceback only under ``stylegen --debug``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -32,18 +39,33 @@ def _handle_errors(func):
             for line in str(exc).splitlines() or [exc.__class__.__name__]:
                 click.echo(f"error: {line}", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last guard: exit 3, not a traceback and exit 1
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None and (ctx.find_root().obj or {}).get("debug"):
+                import traceback
+
+                traceback.print_exc()
+            detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+            click.echo(f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
+                       "(run with stylegen --debug for the traceback)", err=True)
+            sys.exit(INTERNAL_ERROR)
 
     return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stylegen")
-def cli():
+@click.option("--debug", is_flag=True, help="Print the traceback of an internal error (exit code 3).")
+@click.pass_context
+def cli(ctx, debug):
     """stylegen keeps a brand's written voice consistent at scale.
 
     Fine-tune for style (train), prompt for task (generate), and check every
     word against the brand's rules (validate).
     """
+    ctx.obj = {"debug": debug}
 
 
 # --- brand -----------------------------------------------------------------
@@ -94,6 +116,8 @@ def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output, jobs
     """
     from stylegen.validation.validator import validate_paths
 
+    if output:  # before any work: a report that cannot be written must not cost a whole run
+        _check_output_path(output)
     report = validate_paths(list(paths), brand_dir, list(suites) or None, field_name,
                             jobs=jobs or os.cpu_count() or 1)
     text = report.render(fmt)
@@ -106,6 +130,14 @@ def validate(paths, brand_dir, fmt, fail_level, suites, field_name, output, jobs
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code(fail_level))
+
+
+def _check_output_path(output: str) -> None:
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise click.UsageError(f"--output: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise click.UsageError(f"--output: cannot write into {folder}")
 
 # --- models / train ----------------------------------------------------------
 # (models and train commands, owned by the training work)

@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from stylegen.kit._yaml import load_yaml
+from stylegen.kit._yaml import load_yaml, short
 from stylegen.kit.config import Problems, load_dataclass
 from stylegen.errors import ConfigError
 
@@ -41,6 +41,8 @@ class Terminology:
 class ReadabilityTarget:
     """A textstat metric with bounds for one field; skipped below ``min_words`` words."""
 
+    RANGES: ClassVar[dict] = {"min_words": ">=0"}
+
     metric: ReadabilityMetric = "flesch_reading_ease"
     min: float | None = None
     max: float | None = None
@@ -51,6 +53,8 @@ class ReadabilityTarget:
 class Task:
     """One output field and the short prompt template that asks for it."""
 
+    RANGES: ClassVar[dict] = {"max_new_tokens": ">=1"}
+
     prompt: str
     kind: Literal["text", "list"] = "text"
     max_new_tokens: int = 128
@@ -59,6 +63,8 @@ class Task:
 @dataclass
 class CatalogField:
     """How one prompt variable is read from a catalog column."""
+
+    RANGES: ClassVar[dict] = {"max_chars": ">=1"}
 
     column: str
     required: bool = False
@@ -69,6 +75,8 @@ class CatalogField:
 @dataclass
 class CatalogMap:
     """Catalog column mapping: the id column and the prompt variables."""
+
+    RANGES: ClassVar[dict] = {"max_field_chars": ">=1"}
 
     id: str = "sku"
     fields: dict[str, CatalogField] = field(default_factory=dict)
@@ -89,6 +97,14 @@ class ModelSettings:
 @dataclass
 class TrainingSettings:
     """LoRA and trainer settings; LoRA keys reuse PEFT's names."""
+
+    RANGES: ClassVar[dict] = {
+        "r": ">=1", "lora_alpha": ">0", "lora_dropout": "[0,1)", "num_train_epochs": ">0",
+        "learning_rate": ">0", "per_device_train_batch_size": ">=1", "pad_to_multiple_of": ">=1",
+        "gradient_accumulation_steps": ">=1", "warmup_ratio": "[0,1)", "weight_decay": ">=0",
+        "max_length": ">=1", "eval_fraction": "(0,1)", "early_stopping_patience": ">=0", "save_steps": ">=1",
+        "seed": ">=0", "min_examples": ">=1", "near_duplicate_threshold": "(0,1]",
+    }
 
     data: str = "../training_data/approved"
     r: int = 16
@@ -116,6 +132,11 @@ class TrainingSettings:
 @dataclass
 class GenerationSettings:
     """Sampling and retry settings for the nightly job."""
+
+    RANGES: ClassVar[dict] = {
+        "temperature": ">=0", "top_p": "(0,1]", "repetition_penalty": ">0", "max_attempts": ">=1",
+        "candidates": ">=1", "batch_size": ">=1", "seed": ">=0",
+    }
 
     temperature: float = 0.7
     top_p: float = 0.9
@@ -225,7 +246,7 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
     for rule, level in brand.validators.levels.items():
         if level not in LEVEL_CHOICES:
             problems.add(levels, rule, f"validators.levels.{rule}",
-                         f"must be one of {', '.join(LEVEL_CHOICES)} (got {level!r})")
+                         f"must be one of {', '.join(LEVEL_CHOICES)} (got {short(level)})")
     vpath = brand.resolve(brand.validators.path)
     if not vpath.is_dir():
         problems.add(data.get("validators"), "path", "validators.path", f"folder not found: {vpath}")

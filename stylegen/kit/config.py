@@ -1,7 +1,8 @@
 """Strict loading of dataclasses from YAML mappings.
 
 In the spirit of torchtune and PEFT's ``LoraConfig``: unknown keys are rejected, types
-are checked, and every problem in a file is collected and reported at once, each naming
+are checked, numbers are range-checked (a dataclass's ``RANGES`` class attribute maps a
+field to a bound such as ``">=1"``, ``">0"`` or ``"(0,1]"``), and every problem in a file is collected and reported at once, each naming
 ``file:line: key.path``.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from stylegen.kit._yaml import line_of
+from stylegen.kit._yaml import line_of, short
 
 _MISSING = object()
 
@@ -54,6 +55,10 @@ def load_dataclass(cls: type, data: Any, problems: Problems, keypath: str = "") 
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             problems.add(data, None, sub, "required key is missing")
     kwargs = {k: v for k, v in kwargs.items() if v is not _MISSING}
+    for name, bound in getattr(cls, "RANGES", {}).items():
+        if name in kwargs and not _in_range(kwargs[name], bound):
+            problems.add(data, name, _join(keypath, name), f"must be {_describe(bound)} (got {short(kwargs[name])})")
+            kwargs.pop(name)
     try:
         return cls(**kwargs)
     except TypeError:  # a required key was missing or bad: problems already say which
@@ -74,7 +79,7 @@ def _coerce(hint: Any, value: Any, problems: Problems, parent: Any, key: str, ke
         if value in args:
             return value
         choices = ", ".join(str(a) for a in args)
-        problems.add(parent, key, keypath, f"must be one of {choices} (got {value!r})")
+        problems.add(parent, key, keypath, f"must be one of {choices} (got {short(value)})")
         return _MISSING
     if origin is list:
         return _coerce_list(args[0] if args else Any, value, problems, parent, key, keypath)
@@ -117,8 +122,34 @@ def _coerce_scalar(hint: Any, value: Any, problems, parent, key, keypath):
         hint is int and isinstance(value, bool)
     ):
         return value
-    problems.add(parent, key, keypath, f"must be {hint.__name__}, got {_kind(value)} {value!r}")
+    problems.add(parent, key, keypath, f"must be {hint.__name__}, got {_kind(value)} {short(value)}")
     return _MISSING
+
+
+def _in_range(value: Any, bound: str) -> bool:
+    """Whether a number is inside ``bound``: ``>=1``, ``>0``, or an interval ``(0,1]``."""
+    if value is None or not isinstance(value, (int, float)):
+        return True  # None (where allowed) and non-numbers are checked elsewhere
+    if value != value or value in (float("inf"), float("-inf")):
+        return False  # nan or infinity: never a valid setting
+    if bound.startswith(">="):
+        return value >= float(bound[2:])
+    if bound.startswith(">"):
+        return value > float(bound[1:])
+    lo, hi = (float(x) for x in bound[1:-1].split(","))
+    above = value >= lo if bound[0] == "[" else value > lo
+    below = value <= hi if bound[-1] == "]" else value < hi
+    return above and below
+
+
+def _describe(bound: str) -> str:
+    if bound.startswith(">="):
+        return f"at least {bound[2:]}"
+    if bound.startswith(">"):
+        return f"greater than {bound[1:]}"
+    lo, hi = bound[1:-1].split(",")
+    return (f"{'at least' if bound[0] == '[' else 'greater than'} {lo} and "
+            f"{'at most' if bound[-1] == ']' else 'less than'} {hi}")
 
 
 def _join(prefix: str, key: str) -> str:

@@ -194,6 +194,10 @@ def parse(texts: Iterable[str], parser: bool | None = None, batch_size: int = BA
     """
     level = level or ("parse" if parser else "tags")
     nlp = load_nlp()
+    # spaCy refuses a text over nlp.max_length (E088) for the whole batch; the record readers
+    # already refuse such fields (records.MAX_FIELD_CHARS), so a longer text here comes from
+    # memory: its Doc covers the first max_length characters (offsets stay valid) instead of a crash.
+    texts = [t if len(t) <= nlp.max_length else t[:nlp.max_length] for t in texts]
     with nlp.select_pipes(disable=pipes_to_disable(level)):
         return list(nlp.pipe(texts, batch_size=batch_size))
 

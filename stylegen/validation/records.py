@@ -19,7 +19,12 @@ Inputs ``stylegen validate`` accepts:
 
 A malformed record (bad JSON, not an object, missing id, a field of the wrong type) is
 reported as a :class:`~stylegen.validation.findings.Finding` of rule ``Stylegen.Input`` (level
-error) with its line; the rest of the file is still read.
+error) with its line; the rest of the file is still read. The same holds for hostile input:
+a line that is not UTF-8, a line over :data:`MAX_LINE_CHARS`, JSON nested deeper than
+:data:`MAX_DEPTH`, a field over :data:`MAX_FIELD_CHARS` (reported as too long and left out of
+the checks), NUL bytes, a CSV cell over ``csv.field_size_limit()``, an unterminated CSV
+quote (with the line it opens on), a CSV whose first row is data rather than a header, a
+repeated record id, and an input with no records at all.
 """
 from __future__ import annotations
 
@@ -32,10 +37,14 @@ from pathlib import Path
 from typing import Iterator
 
 from stylegen.errors import DataError
+from stylegen.kit._yaml import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
 _META_KEYS = ("id", "facts", "note")
+MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
+MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
+MAX_DEPTH = 50  # JSON nesting of one record (real records nest 2-3 levels)
 
 
 @dataclass
@@ -122,10 +131,36 @@ def read_records(path: str | Path, brand, field_name: str | None = None) -> tupl
         raise DataError(f"{path}: cannot read {path.suffix or 'files without a suffix'} "
                         f"(valid: {', '.join(SUFFIXES)}, a directory, or - for stdin)")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [], [_input(str(path), None, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
-    return _read_text_as(path.suffix.lower(), text, str(path), brand, field_name)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    return _read_bytes_as(path.suffix.lower(), data, str(path), brand, field_name)
+
+
+def _read_bytes_as(suffix: str, data: bytes, name: str, brand, field_name):
+    """Decode and read; undecodable lines become findings with their line number."""
+    text, findings = _decode(data, name)
+    records, more = _read_text_as(suffix, text, name, brand, field_name)
+    return records, findings + more
+
+
+def _decode(data: bytes, name: str) -> tuple[str, list[Finding]]:
+    """UTF-8 text of ``data``; each line that is not UTF-8 is reported and blanked (the rest kept)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    lines, findings = [], []
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            findings.append(_input(name, lineno, f"not UTF-8 text: {exc.reason} at column {exc.start + 1}; "
+                                                 "line skipped", col=exc.start + 1))
+            lines.append("")
+    return "\n".join(lines), findings
 
 
 def _read_dir(folder: Path, brand, field_name):
@@ -139,43 +174,124 @@ def _read_dir(folder: Path, brand, field_name):
 
 
 def _read_stdin(brand, field_name):
-    text = sys.stdin.read()
-    suffix = ".jsonl" if text.lstrip().startswith("{") else ".txt"
-    return _read_text_as(suffix, text, "-", brand, field_name)
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        data = buffer.read()
+    else:  # a text-only stream (tests, embedding): re-encode what it decoded
+        data = sys.stdin.read().encode("utf-8", "surrogateescape")
+    suffix = ".jsonl" if data.lstrip().startswith(b"{") else ".txt"
+    return _read_bytes_as(suffix, data, "-", brand, field_name)
 
 
 def _read_text_as(suffix: str, text: str, name: str, brand, field_name):
+    if not text.strip():
+        return [], [_input(name, 1, "empty input: no records to check")]
+    if "\x00" in text and suffix not in (".jsonl", ".csv"):
+        return [], [_input(name, text[:text.index("\x00")].count("\n") + 1,
+                           "contains a NUL byte: binary data, not text")]
     if suffix == ".jsonl":
         return read_jsonl(text, name, brand)
     if suffix == ".csv":
         return read_csv(text, name, brand)
+    if len(text) > MAX_FIELD_CHARS:
+        return [], [_input(name, 1, f"too long ({len(text):,} characters; the limit for one text is "
+                                    f"{MAX_FIELD_CHARS:,}); not checked", field=field_name or "description")]
     return [read_text(text, name, brand, field_name)], []
 
 
 def read_jsonl(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     """Records from JSONL text; each bad line becomes a finding and reading goes on."""
     records, findings = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            findings.append(_input(path, lineno, f"not valid JSON: {exc.msg} (column {exc.colno})", col=exc.colno))
+        data = _parse_line(line, path, lineno, findings)
+        if data is None:
             continue
         record = _record_from(data, path, lineno, brand, findings)
         if record is not None:
             records.append(record)
+    return _finish(records, findings, path)
+
+
+def _parse_line(line: str, path: str, lineno: int, findings: list):
+    """The JSON value of one line, or None after reporting why it cannot be read."""
+    if len(line) > MAX_LINE_CHARS:
+        findings.append(_input(path, lineno, f"line too long ({len(line):,} characters; the limit is "
+                                             f"{MAX_LINE_CHARS:,}); record skipped"))
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        findings.append(_input(path, lineno, f"not valid JSON: {exc.msg} (column {exc.colno})", col=exc.colno))
+        return None
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        if data is None and line.strip() == "null":
+            findings.append(_input(path, lineno, "a record must be a JSON object, got NoneType"))
+        else:
+            findings.append(_input(path, lineno, f"nested deeper than {MAX_DEPTH} levels; record skipped"))
+        return None
+    return data
+
+
+def _depth(value, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a JSON value, counted iteratively (no recursion) and stopping past ``limit``."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _finish(records: list, findings: list, path: str):
+    """Report repeated ids (each after the first, naming the first's line) and an input without records."""
+    first: dict[str, int] = {}
+    for rec in records:
+        if rec.id is None:
+            continue
+        if rec.id in first:
+            findings.append(_input(path, rec.line, f"duplicate record id {_cut(rec.id)} (first at line "
+                                                   f"{first[rec.id]})", rid=rec.id, field="id"))
+        else:
+            first[rec.id] = rec.line
+    if not records and not findings:
+        findings.append(_input(path, 1, "no records in the input"))
+    findings.sort(key=lambda f: f.line or 0)
     return records, findings
 
 
 def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
-    """Records from CSV text with a header row; list cells are parsed (see module doc)."""
+    """Records from CSV text with a header row; list cells are parsed (see module doc).
+
+    A bad row (a cell over the csv module's size limit, an unterminated quote, which
+    would swallow the rest of the file) is reported with its line and reading goes on
+    where the csv module can.
+    """
     records, findings = [], []
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    start = 2  # the first data row's line (after the header)
-    for row in reader:
-        lineno, start = start, reader.line_num + 1
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    if not _header_ok(reader, path, brand, findings):
+        return records, findings
+    start = reader.line_num + 1  # the first data row's line (after the header)
+    while True:
+        lineno = start
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            findings.append(_input(path, lineno, _csv_problem(exc)))
+            start = reader.line_num + 1
+            if "end of data" in str(exc) or reader.line_num == lineno - 1:
+                break
+            continue
+        start = reader.line_num + 1
         if None in row:
             findings.append(_input(path, lineno, f"{len(row[None])} more cells than header columns"))
             row.pop(None)
@@ -183,7 +299,34 @@ def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
         record = _record_from(data, path, lineno, brand, findings, raw=False)
         if record is not None:
             records.append(record)
-    return records, findings
+    return _finish(records, findings, path)
+
+
+def _header_ok(reader, path: str, brand, findings: list) -> bool:
+    """False (with a finding naming the row) when the first row is not a usable header."""
+    try:
+        names = reader.fieldnames
+    except csv.Error as exc:
+        findings.append(_input(path, 1, f"header row: {_csv_problem(exc)}"))
+        return False
+    if not names:
+        return False
+    known = set(_META_KEYS) | set(brand.tasks)
+    if not known & {str(n).strip() for n in names}:
+        findings.append(_input(path, 1, f"the first row {_cut(', '.join(names))} looks like data, not a header: "
+                                        f"a CSV needs a header row with columns such as id, "
+                                        f"{', '.join(brand.tasks)}"))
+        return False
+    return True
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return f"a cell is too long (over {csv.field_size_limit():,} characters); row skipped"
+    if "end of data" in message or "unexpected end" in message:
+        return "unterminated quote: this row's quoted cell never closes; the rest of the file was not read"
+    return f"not valid CSV: {message}"
 
 
 def _csv_row(row: dict, path: str, lineno: int, brand, findings: list) -> dict:
@@ -224,7 +367,7 @@ def _record_from(data, path, lineno, brand, findings, raw: bool = True) -> Recor
     invalid = []
     rid = data.get("id")
     if not isinstance(rid, str) or not rid.strip():
-        what = "missing" if rid is None else f"not a non-empty string ({rid!r})"
+        what = "missing" if rid is None else f"not a non-empty string ({_cut(rid)})"
         findings.append(_input(path, lineno, f"record id is {what}", field="id"))
         invalid.append("id")
         rid = rid if isinstance(rid, str) else (None if rid is None else str(rid))
@@ -251,6 +394,13 @@ def _record_from(data, path, lineno, brand, findings, raw: bool = True) -> Recor
 
 def _type_problem(brand, key: str, value) -> str | None:
     """Why a value cannot be checked as the field ``key`` (None when it can)."""
+    texts = [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] \
+        if isinstance(value, list) else []
+    if sum(len(t) for t in texts) > MAX_FIELD_CHARS:
+        return (f"too long ({sum(len(t) for t in texts):,} characters; the limit is {MAX_FIELD_CHARS:,}); "
+                "not checked")
+    if any("\x00" in t for t in texts):
+        return "contains a NUL byte (binary data); not checked"
     if _is_list_task(brand, key):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"must be a list of strings, got {_kind(value)}"
@@ -263,6 +413,8 @@ def read_text(text: str, path: str, brand, field_name: str | None = None) -> Rec
     """A whole .txt/.md text as one record with real line:col positions."""
     name = field_name or "description"
     stem = Path(path).stem if path != "-" else "stdin"
+    if len(text) > MAX_FIELD_CHARS:  # read_records reports it; keep the checks (and spaCy) off it
+        text = ""
     if not _is_list_task(brand, name):
         return Record(id=stem, fields={name: text}, path=path, line=1, positions={name: (1, 1)})
     items, positions = [], {}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from stylegen.errors import ConfigError
-from stylegen.kit._yaml import line_of, load_yaml
+from stylegen.kit._yaml import line_of, load_yaml, short
 from stylegen.kit.brand import load_brand
 from stylegen.kit.config import load_dataclass, Problems
 from stylegen.validation.checks import check_types
@@ -123,7 +123,7 @@ def load_rules(brand, suites: list[str] | None = None, include_off: bool = False
     known = available_suites(brand)
     for suite in names:
         if suite not in known:
-            problems.append(f"{brand.file}: validators.suites: suite {suite!r} not found in "
+            problems.append(f"{brand.file}: validators.suites: suite {short(suite)} not found in "
                             f"{suites_dir(brand)} (available: {', '.join(known) or 'none'})")
             continue
         for file in sorted(p for p in (suites_dir(brand) / suite).iterdir() if p.suffix in RULE_SUFFIXES):
@@ -165,7 +165,7 @@ def _common(file: Path, suite: str, data: dict, brand, types: dict, probs: Probl
         probs.add(data, None, "extends", f"required key is missing (valid check types: {valid})")
         return None
     if extends not in types:
-        probs.add(data, "extends", "extends", f"unknown check type {extends!r} (valid: {valid})")
+        probs.add(data, "extends", "extends", f"unknown check type {short(extends)} (valid: {valid})")
         return None
     message = data.get("message")
     if not isinstance(message, str) or not message.strip():
@@ -174,7 +174,7 @@ def _common(file: Path, suite: str, data: dict, brand, types: dict, probs: Probl
     _check_format(message, data, probs)
     level = data.get("level", "warning")
     if level not in LEVELS:
-        probs.add(data, "level", "level", f"must be one of {', '.join(LEVELS)} (got {level!r})")
+        probs.add(data, "level", "level", f"must be one of {', '.join(LEVELS)} (got {short(level)})")
     fields = _fields(data, brand, probs)
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -201,7 +201,7 @@ def _fields(data: dict, brand, probs: Problems) -> list[str] | None:
         return None
     for i, name in enumerate(value):
         if name not in valid:
-            probs.add(data, "fields", f"fields[{i}]", f"unknown field {name!r} (valid: {', '.join(valid)})")
+            probs.add(data, "fields", f"fields[{i}]", f"unknown field {short(name)} (valid: {', '.join(valid)})")
     return [str(v) for v in value]
 
 
@@ -243,12 +243,12 @@ def _fix_action(spec: dict, where, data: dict, extends: str, cls, probs: Problem
         probs.add(data, "fix", "fix.action", f"required key is missing (valid: {', '.join(FIX_ACTIONS)})")
         return None
     if action not in FIX_ACTIONS:
-        probs.add(where, key, keypath, f"unknown action {action!r} (valid: {', '.join(FIX_ACTIONS)})")
+        probs.add(where, key, keypath, f"unknown action {short(action)} (valid: {', '.join(FIX_ACTIONS)})")
         return None
     allowed = fix_actions(cls)
     if action not in allowed:
         valid = ", ".join(allowed) or "none: no fix applies to this check type"
-        probs.add(where, key, keypath, f"action {action!r} makes no sense for extends: {extends} "
+        probs.add(where, key, keypath, f"action {short(action)} makes no sense for extends: {extends} "
                                        f"(valid for {extends}: {valid})")
         return None
     return action

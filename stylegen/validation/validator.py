@@ -19,6 +19,7 @@ from stylegen.validation.checks import ANNOTATIONS, Check, Target
 from stylegen.validation.findings import at_or_above, Finding, FORMATTERS, LEVELS
 from stylegen.validation import nlp
 from stylegen.validation.records import field_texts, read_records, Record
+from stylegen.validation.patterns import PatternTimeout, TIMEOUT_RULE
 from stylegen.validation.rules import load_rules
 
 
@@ -104,8 +105,11 @@ class Validator:
         texts = list(field_texts(record))
         for rule in self.rules:
             for target in _targets(rule, record, texts, docs, self.brand):
-                for hit in rule.check.check(target):
-                    findings.append(_finding(rule, hit, target, record))
+                try:
+                    for hit in rule.check.check(target):
+                        findings.append(_finding(rule, hit, target, record))
+                except PatternTimeout as exc:  # a finding, never a hang: the other rules still run
+                    findings.append(_timeout_finding(rule, target, record, exc))
         if record.note:
             findings = [_waive(f, record.note) for f in findings]
         order = {key: i for i, (key, _, _) in enumerate(texts)}
@@ -181,6 +185,13 @@ def _finding(rule, hit, target: Target, record: Record) -> Finding:
     span = (hit.start, hit.end) if spanned else None
     return Finding(rule=rule.id, level=rule.level, message=message, path=record.path, line=line, col=col,
                    id=record.id, field=key, span=span, match=match)
+
+
+def _timeout_finding(rule, target: Target, record: Record, exc: PatternTimeout) -> Finding:
+    key = target.key
+    return Finding(rule=TIMEOUT_RULE, level="error", path=record.path, line=record.line, id=record.id, field=key,
+                   message=f"rule {rule.id} ({rule.file}) ran past its {exc.limit:g} s time limit on "
+                           f"{key or 'this record'}; the field was not checked by it")
 
 
 @dataclass

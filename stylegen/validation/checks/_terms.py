@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 from stylegen.errors import ConfigError
+from stylegen.kit._yaml import short
 from stylegen.validation.grounding import brand_claim_terms
 from stylegen.validation.nlp import annotate, load_nlp
 
@@ -41,7 +42,7 @@ def resolve_terms(value: Any, brand: Any, key: str, problem: Callable[[str, str]
             if not terms:
                 problem(key, f"{value} is empty in the brand kit")
             return terms
-        problem(key, f"unknown term source {value!r} (valid: {', '.join(BRAND_SOURCES)}, a list or a mapping)")
+        problem(key, f"unknown term source {short(value)} (valid: {', '.join(BRAND_SOURCES)}, a list or a mapping)")
         return {}
     if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
         return {v: "" for v in value}

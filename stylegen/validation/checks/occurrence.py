@@ -10,12 +10,12 @@ field (or, for ``max`` with ``matches``, at the first match over the limit).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from stylegen.validation.readability import count_words
 from stylegen.validation.checks import Check, Hit, register
+from stylegen.validation.patterns import compile_rule_pattern, find_spans
 
 
 @register("occurrence")
@@ -37,10 +37,7 @@ class Occurrence(Check):
             problem("pattern", "pattern is required with count: matches, and only used with it")
         self.regex = None
         if opts.pattern is not None:
-            try:
-                self.regex = re.compile(opts.pattern)
-            except re.error as exc:
-                problem("pattern", f"not a valid regular expression: {exc}")
+            self.regex = compile_rule_pattern(opts.pattern, 0, problem)
         # Instance attributes override the class defaults the validator reads.
         self.scope = "field" if opts.count == "items" else "text"
         self.needs_doc = opts.count == "sentences"
@@ -70,5 +67,5 @@ class Occurrence(Check):
             return count_words(target.text), []
         if kind == "sentences":
             return sum(1 for s in target.doc.sents if any(not t.is_punct and not t.is_space for t in s)), []
-        starts = [m.start() for m in self.regex.finditer(target.text)]
+        starts = [start for start, _ in find_spans(self.regex, target.text)]
         return len(starts), starts
