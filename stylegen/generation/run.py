@@ -169,11 +169,10 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     catalog = read_catalog(options.catalog, brand.catalog)
     rows, rejects = _in_scope(catalog, options.limit)
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
-    inputs = RunInputs(brand, settings, rows, rejects)
-    if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
-        return _dry_run(inputs, Path(options.out), engine)
-    rows, talking = quarantine_instructions(rows)
+    rows, talking = quarantine_instructions(rows)  # before the dry run too: its summary counts them
     inputs = RunInputs(brand, settings, rows, rejects + talking)
+    if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
+        return _dry_run_locked(inputs, Path(options.out), engine)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
     return run_rows(inputs, Path(options.out), engine, progress=options.progress,
                     max_reject_rate=options.max_reject_rate)
@@ -201,6 +200,7 @@ def run_rows(inputs: RunInputs, out: Path, engine=None, progress: bool = True,
         max_reject_rate: the summary's exit code is 1 above this share of quarantined rows.
     """
     validator = Validator(inputs.brand)  # rule problems surface before any work is done
+    _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out)
     try:
@@ -549,6 +549,24 @@ def _finish(ledger: Ledger, out: Path, finished: list[FinishedRow]) -> None:
 
 
 # --- dry run and summary -----------------------------------------------------------
+
+
+def _dry_run_locked(inputs: RunInputs, out: Path, engine) -> RunSummary:
+    """The dry run under the run directory's lock: it refuses a directory a live run holds."""
+    _check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    try:
+        return _dry_run(inputs, out, engine)
+    finally:
+        lock.release()
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output path that cannot be a run directory before any work is done."""
+    from stylegen.errors import ConfigError
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: the run directory (-o/--out) is an existing file, not a folder")
 
 
 def _dry_run(inputs: RunInputs, out: Path, engine) -> RunSummary:
