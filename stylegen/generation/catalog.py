@@ -150,7 +150,7 @@ def _csv_rows(path: Path, text: str, cmap):
 
 def _csv_error(exc: csv.Error, start: int, end: int) -> str:
     if "unexpected end of data" in str(exc):
-        return (f"unterminated quote: the quoted field opened on line {start} never closes, so lines "
+        return (f"malformed CSV: unterminated quote: the quoted field opened on line {start} never closes, so lines "
                 f"{start}-{end} could not be read as rows; close the quote")
     if "field larger than field limit" in str(exc):
         return f"malformed CSV row: a cell is larger than the CSV field limit ({csv.field_size_limit()} characters)"
@@ -168,14 +168,12 @@ def _csv_record(header: list[str], values: list[str]):
 def _check_header(path: Path, header: list[str], cmap) -> None:
     required = [cmap.id] + [f.column for f in cmap.fields.values() if f.required]
     missing = [c for c in required if c not in header]
-    if missing and _looks_like_data(header, cmap):
-        shown = ", ".join(repr(h[:40]) for h in header[:8])
-        raise DataError(f"{path}: line 1: the first line looks like a data row, not a header ({shown}); "
-                        f"a CSV catalog needs a header line naming the columns (id column {cmap.id!r})")
     if missing:
-        shown = ", ".join(repr(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+        shown = ", ".join(repr(h[:40]) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+        data = ("; line 1 looks like a data row, not a header: a CSV catalog needs a header line naming "
+                "its columns" if _looks_like_data(header, cmap) else "")
         raise DataError(f"{path}: not a catalog: header line lacks column(s) {', '.join(missing)} "
-                        f"(found: {shown}); brand.yaml catalog maps id -> {cmap.id!r}")
+                        f"(found: {shown}){data}; brand.yaml catalog maps id -> {cmap.id!r}")
 
 
 def _looks_like_data(header: list[str], cmap) -> bool:
