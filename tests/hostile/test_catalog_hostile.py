@@ -46,7 +46,7 @@ def test_name_that_is_only_a_script_is_quarantined(tmp_path, cmap):
 def test_header_that_is_data_is_an_error_naming_line_1(tmp_path, cmap):
     path = tmp_path / "c.csv"
     path.write_text("A1,Trail Thing,Camp,folds flat\n2,Other,Camp,packs\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"c\.csv: not a catalog: header line lacks column\(s\) sku, name .*line 1 looks like a data row"):
+    with pytest.raises(DataError, match=r"c\.csv: not a catalog: header line lacks column\(s\) sku, name.*line 1 looks like a data row"):
         read_catalog(path, cmap)
 
 
