@@ -90,7 +90,8 @@ class RunSummary:
     def lines(self) -> list[str]:
         """Human summary for the CLI."""
         if self.dry_run:
-            return [f"dry run: {self.prompts} prompts for {self.rows} rows written to {self.out / PROMPTS_FILE}"]
+            return [f"dry run: {self.prompts} prompts for {self.rows} rows written to {self.out / PROMPTS_FILE}"
+                    f" ({self.rejected} rows quarantined, listed in {self.out / 'dry-run-rejects.jsonl'})"]
         rate = f"{self.reject_rate:.1%}"
         out = [f"{self.rows} rows: {self.accepted} accepted, {self.rejected} rejected ({rate})"
                + (f"; {self.resumed} were already done" if self.resumed else ""),
