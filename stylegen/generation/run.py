@@ -224,6 +224,8 @@ def _run_locked(inputs: RunInputs, out: Path, engine, validator, progress: bool,
         todo = [r for r in inputs.rows if r.id not in done]
         if todo:
             engine = engine or _load_engine(inputs.brand, inputs.settings)
+        _store_identity(ledger, inputs.settings)  # only once the model and adapter loaded
+        if todo:
             inputs.settings = inputs.settings.replace(engine=engine.describe())
             _write_settings(out, inputs.settings)
             _generate(inputs, todo, _Sinks(ledger, out, engine, validator), progress)
@@ -289,13 +291,19 @@ def _adapter_drift(adapter: Path, brand) -> str | None:
 def _check_identity(ledger: Ledger, settings: RunSettings, out: Path) -> None:
     stored = ledger.get_meta("identity")
     if stored is None:
-        ledger.set_meta("identity", settings.identity())
-        return
+        return  # a new run directory: the identity is stored by _store_identity after the load
     changed = settings.changed_from(stored)
     if changed:
         raise ConfigError(f"{out}: this run directory was started with different settings ({', '.join(changed)}"
                           " changed); resume it with the same brand kit, catalog, adapter and flags, or use a"
                           " new --out")
+
+
+def _store_identity(ledger: Ledger, settings: RunSettings) -> None:
+    """Record a new run directory's identity; a start that failed to load leaves none behind,
+    so the rerun after a repaired adapter is not refused as "adapter_sha256 changed"."""
+    if ledger.get_meta("identity") is None:
+        ledger.set_meta("identity", settings.identity())
 
 
 def _load_engine(brand, settings: RunSettings):
