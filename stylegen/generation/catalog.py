@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from stylegen.errors import DataError
+from stylegen.kit.prompts import CONTROL_TOKEN
 
 MAX_ID_CHARS = 64
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.S)
@@ -60,20 +61,33 @@ class Catalog:
 
 
 class _TextOnly(HTMLParser):
+    """Collects text content; script and style bodies are code, never product text."""
+
+    _SKIP = frozenset({"script", "style", "template", "noscript"})
+
     def __init__(self):
-        super().__init__(convert_charrefs=True)
+        super().__init__(convert_charrefs=True)  # entities decoded here, exactly once
         self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skipping += tag in self._SKIP
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
 
     def handle_data(self, data):
-        self.parts.append(data)
+        if not self.skipping:
+            self.parts.append(data)
 
 
 def strip_html(text: str) -> str:
-    """The text content of ``text`` with tags removed and entities decoded."""
+    """The text content of ``text``: tags removed, script/style bodies dropped, entities decoded once."""
     parser = _TextOnly()
     parser.feed(text)
     parser.close()
-    return re.sub(r"\s+", " ", html.unescape("".join(parser.parts))).strip()
+    return re.sub(r"\s+", " ", "".join(parser.parts)).strip()
 
 
 def read_catalog(path: str | Path, catalog_map) -> Catalog:
@@ -109,22 +123,38 @@ def read_catalog(path: str | Path, catalog_map) -> Catalog:
 def _csv_rows(path: Path, text: str, cmap):
     """(line, dict | error string) per CSV record; the header must name the id column."""
     csv.field_size_limit(64 * 1024 * 1024)  # oversized fields are rejected per row, not by csv
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unterminated quote is an error at the end of the file, not one silent huge field
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
-        raise DataError(f"{path}: not a CSV catalog: cannot read the header line ({exc})") from None
+        raise DataError(f"{path}: not a CSV catalog: cannot read the header line 1 ({exc})") from None
     header = [h.strip() for h in header]
     _check_header(path, header, cmap)
     rows = []
     start = reader.line_num + 1
-    try:
-        for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # one bad record (a huge cell, a stray quote) rejects that row only
+            rows.append((start, _csv_error(exc, start, reader.line_num)))
+            if "unexpected end of data" in str(exc):
+                break
+        else:
             rows.append((start, _csv_record(header, values)))
-            start = reader.line_num + 1
-    except csv.Error as exc:  # e.g. an unterminated quote: the rest of the file is one field
-        rows.append((start, f"malformed CSV from here to the end of the file: {exc}"))
+        start = reader.line_num + 1
     return [(ln, rec) for ln, rec in rows if rec is not None]
+
+
+def _csv_error(exc: csv.Error, start: int, end: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return (f"malformed CSV: unterminated quote: the quoted field opened on line {start} never closes, so lines "
+                f"{start}-{end} could not be read as rows; close the quote")
+    if "field larger than field limit" in str(exc):
+        return f"malformed CSV row: a cell is larger than the CSV field limit ({csv.field_size_limit()} characters)"
+    return f"malformed CSV row (lines {start}-{end}): {exc}"
 
 
 def _csv_record(header: list[str], values: list[str]):
@@ -139,9 +169,18 @@ def _check_header(path: Path, header: list[str], cmap) -> None:
     required = [cmap.id] + [f.column for f in cmap.fields.values() if f.required]
     missing = [c for c in required if c not in header]
     if missing:
-        shown = ", ".join(repr(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+        shown = ", ".join(repr(h[:40]) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+        data = ("; line 1 looks like a data row, not a header: a CSV catalog needs a header line naming "
+                "its columns" if _looks_like_data(header, cmap) else "")
         raise DataError(f"{path}: not a catalog: header line lacks column(s) {', '.join(missing)} "
-                        f"(found: {shown}); brand.yaml catalog maps id -> {cmap.id!r}")
+                        f"(found: {shown}){data}; brand.yaml catalog maps id -> {cmap.id!r}")
+
+
+def _looks_like_data(header: list[str], cmap) -> bool:
+    """A first line with numbers, or none of the expected column names, is data."""
+    known = {cmap.id} | {f.column for f in cmap.fields.values()}
+    numeric = any(re.fullmatch(r"[-+]?\d+(?:[.,]\d+)?", h) for h in header)
+    return numeric or not known.intersection(header)
 
 
 def _jsonl_rows(path: Path, text: str):
@@ -229,10 +268,14 @@ def _field_value(value, spec, cmap):
         items = [str(v).strip() for v in value]
         if any(_BAD_BYTE.search(v) for v in items):
             return None, "contains bytes that are not valid UTF-8"
+        if any("\x00" in v for v in items):
+            return None, "contains a NUL byte"
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
         value = str(value)
         if _BAD_BYTE.search(value):
             return None, "contains bytes that are not valid UTF-8"
+        if "\x00" in value:
+            return None, "contains a NUL byte"
         if len(value) > cmap.max_field_chars:
             return None, f"oversized: {len(value)} characters (max {cmap.max_field_chars})"
         items = [v.strip() for v in value.split(cmap.list_separator)] if spec.list else None
@@ -282,10 +325,31 @@ def instruction_in(facts: dict) -> tuple[str, str] | None:
     return None
 
 
+def control_token_in(facts: dict) -> tuple[str, str] | None:
+    """The first fact holding a chat-control token (``<|im_end|>``, ``</s>``...), as (field, token)."""
+    for key, value in facts.items():
+        for text in value if isinstance(value, list) else [value]:
+            match = CONTROL_TOKEN.search(str(text))
+            if match:
+                return key, match.group(0)
+    return None
+
+
 def quarantine_instructions(rows: list[CatalogRow]) -> tuple[list[CatalogRow], list[CatalogReject]]:
-    """Split off the rows whose facts address the model; each becomes a reject naming the field."""
+    """Split off the rows whose facts address the model or hold chat-control tokens.
+
+    Each becomes a reject naming the line and field. (The prompt renderer also breaks such
+    tokens up, see :func:`stylegen.kit.prompts.neutralize`, so they can never reach the
+    tokenizer as special tokens even on paths that do not quarantine, e.g. training.)
+    """
     keep, rejects = [], []
     for row in rows:
+        token = control_token_in(row.facts)
+        if token is not None:
+            rejects.append(CatalogReject(row.id, row.id, row.line, f"line {row.line}: field {token[0]!r} contains the "
+                                         f"chat-control token {token[1]!r}; catalog text is data, so the row is "
+                                         "not generated: fix it in the catalog"))
+            continue
         found = instruction_in(row.facts)
         if found is None:
             keep.append(row)

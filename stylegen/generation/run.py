@@ -90,7 +90,8 @@ class RunSummary:
     def lines(self) -> list[str]:
         """Human summary for the CLI."""
         if self.dry_run:
-            return [f"dry run: {self.prompts} prompts for {self.rows} rows written to {self.out / PROMPTS_FILE}"]
+            return [f"dry run: {self.prompts} prompts for {self.rows} rows written to {self.out / PROMPTS_FILE}"
+                    f" ({self.rejected} rows quarantined, listed in {self.out / 'dry-run-rejects.jsonl'})"]
         rate = f"{self.reject_rate:.1%}"
         out = [f"{self.rows} rows: {self.accepted} accepted, {self.rejected} rejected ({rate})"
                + (f"; {self.resumed} were already done" if self.resumed else ""),
@@ -169,11 +170,10 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     catalog = read_catalog(options.catalog, brand.catalog)
     rows, rejects = _in_scope(catalog, options.limit)
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
-    inputs = RunInputs(brand, settings, rows, rejects)
-    if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
-        return _dry_run(inputs, Path(options.out), engine)
-    rows, talking = quarantine_instructions(rows)
+    rows, talking = quarantine_instructions(rows)  # before the dry run too: its summary counts them
     inputs = RunInputs(brand, settings, rows, rejects + talking)
+    if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
+        return _dry_run_locked(inputs, Path(options.out), engine)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
     return run_rows(inputs, Path(options.out), engine, progress=options.progress,
                     max_reject_rate=options.max_reject_rate)
@@ -201,6 +201,7 @@ def run_rows(inputs: RunInputs, out: Path, engine=None, progress: bool = True,
         max_reject_rate: the summary's exit code is 1 above this share of quarantined rows.
     """
     validator = Validator(inputs.brand)  # rule problems surface before any work is done
+    _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out)
     try:
@@ -223,6 +224,8 @@ def _run_locked(inputs: RunInputs, out: Path, engine, validator, progress: bool,
         todo = [r for r in inputs.rows if r.id not in done]
         if todo:
             engine = engine or _load_engine(inputs.brand, inputs.settings)
+        _store_identity(ledger, inputs.settings)  # only once the model and adapter loaded
+        if todo:
             inputs.settings = inputs.settings.replace(engine=engine.describe())
             _write_settings(out, inputs.settings)
             _generate(inputs, todo, _Sinks(ledger, out, engine, validator), progress)
@@ -288,13 +291,19 @@ def _adapter_drift(adapter: Path, brand) -> str | None:
 def _check_identity(ledger: Ledger, settings: RunSettings, out: Path) -> None:
     stored = ledger.get_meta("identity")
     if stored is None:
-        ledger.set_meta("identity", settings.identity())
-        return
+        return  # a new run directory: the identity is stored by _store_identity after the load
     changed = settings.changed_from(stored)
     if changed:
         raise ConfigError(f"{out}: this run directory was started with different settings ({', '.join(changed)}"
                           " changed); resume it with the same brand kit, catalog, adapter and flags, or use a"
                           " new --out")
+
+
+def _store_identity(ledger: Ledger, settings: RunSettings) -> None:
+    """Record a new run directory's identity; a start that failed to load leaves none behind,
+    so the rerun after a repaired adapter is not refused as "adapter_sha256 changed"."""
+    if ledger.get_meta("identity") is None:
+        ledger.set_meta("identity", settings.identity())
 
 
 def _load_engine(brand, settings: RunSettings):
@@ -549,6 +558,24 @@ def _finish(ledger: Ledger, out: Path, finished: list[FinishedRow]) -> None:
 
 
 # --- dry run and summary -----------------------------------------------------------
+
+
+def _dry_run_locked(inputs: RunInputs, out: Path, engine) -> RunSummary:
+    """The dry run under the run directory's lock: it refuses a directory a live run holds."""
+    _check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    try:
+        return _dry_run(inputs, out, engine)
+    finally:
+        lock.release()
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output path that cannot be a run directory before any work is done."""
+    from stylegen.errors import ConfigError
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: the run directory (-o/--out) is an existing file, not a folder")
 
 
 def _dry_run(inputs: RunInputs, out: Path, engine) -> RunSummary:

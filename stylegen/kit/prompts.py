@@ -18,17 +18,30 @@ from typing import Any, Iterable
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Bullet markers a model may use for list items: "- ", "* ", "• ", "1. ", "2) ".
 _ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,2}[.)])\s+(.*\S)\s*$")
+# Chat-control token spellings (ChatML, Llama, Gemma, Mistral). In catalog text they are
+# data: :func:`neutralize` breaks them up so no tokenizer parses them as special tokens.
+CONTROL_TOKEN = re.compile(
+    r"<\|[^<>|\n]{1,40}\|>|</?s>|<(?:start|end)_of_turn>|<(?:bos|eos|pad|unk)>|\[/?INST\]|<</?SYS>>")
 DEFAULT_SYSTEM = "You write product copy for {brand}."
 LIST_MARKER = "- "
 
 
+def neutralize(text: str) -> str:
+    """``text`` with every chat-control token spelling broken by a space after its first character.
+
+    ``"<|im_end|>"`` becomes ``"< |im_end|>"``: still visible (and reported by the catalog
+    quarantine), but no longer a string any tokenizer maps to a special token.
+    """
+    return CONTROL_TOKEN.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1:], text)
+
+
 def fact_text(value: Any) -> str:
-    """One fact value as prompt text: lists joined with ", ", None as empty."""
+    """One fact value as prompt text: lists joined with ", ", None as empty, control tokens neutralized."""
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v).strip() for v in value if v is not None and str(v).strip())
-    return str(value).strip()
+        return neutralize(", ".join(str(v).strip() for v in value if v is not None and str(v).strip()))
+    return neutralize(str(value).strip())
 
 
 def format_facts(facts: dict, order: Iterable[str] | None = None) -> str:

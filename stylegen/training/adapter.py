@@ -10,6 +10,7 @@ approved copy has moved on since training (data drift).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
@@ -136,6 +137,7 @@ def check_adapter(adapter_dir: str | Path, base_model: str) -> dict:
         given = {"id": base_model, "weights_sha256": base_model.lower()}
     else:
         given = model_info(base_model)
+        verify_adapter_files(adapter_dir, _base_config(given))
     if given["weights_sha256"] != trained.get("weights_sha256"):
         raise ConfigError(
             f"adapter {adapter_dir} was trained on base model {trained.get('id')!r} (weights sha256"
@@ -143,6 +145,110 @@ def check_adapter(adapter_dir: str | Path, base_model: str) -> dict:
             f" {given['weights_sha256'][:12]}…); set model.base_model to {trained.get('id')!r} or train a new adapter"
             f" with stylegen train --base-model {given['id']}")
     return manifest
+
+
+def verify_adapter_files(adapter_dir: str | Path, base_config: dict | None) -> None:
+    """Check the adapter's files before any model loads: config readable, safetensors header
+    parses, and every LoRA tensor's name and shape fit the base model's config.
+
+    Args:
+        adapter_dir: the adapter folder.
+        base_config: the base model's ``config.json`` (None: shapes are not checked).
+
+    Raises:
+        ConfigError: naming the file and the tensor or key that is wrong.
+    """
+    adapter_dir = Path(adapter_dir)
+    config = _json_file(adapter_dir / "adapter_config.json")
+    rank = config.get("r")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ConfigError(f"adapter {adapter_dir / 'adapter_config.json'}: 'r' must be a positive integer, got {rank!r}")
+    tensors = _safetensors_shapes(adapter_dir / "adapter_model.safetensors")
+    if not any(".lora_" in name for name in tensors):
+        raise ConfigError(f"adapter {adapter_dir / 'adapter_model.safetensors'}: holds no LoRA tensors")
+    if base_config:
+        expected = _module_dims(base_config)
+        fixed_rank = None if config.get("rank_pattern") else rank
+        for name, shape in tensors.items():
+            _check_tensor(adapter_dir / "adapter_model.safetensors", name, shape, expected,
+                          base_config.get("num_hidden_layers"), fixed_rank)
+
+
+def _json_file(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"adapter {path}: not readable JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"adapter {path}: not a JSON object")
+    return value
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor name -> shape from a safetensors header (8-byte length + JSON), checked against the size."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if length < 2 or 8 + length > size:
+            raise ConfigError(f"adapter {path}: not a safetensors file (truncated or corrupt header)")
+        try:
+            header = json.loads(fh.read(length).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(f"adapter {path}: safetensors header is not valid JSON (corrupt file)") from None
+    shapes, end = {}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shapes[name], end = list(info["shape"]), max(end, int(info["data_offsets"][1]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise ConfigError(f"adapter {path}: tensor {name!r} has no shape/data_offsets (corrupt header)") from None
+    if 8 + length + end > size:
+        raise ConfigError(f"adapter {path}: truncated: the header describes {8 + length + end} bytes,"
+                          f" the file has {size}")
+    return shapes
+
+
+def _base_config(info: dict) -> dict | None:
+    path = Path(info.get("path") or "") / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (ValueError, OSError):
+        return None
+
+
+def _module_dims(cfg: dict) -> dict[str, tuple[int, int]]:
+    """(in_features, out_features) of each Llama-family projection from the base config."""
+    hidden, inter = cfg.get("hidden_size"), cfg.get("intermediate_size")
+    heads = cfg.get("num_attention_heads")
+    if not (hidden and inter and heads):
+        return {}
+    head_dim = cfg.get("head_dim") or hidden // heads
+    kv = (cfg.get("num_key_value_heads") or heads) * head_dim
+    return {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv), "v_proj": (hidden, kv),
+            "o_proj": (heads * head_dim, hidden), "gate_proj": (hidden, inter), "up_proj": (hidden, inter),
+            "down_proj": (inter, hidden)}
+
+
+_LORA_NAME = re.compile(r"\.layers\.(\d+)\..*?(\w+)\.lora_([AB])(?:\.\w+)?\.weight$")
+
+
+def _check_tensor(path: Path, name: str, shape: list[int], dims: dict, layers, rank) -> None:
+    match = _LORA_NAME.search(name)
+    if not match:
+        return  # embeddings/norms saved with the adapter: PEFT checks those at load
+    layer, module, side = int(match.group(1)), match.group(2), match.group(3)
+    if isinstance(layers, int) and layer >= layers:
+        raise ConfigError(f"adapter {path}: tensor {name!r} is for layer {layer}, but the base model has"
+                          f" {layers} layers (trained on another base model?)")
+    if module not in dims or len(shape) != 2:
+        return
+    fan_in, fan_out = dims[module]
+    want = [rank or shape[0], fan_in] if side == "A" else [fan_out, rank or shape[1]]
+    if shape != want:
+        raise ConfigError(f"adapter {path}: tensor {name!r} has shape {shape}, the base model's config needs"
+                          f" {want} (hidden/intermediate size or r do not match)")
 
 
 def _is_sha256(text: str) -> bool:
