@@ -35,7 +35,7 @@ from stylegen.errors import DataError
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
-_META_KEYS = ("id", "facts", "note")
+_META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a reviewed record came from
 
 
 @dataclass
