@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -66,9 +67,19 @@ class ReviewStore:
         self.settings = json.loads((self.run_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
         self.brand = load_brand(self.settings["brand"])
         self.validator = Validator(self.brand)
-        self.ledger = Ledger(self.run_dir / LEDGER_FILE)
+        self._local = threading.local()  # sqlite connections stay in the thread that opened them
+        self._ledgers: list[Ledger] = []
+        _ = self.ledger  # opened now: a bad or newer ledger fails at start
         self.approved_path = Path(approved_path) if approved_path else self.run_dir / APPROVED_EDITS
         self.facts = _catalog_facts(read_catalog, self.settings.get("catalog"), self.brand)
+
+    @property
+    def ledger(self) -> Ledger:
+        ledger = getattr(self._local, "ledger", None)
+        if ledger is None:
+            ledger = self._local.ledger = Ledger(self.run_dir / LEDGER_FILE)
+            self._ledgers.append(ledger)
+        return ledger
 
     @property
     def tasks(self) -> list[str]:
@@ -240,7 +251,10 @@ class ReviewStore:
         return record
 
     def close(self) -> None:
-        self.ledger.close()
+        ledger = getattr(self._local, "ledger", None)
+        if ledger is not None:  # other threads' connections close with their thread
+            ledger.close()
+            self._local.ledger = None
 
 
 def queue_view(items: list[Item], rule: str = "", field_: str = "", level: str = "") -> tuple[list[Item], dict]:
