@@ -15,7 +15,7 @@ from stylegen.generation.run import GenerateOptions, run_generate
 BAD = "The best pot you will pack. " + good("description")
 LONG = " ".join(["It folds flat and packs small."] * 9)  # 54 words: a warning
 SCRIPT_NAME = "<script>alert('x')</script> Pot"
-ANSWERS = {("A", "description"): BAD, ("X", "description"): BAD, ("B", "description"): LONG}
+ANSWERS = {("A", "description"): BAD, ("X", "description"): BAD + " <script>alert(2)</script>", ("B", "description"): LONG}
 
 
 def make_run(root: Path) -> Path:
