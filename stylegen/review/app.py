@@ -32,7 +32,8 @@ def create_app(store: ReviewStore, token: str | None = None, reviewer: str = "re
     from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
-    app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
+    app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
     app.config.update(SECRET_KEY=secrets.token_hex(32), REVIEW_TOKEN=token or secrets.token_urlsafe(24),
                       REVIEWER=reviewer, WTF_CSRF_TIME_LIMIT=None, SESSION_COOKIE_SAMESITE="Strict")
     _guard(app)  # before CSRF: a request without the token is refused before anything else
