@@ -398,6 +398,29 @@ def voice_score(paths, brand_dir, model_path, field_name):
     click.echo(format_scores(score_paths(list(paths), brand_dir, model_path, field_name)), nl=False)
 
 
+@cli.command("review")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
+@click.option("--reviewer", default=lambda: os.environ.get("USER") or "reviewer",
+              help="Name recorded with every decision [default: $USER].")
+@click.option("--approved", type=click.Path(dir_okay=False), default=None,
+              help="Approved-edits file (training_data format) [default: RUN_DIR/approved-edits.jsonl].")
+@click.option("--export", type=click.Path(dir_okay=False), default=None,
+              help="Write the decisions as JSONL to this file and exit (no server).")
+@_handle_errors
+def review(run_dir, host, port, reviewer, approved, export):
+    """Review what a run quarantined in the browser: approve, edit or reject, and rate the sample.
+
+    Prints an address with a random token; every request needs it.
+    """
+    from stylegen.review.app import ReviewOptions, run_review
+
+    count = run_review(ReviewOptions(run_dir, host, port, reviewer, approved, export), echo=click.echo)
+    if export:
+        click.echo(f"{count} decision(s) written to {export}")
+
+
 def main():
     """Console-script entry point."""
     cli()

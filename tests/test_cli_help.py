@@ -25,7 +25,7 @@ COMMANDS = list(_commands(cli))
 
 
 def test_core_commands_exist():
-    assert {("validate",), ("brand", "check")} <= set(COMMANDS)
+    assert {("validate",), ("brand", "check"), ("review",)} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "stylegen")

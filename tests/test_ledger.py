@@ -113,6 +113,23 @@ def test_m002_gives_an_old_ledgers_attempts_the_candidate_columns(tmp_path):
     ledger.close()
 
 
+def test_m003_gives_an_old_ledger_the_review_tables_rows_kept(tmp_path):
+    path = old_ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(path)
+    assert "m003_review" in applied(path)
+    tables = {n for (n,) in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"review_edits", "review_decisions", "review_ratings"} <= tables
+    assert [r.row_key for r in ledger.finished_rows()] == ["A", "B"]
+    with ledger.transaction() as db:
+        db.execute("INSERT INTO review_decisions (row_key, decision, version, fields, reviewer, created)"
+                   " VALUES ('A', 'approved', 0, '{}', 'ana', 0)")
+    with pytest.raises(sqlite3.IntegrityError):  # one decision per row
+        with ledger.transaction() as db:
+            db.execute("INSERT INTO review_decisions (row_key, decision, version, fields, reviewer, created)"
+                       " VALUES ('A', 'approved', 0, '{}', 'bo', 0)")
+    ledger.close()
+
+
 def test_an_old_ledger_is_recognised_without_rerunning_m001_and_keeps_its_rows(tmp_path, monkeypatch):
     path = old_ledger(tmp_path / "ledger.sqlite")
     calls: list = []

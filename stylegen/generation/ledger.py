@@ -98,6 +98,22 @@ def m002_candidates(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN fixes TEXT")  # JSON list of applied fixes, or NULL
 
 
+@migration
+def m003_review(db: sqlite3.Connection) -> None:
+    """The review app's tables: saved edits (versioned), decisions (one per row), ratings."""
+    db.execute("""CREATE TABLE review_edits (
+        row_key TEXT NOT NULL, version INTEGER NOT NULL, task TEXT NOT NULL, text TEXT NOT NULL,
+        findings TEXT NOT NULL, reviewer TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (row_key, version))""")
+    # UNIQUE row_key: a second decision on the same row (two reviewers approving) is refused
+    db.execute("""CREATE TABLE review_decisions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, row_key TEXT NOT NULL UNIQUE,
+        decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')), reason TEXT,
+        version INTEGER NOT NULL, fields TEXT NOT NULL, record TEXT, reviewer TEXT NOT NULL, created REAL NOT NULL)""")
+    db.execute("""CREATE TABLE review_ratings (
+        row_key TEXT PRIMARY KEY, verdict TEXT NOT NULL CHECK (verdict IN ('ship', 'fix', 'reject')),
+        note TEXT, reviewer TEXT NOT NULL, created REAL NOT NULL)""")
+
+
 LEDGER_SCHEMA_VERSION = len(MIGRATIONS)  # after the last migration above
 
 

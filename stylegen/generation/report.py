@@ -34,6 +34,7 @@ def build_report(ledger, settings: dict) -> dict:
         "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected"
                                         for rule in r.rules).most_common()),
         "throughput": _throughput(attempts, generated, ledger.sessions()),
+        "ratings": rating_summary(ledger),
     }
 
 
@@ -137,7 +138,22 @@ def format_markdown(report: dict) -> str:
         "Rejected products are in `rejects.jsonl` with every finding, for review; the ledger "
         "`ledger.sqlite` holds every attempt (prompt, seed, text, findings, timings).", "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _ratings_markdown(report.get("ratings")))
+
+
+def rating_summary(ledger) -> dict:
+    """The rating sheet's verdicts given in ``stylegen review``: counts per verdict and the share shipped."""
+    verdicts = dict(Counter(v for (v,) in ledger.db.execute("SELECT verdict FROM review_ratings")))
+    rated = sum(verdicts.values())
+    return {"rated": rated, "verdicts": verdicts, "ship_rate": rate(verdicts.get("ship", 0), rated)}
+
+
+def _ratings_markdown(ratings: dict | None) -> list[str]:
+    if not ratings or not ratings["rated"]:
+        return []
+    return ["## Rating sheet (stylegen review)", "", "| verdict | products |", "|---|---|",
+            *[f"| {v} | {ratings['verdicts'].get(v, 0)} |" for v in ("ship", "fix", "reject")], "",
+            f"{ratings['rated']} product(s) rated; ship rate {ratings['ship_rate']:.1%}.", ""]
 
 
 def write_chart(report: dict, path: Path) -> None:

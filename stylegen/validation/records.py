@@ -41,7 +41,7 @@ from stylegen.kit._yaml import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
-_META_KEYS = ("id", "facts", "note")
+_META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a reviewed record came from
 MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
 MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
 MAX_DEPTH = 50  # JSON nesting of one record (real records nest 2-3 levels)
