@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylegen.errors import ConfigError
 from stylegen.review.queue import AlreadyDecided, ReviewStore, StaleEdit, queue_view
 
 COOKIE = "stylegen_review_token"
@@ -184,6 +185,10 @@ def run_review(options: ReviewOptions, echo=print) -> int:
     """
     from stylegen.review.queue import export_decisions
 
+    try:
+        import flask, flask_wtf  # noqa: F401
+    except ImportError:
+        raise ConfigError("stylegen review needs Flask and Flask-WTF: pip install 'stylegen[review]'") from None
     store = ReviewStore(options.run_dir, options.approved)
     try:
         if options.export:
