@@ -67,6 +67,8 @@ class Record:
     raw: dict | None = None
     positions: dict | None = None
     invalid: tuple = ()
+    offsets: dict | None = None  # normalised field key -> original offsets (validation.normalize)
+    original: dict | None = None  # the fields as written, when ``fields`` holds normalised texts
 
     def as_document(self) -> dict:
         """The record as a JSON document (what the brand's JSON Schema validates)."""
