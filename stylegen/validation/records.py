@@ -372,7 +372,7 @@ def _record_from(data, path, lineno, brand, findings, raw: bool = True) -> Recor
         what = "missing" if rid is None else f"not a non-empty string ({_cut(rid)})"
         findings.append(_input(path, lineno, f"record id is {what}", field="id"))
         invalid.append("id")
-        rid = rid if isinstance(rid, str) else (None if rid is None else str(rid))
+        rid = rid if isinstance(rid, str) else (None if rid is None else _cut(rid))
     fields = {}
     for key, value in data.items():
         if key in _META_KEYS:
