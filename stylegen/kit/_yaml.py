@@ -81,9 +81,10 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{path}:1: file too large ({len(text):,} characters; the limit is {MAX_BYTES:,})")
-    loader = _LineLoader(text)
-    loader.name, loader.duplicates = str(path), []
+    loader = None
     try:
+        loader = _LineLoader(text)  # the reader already refuses control characters here
+        loader.name, loader.duplicates = str(path), []
         data = loader.get_single_data()
         if loader.duplicates:
             raise ConfigError(loader.duplicates)
@@ -97,7 +98,8 @@ def load_yaml(path: str | Path) -> Any:
     except RecursionError:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _cut(text: str, limit: int = 200) -> str:

@@ -61,13 +61,14 @@ def compile_rule_pattern(pattern: str, flags: int, problem: Callable[[str, str],
     return compiled
 
 
-def find_spans(compiled, text: str, limit: float = TIMEOUT_S) -> list[tuple[int, int]]:
+def find_spans(compiled, text: str, limit: float | None = None) -> list[tuple[int, int]]:
     """``(start, end)`` of every match of ``compiled`` in ``text``, within ``limit`` seconds.
 
     Raises:
         PatternTimeout: the search ran past ``limit``.
     """
     try:
+        limit = TIMEOUT_S if limit is None else limit
         return [m.span() for m in compiled.finditer(text, timeout=limit)]
     except TimeoutError:
         raise PatternTimeout(limit) from None

@@ -67,6 +67,8 @@ class Record:
     raw: dict | None = None
     positions: dict | None = None
     invalid: tuple = ()
+    offsets: dict | None = None  # normalised field key -> original offsets (validation.normalize)
+    original: dict | None = None  # the fields as written, when ``fields`` holds normalised texts
 
     def as_document(self) -> dict:
         """The record as a JSON document (what the brand's JSON Schema validates)."""
@@ -370,7 +372,7 @@ def _record_from(data, path, lineno, brand, findings, raw: bool = True) -> Recor
         what = "missing" if rid is None else f"not a non-empty string ({_cut(rid)})"
         findings.append(_input(path, lineno, f"record id is {what}", field="id"))
         invalid.append("id")
-        rid = rid if isinstance(rid, str) else (None if rid is None else str(rid))
+        rid = rid if isinstance(rid, str) else (None if rid is None else _cut(rid))
     fields = {}
     for key, value in data.items():
         if key in _META_KEYS:

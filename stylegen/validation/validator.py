@@ -19,6 +19,7 @@ from stylegen.validation.checks import ANNOTATIONS, Check, Target
 from stylegen.validation.findings import at_or_above, Finding, FORMATTERS, LEVELS
 from stylegen.validation import nlp
 from stylegen.validation.records import field_texts, read_records, Record
+from stylegen.validation.normalize import invisible_findings, normalize_record
 from stylegen.validation.patterns import PatternTimeout, TIMEOUT_RULE
 from stylegen.validation.rules import load_rules
 
@@ -53,6 +54,7 @@ class Validator:
         Batched: one spaCy ``nlp.pipe`` pass per annotation level over all field texts
         that need a Doc (identical texts are processed once).
         """
+        records = [normalize_record(rec) for rec in records]  # rules see NFKC text without invisibles
         docs = self._docs(records)
         return [self._check_record(rec, docs) for rec in records]
 
@@ -110,6 +112,9 @@ class Validator:
                         findings.append(_finding(rule, hit, target, record))
                 except PatternTimeout as exc:  # a finding, never a hang: the other rules still run
                     findings.append(_timeout_finding(rule, target, record, exc))
+        if record.offsets:
+            original = replace(record, fields=record.original)
+            findings += invisible_findings(record, list(field_texts(original)))
         if record.note:
             findings = [_waive(f, record.note) for f in findings]
         order = {key: i for i, (key, _, _) in enumerate(texts)}
@@ -179,12 +184,25 @@ def _finding(rule, hit, target: Target, record: Record) -> Finding:
     match = text[hit.start:hit.end] if spanned else None
     values = {"match": match or "", "field": key or "", **hit.values}
     message = format_message(rule.message, values)
+    start, end = hit.start, hit.end
+    mapping = (record.offsets or {}).get(key) if text is not None else None
+    if mapping is not None:  # normalised text: report positions in the text as written
+        start = mapping[min(start, len(mapping) - 1)] if start is not None else None
+        end = mapping[min(end, len(mapping) - 1)] if end is not None else None
+        text = _original_text(record, key)
     line, col = record.line, None
-    if text is not None and hit.start is not None:
-        line, col = record.locate(key, hit.start, text)
-    span = (hit.start, hit.end) if spanned else None
+    if text is not None and start is not None:
+        line, col = record.locate(key, start, text)
+    span = (start, end) if spanned else None
     return Finding(rule=rule.id, level=rule.level, message=message, path=record.path, line=line, col=col,
                    id=record.id, field=key, span=span, match=match)
+
+
+def _original_text(record: Record, key: str) -> str:
+    """The as-written text of field ``key`` (``name`` or ``name[i]``) of a normalised record."""
+    name, _, index = key.partition("[")
+    value = record.original[name]
+    return value[int(index[:-1])] if index else value
 
 
 def _timeout_finding(rule, target: Target, record: Record, exc: PatternTimeout) -> Finding:
