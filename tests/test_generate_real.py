@@ -42,10 +42,18 @@ def test_dry_run_renders_prompts_and_catalog_text_stays_data(tmp_path, tiny_mode
         assert "prompts for" in result.output
     plain_prompts = {(p["id"], p["task"]): p for p in read_jsonl(tmp_path / "plain" / "prompts.jsonl")}
     hostile_prompts = {(p["id"], p["task"]): p for p in read_jsonl(tmp_path / "hostile" / "prompts.jsonl")}
-    assert len(hostile_prompts) == 9 and len(plain_prompts) == 6
+    # B addresses the model: the dry run quarantines it like the real run does (and lists it)
+    assert len(hostile_prompts) == 6 and len(plain_prompts) == 6
+    assert [r["id"] for r in read_jsonl(tmp_path / "hostile" / "dry-run-rejects.jsonl")] == ["B"]
     for key, prompt in plain_prompts.items():  # other rows' prompts are byte-identical
         assert hostile_prompts[key] == prompt
-    b = hostile_prompts[("B", "description")]["prompt"]
+    from stylegen.kit.brand import load_brand
+    from stylegen.kit.prompts import render_messages, render_prompt
+    from transformers import AutoTokenizer
+    b = render_prompt(AutoTokenizer.from_pretrained(tiny_model_dir),
+                      render_messages(load_brand(brand), "description",
+                                      {**{"name": INJECTION, "use": INJECTION, "category": "Camp",
+                                          "features": ["folds flat", "packs small"]}}))
     assert f"product description for {INJECTION}." in b  # verbatim, placeholders not expanded
     assert b.count("Features: folds flat, packs small") == 1
     assert b.startswith("<|im_start|>system\n") and b.endswith("<|im_start|>assistant\n")
