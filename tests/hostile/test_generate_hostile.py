@@ -109,3 +109,68 @@ def test_library_refuses_out_that_is_a_file(tmp_path):
     out.write_text("not a folder")
     with pytest.raises(ConfigError, match="run: the run directory .* is an existing file, not a folder"):
         _check_out_dir(out)
+
+
+# --- kill -9 at random points, then resume ----------------------------------------------
+
+
+def _complete_lines(path):
+    return path.read_bytes().split(b"\n")[:-1] if path.exists() else []  # complete lines only
+
+
+def _finished(out):
+    return len(_complete_lines(out / "outputs.jsonl")) + len(_complete_lines(out / "rejects.jsonl"))
+
+
+def _kill_at_random_point(cmd, env, out, rng, total):
+    """Start the run and SIGKILL it after a random delay or after 1-2 more finished rows.
+
+    Returns False when the run finished before it could be killed."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start, before = time.time(), _finished(out)
+    by_rows, delay, target = rng.random() < 0.7, rng.uniform(0.5, 8.0), before + rng.randint(1, 2)
+    while proc.poll() is None and time.time() - start < 120:
+        if (by_rows and _finished(out) >= min(target, total - 1)) or (not by_rows and time.time() - start > delay):
+            break
+        time.sleep(0.01)
+    finished_first = proc.poll() is not None
+    os.kill(proc.pid, signal.SIGKILL) if not finished_first else None
+    proc.wait()
+    return not finished_first
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_at_ten_random_points_then_resume_matches_uninterrupted_run(tmp_path, tiny_model_dir):
+    import os
+    import random
+    import subprocess
+    import sys
+
+    brand = make_brand(tmp_path, base_model=str(tiny_model_dir), max_new_tokens=8, max_attempts=2)
+    skus = [f"K{i:03d}" for i in range(30)]
+    catalog = write_csv(tmp_path / "cat.csv", [product(s) for s in skus] + [product("K001")])  # + a duplicate
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+
+    def cmd(out):
+        return [sys.executable, "-m", "stylegen", "generate", "--brand", str(brand), "--catalog", str(catalog),
+                "--out", str(out), "--no-adapter", "--batch-size", "1", "--seed", "7"]
+
+    reference = tmp_path / "reference"
+    assert subprocess.run(cmd(reference), cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
+    out, rng, kills = tmp_path / "killed", random.Random(11), 0
+    for _ in range(10):
+        kills += _kill_at_random_point(cmd(out), env, out, rng, len(skus) + 1)
+    assert kills >= 10, f"only {kills} of the runs were still going when killed"
+    final = subprocess.run(cmd(out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert "Traceback" not in final.stderr
+    lines = _complete_lines(out / "outputs.jsonl") + _complete_lines(out / "rejects.jsonl")
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted(skus + ["K001"])  # each row exactly once
+    for name in ("outputs.jsonl", "rejects.jsonl"):  # byte-identical rows, whatever order they finished in
+        assert sorted(_complete_lines(out / name)) == sorted(_complete_lines(reference / name)), name
