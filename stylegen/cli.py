@@ -366,6 +366,24 @@ def voice_score(paths, brand_dir, model_path, field_name):
     click.echo(format_scores(score_paths(list(paths), brand_dir, model_path, field_name)), nl=False)
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["shopify-csv", "csv", "jsonl"]), default="shopify-csv",
+              show_default=True, help="Shopify product import CSV, plain CSV (id + one column a task) or JSONL.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="File to write [default: standard output].")
+@_handle_errors
+def export_cmd(run_dir, fmt, output):
+    """Write a run's accepted copy in a shop platform's import format; rejected rows are never exported."""
+    from stylegen.generation.export import export_run
+
+    text, count = export_run(run_dir, fmt, output)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"{count} accepted product(s) written to {output}", err=True)
+
+
 def main():
     """Console-script entry point."""
     cli()
