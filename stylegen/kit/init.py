@@ -214,11 +214,12 @@ def _write_rules(target, source, tasks, stats) -> None:
 
 def _brand_yaml(source, name, tasks, fact_fields, id_field, count) -> str:
     out = [f"# Drafted by `stylegen init` from {source.name} ({count} approved records): review every value.",
-           f"name: {json.dumps(name)}  # from the kit folder's name", "schema: schema.json  # bounds from the corpus",
+           f"name: {json.dumps(name)}  # from the kit folder's name", "voice: \"Describe the brand's voice in a sentence or two.\"  # a placeholder: write it",
+           "schema: schema.json  # bounds from the corpus",
            "claims: claims.txt  # list facts seen in 2+ records, for review", "", "tasks:"]
     for task, kind in tasks.items():
         out.append(f"  {task}:  # copy column {task!r}")
-        out.append(f"    prompt: {json.dumps(f'Write the {task} for {{name}}.' if 'name' in fact_fields else f'Write the {task}.')}"
+        out.append(f"    prompt: {json.dumps((f'Write the {task} for {{name}}.' if 'name' in fact_fields else f'Write the {task}.') + chr(10) + '{facts}')}"
                    "  # a starting prompt; edit it")
         out.append(f"    kind: {kind}  # most values {'hold several lines' if kind == 'list' else 'are one text'}")
     out += ["", "catalog:", f"  id: {id_field}  # the id column of {source.name}", "  fields:"]
