@@ -55,3 +55,17 @@ def test_init_refuses_an_existing_kit_and_unknown_columns(tmp_path):
     (tmp_path / "k" / "brand.yaml").write_text("name: x\n")
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "k"), "--from", str(source)])
     assert result.exit_code == 2 and "already holds" in result.output
+
+
+def test_drafted_kit_trains(tmp_path, tiny_model_dir):
+    source, _ = _approved_csv(tmp_path / "approved.csv")
+    kit = tmp_path / "kit"
+    args = ["init", str(kit), "--from", str(source), "--fact-field", "name", "--fact-field", "features"]
+    for task in ("description", "meta_description", "bullets"):
+        args += ["--copy-field", task]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    result = CliRunner().invoke(cli, ["train", "--brand", str(kit), "--no-progress", "--out", str(tmp_path / "adapter"),
+                                      "--base-model", str(tiny_model_dir), "--max-steps", "2", "--r", "8",
+                                      "--lora-alpha", "16", "--batch-size", "4", "--set", "layers_to_transform=null"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
