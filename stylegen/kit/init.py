@@ -190,7 +190,7 @@ def _write_claims(target, source, records, fact_fields) -> None:
                     terms[item.lower()] = terms.get(item.lower(), 0) + 1
     lines = [f"# Drafted by stylegen init from the list facts of {source.name}: review before use.",
              "# One claim per line (see the sample brand's claims.txt for kinds and supporters)."]
-    lines += [f"{t}  # in the facts of {n} record(s)" if False else t for t, n in sorted(terms.items()) if n >= 2]
+    lines += [t for t, n in sorted(terms.items()) if n >= 2]  # seen in 2+ records: not a one-off
     (target / "claims.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
