@@ -421,6 +421,40 @@ def review(run_dir, host, port, reviewer, approved, export):
         click.echo(f"{count} decision(s) written to {export}")
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["shopify-csv", "csv", "jsonl"]), default="shopify-csv",
+              show_default=True, help="Shopify product import CSV, plain CSV (id + one column a task) or JSONL.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="File to write [default: standard output].")
+@_handle_errors
+def export_cmd(run_dir, fmt, output):
+    """Write a run's accepted copy in a shop platform's import format; rejected rows are never exported."""
+    from stylegen.generation.export import export_run
+
+    text, count = export_run(run_dir, fmt, output)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"{count} accepted product(s) written to {output}", err=True)
+
+
+@cli.command("init")
+@click.argument("target", type=click.Path(file_okay=False))
+@click.option("--from", "source", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV or JSONL of approved copy, one record a row.")
+@click.option("--copy-field", "copy_fields", multiple=True, metavar="NAME", help="A copy column (a task; repeatable).")
+@click.option("--fact-field", "fact_fields", multiple=True, metavar="NAME", help="A fact column (repeatable).")
+@click.option("--id-field", default="id", show_default=True, help="The record id column.")
+@_handle_errors
+def init_cmd(target, source, copy_fields, fact_fields, id_field):
+    """Draft a brand kit in TARGET from approved copy, then check the copy against it."""
+    from stylegen.kit.init import init_brand
+
+    result = init_brand(target, source, list(copy_fields), list(fact_fields), id_field)
+    click.echo(result.summary())
+
+
 def main():
     """Console-script entry point."""
     cli()

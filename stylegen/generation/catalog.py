@@ -110,7 +110,7 @@ def read_catalog(path: str | Path, catalog_map) -> Catalog:
         raise DataError(f"{path}: catalog is empty (expected a CSV header line or JSONL rows)")
     is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson") or (
         path.suffix.lower() != ".csv" and text.lstrip()[:1] == "{")
-    raw_rows = _jsonl_rows(path, text) if is_jsonl else _csv_rows(path, text, catalog_map)
+    raw_rows = _formatted_rows(path, text, catalog_map, is_jsonl)
     catalog = Catalog(path, [], [], hashlib.sha256(data).hexdigest())
     seen: dict[str, int] = {}
     for line, raw in raw_rows:
@@ -118,6 +118,20 @@ def read_catalog(path: str | Path, catalog_map) -> Catalog:
     if not catalog.rows and not catalog.rejects:
         raise DataError(f"{path}: catalog has no rows")
     return catalog
+
+
+def _formatted_rows(path: Path, text: str, cmap, is_jsonl: bool):
+    """The rows as the mapping's ``format`` lays them out (see :mod:`stylegen.generation.formats`)."""
+    from stylegen.generation import formats
+
+    fmt = getattr(cmap, "format", "auto")
+    if fmt in formats.PLATFORM_FORMATS:
+        return formats.platform_rows(path, text, cmap)
+    is_jsonl = fmt == "jsonl" or (is_jsonl and fmt != "csv")
+    raw_rows = _jsonl_rows(path, text) if is_jsonl else _csv_rows(path, text, cmap)
+    if getattr(cmap, "separators", None) or getattr(cmap, "html_columns", None):
+        return [(ln, raw if isinstance(raw, str) else formats.shape_row(raw, cmap)) for ln, raw in raw_rows]
+    return raw_rows
 
 
 def _csv_rows(path: Path, text: str, cmap):

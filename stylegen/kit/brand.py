@@ -82,6 +82,12 @@ class CatalogMap:
     fields: dict[str, CatalogField] = field(default_factory=dict)
     max_field_chars: int = 2000
     list_separator: str = ";"
+    # Platform exports (see stylegen/generation/formats.py): how the file is laid out, the
+    # list separator of single columns (Magento puts newlines in one cell), and the columns
+    # holding HTML bodies (their text in the column, their <li> items in "COLUMN [list]").
+    format: Literal["auto", "csv", "jsonl", "shopify-csv", "magento-csv"] = "auto"
+    separators: dict[str, str] = field(default_factory=dict)
+    html_columns: list[str] = field(default_factory=list)
 
 
 @dataclass
