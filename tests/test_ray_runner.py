@@ -131,3 +131,19 @@ def test_killed_ray_job_resumes_to_exactly_once(tmp_path, tiny_model_dir):
     db = sqlite3.connect(out / "ledger.sqlite")
     assert db.execute("SELECT count(*) FROM rows").fetchone()[0] == len(skus)
     assert "already done" in resumed.stdout
+
+
+def test_runner_setting_is_checked_and_missing_ray_is_a_usage_error(tmp_path, monkeypatch):
+    from stylegen.errors import ConfigError
+    from stylegen.kit.brand import load_brand
+
+    with pytest.raises(ConfigError, match="generation.runner"):
+        load_brand(make_brand(tmp_path / "bad", runner="spark"))
+    brand = make_brand(tmp_path / "ok", runner="ray")  # brand.yaml picks the Ray runner
+    assert load_brand(brand).generation.runner == "ray"
+    catalog = write_csv(tmp_path / "cat.csv", [product("A")])
+    monkeypatch.setitem(sys.modules, "ray", None)  # the extra is not installed
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
+                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    assert result.exit_code == 2, result.output
+    assert "pip install -e .[ray]" in result.output

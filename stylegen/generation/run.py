@@ -66,7 +66,7 @@ class GenerateOptions:
     max_attempts: int | None = None
     candidates: int | None = None
     progress: bool = True
-    runner: str = "local"  # local | ray (stylegen.generation.ray_runner)
+    runner: str | None = None  # local | ray (stylegen.generation.ray_runner); None: brand.yaml generation.runner
     actors: int = 2  # the Ray runner's actor pool size
 
 
@@ -177,7 +177,7 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     rows, talking = quarantine_instructions(rows)
     inputs = RunInputs(brand, settings, rows, rejects + talking)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
-    if options.runner == "ray":
+    if (options.runner or brand.generation.runner) == "ray":
         return _run_ray(inputs, options, engine)
     return run_rows(inputs, Path(options.out), engine, progress=options.progress,
                     max_reject_rate=options.max_reject_rate)
