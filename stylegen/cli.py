@@ -246,9 +246,14 @@ def train_cmd(brand_dir, out, data, base_model, resume, overwrite, seed, max_ste
               help="Rounds per field (default: brand.yaml generation.max_attempts).")
 @click.option("--candidates", type=click.IntRange(min=1), default=None,
               help="Candidates sampled per field per round (default: brand.yaml generation.candidates).")
+@click.option("--runner", type=click.Choice(["local", "ray"]), default=None,
+              help="local: one process; ray: a Ray Data actor pool (RAY_ADDRESS, else a local cluster)."
+                   " Default: brand.yaml generation.runner (local).")
+@click.option("--actors", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Ray runner: actors in the pool, each holding one engine.")
 @_handle_errors
 def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_reject_rate, seed, batch_size,
-             max_attempts, candidates):
+             max_attempts, candidates, runner=None, actors=2):
     """Nightly job: write product copy for a catalog, validate, fix, select, retry.
 
     Each field gets several candidates; the best valid one (after the rules' fixes) is kept.
@@ -264,7 +269,7 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
     summary = run_generate(GenerateOptions(
         brand=brand_dir, catalog=catalog, out=out, limit=limit, dry_run=dry_run, adapter=adapter,
         no_adapter=no_adapter, max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
-        max_attempts=max_attempts, candidates=candidates))
+        max_attempts=max_attempts, candidates=candidates, runner=runner, actors=actors))
     for line in summary.lines():
         click.echo(line)
     sys.exit(summary.exit_code)

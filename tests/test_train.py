@@ -160,3 +160,25 @@ def test_layers_missing_from_the_model_are_named(tiny_model_dir, tmp_path, repo_
     assert result.exit_code == 2
     assert "training.layers_to_transform: layer(s) [5] do not exist in" in result.output
     assert "(it has 2 layers, 0..1)" in result.output
+
+
+def test_trained_adapter_is_loadable_by_vllm(trained):
+    """vLLM serves LoRA weights only, up to max_lora_rank (16 by default; we check 16, not 512)."""
+    from stylegen.training.adapter import VLLM_MAX_LORA_RANK, vllm_problems
+
+    out, result, _ = trained
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config.get("modules_to_save") is None
+    assert 0 < config["r"] <= VLLM_MAX_LORA_RANK == 16
+    assert vllm_problems(config) == []
+    assert "vLLM" not in result.output
+
+
+def test_vllm_problems_names_what_vllm_refuses():
+    from stylegen.training.adapter import vllm_problems
+
+    problems = vllm_problems({"r": 32, "modules_to_save": ["lm_head"]})
+    assert len(problems) == 2 and "modules_to_save" in problems[0] and "rank 32" in problems[1]
+    assert vllm_problems({"r": 8, "rank_pattern": {"q_proj": 64}}) == [
+        "LoRA rank 64 is above vLLM's max_lora_rank 16"]
+    assert vllm_problems({"r": 64}, max_rank=512) == []

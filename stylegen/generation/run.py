@@ -66,6 +66,8 @@ class GenerateOptions:
     max_attempts: int | None = None
     candidates: int | None = None
     progress: bool = True
+    runner: str | None = None  # local | ray (stylegen.generation.ray_runner); None: brand.yaml generation.runner
+    actors: int = 2  # the Ray runner's actor pool size
 
 
 @dataclass
@@ -175,8 +177,18 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         return _dry_run_locked(inputs, Path(options.out), engine)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
+    if (options.runner or brand.generation.runner) == "ray":
+        return _run_ray(inputs, options, engine)
     return run_rows(inputs, Path(options.out), engine, progress=options.progress,
                     max_reject_rate=options.max_reject_rate)
+
+
+def _run_ray(inputs: RunInputs, options: GenerateOptions, engine) -> RunSummary:
+    """The Ray Data runner (imported lazily: Ray is an optional extra)."""
+    from stylegen.generation.ray_runner import run_rows_ray
+
+    factory = engine if callable(engine) and not hasattr(engine, "generate") else None
+    return run_rows_ray(inputs, Path(options.out), factory, options.actors, options.max_reject_rate)
 
 
 def _with_adapter(brand, settings: RunSettings, adapter: Path | None, check: bool) -> RunSettings:

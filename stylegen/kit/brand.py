@@ -154,6 +154,7 @@ class GenerationSettings:
     seed: int = 0
     feedback: bool = True  # corrective note from the findings in the next round's prompt
     fixes: bool = True  # apply the rules' deterministic fixes before a round is spent
+    runner: Literal["local", "ray"] = "local"  # one process, or a Ray Data actor pool (--runner)
 
 
 @dataclass

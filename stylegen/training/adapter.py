@@ -41,6 +41,28 @@ def portable_adapter_config(out: Path, info: dict) -> None:
     config = json.loads(path.read_text())
     config["base_model_name_or_path"] = info.get("upstream") or info["id"]
     path.write_text(json.dumps(config, indent=2) + "\n")
+    for problem in vllm_problems(config):  # warn, not refuse: PEFT still loads it
+        import warnings
+
+        warnings.warn(f"{path}: {problem}", stacklevel=2)
+
+
+VLLM_MAX_LORA_RANK = 16  # vLLM's default max_lora_rank (it accepts up to 512 when raised)
+
+
+def vllm_problems(config: dict, max_rank: int = VLLM_MAX_LORA_RANK) -> list[str]:
+    """Why vLLM could not serve an adapter with this ``adapter_config.json`` (empty: it can).
+
+    vLLM refuses ``modules_to_save`` (full copies of layers) and ranks above its
+    ``max_lora_rank`` (16 unless the server raises it, 512 at most).
+    """
+    problems = []
+    if config.get("modules_to_save"):
+        problems.append(f"modules_to_save is {config['modules_to_save']!r}; vLLM serves LoRA weights only")
+    ranks = [config.get("r", 0), *(config.get("rank_pattern") or {}).values()]
+    if max(ranks) > max_rank:
+        problems.append(f"LoRA rank {max(ranks)} is above vLLM's max_lora_rank {max_rank}")
+    return problems
 
 
 def model_card(manifest: dict) -> str:
