@@ -182,6 +182,29 @@ def test_kind_flags_another_kind_of_product(shipped):
     # "The backpack ...": Sleep copy talks about packs, so a sentence's subject may be one
 
 
+MUG = {"name": "Dawn Mug", "category": "Mugs & Cups", "features": ["nests over a 110 g canister", "sip lid"],
+       "materials": ["titanium", "BPA-free polypropylene lid"]}
+SHIRT = {"name": "Updraft Wind Shirt", "category": "Jackets", "features": ["half-length front zip", "chest pocket"],
+         "materials": ["recycled nylon", "polyester blend"]}
+
+
+def test_part_flags_a_product_said_to_be_one_of_its_parts(shipped):
+    records = [rec("P-1", MUG, description="Dawn Mug: a 110 g canister that holds coffee. It weighs 2.5 oz."),
+               rec("P-2", SHIRT, description="The Updraft Wind Shirt is a half-length front zip with a chest pocket.")]
+    assert [(f[2], f[3].split(". ")[0]) for f in findings(shipped, "KettleCairn.Contradiction", records)] == [
+        ("canister", 'Says the Dawn Mug is a "canister", one of its parts or materials'),
+        ("zip", 'Says the Updraft Wind Shirt is a "zip", one of its parts or materials')]
+
+
+def test_part_passes_own_nouns_kinds_materials_and_unbounded_phrases(shipped):
+    records = [rec("P-3", MUG, description="The Dawn Mug is a titanium mug with a sip lid. It is a cup for camp."),
+               rec("P-4", SHIRT, description="Updraft Wind Shirt: a polyester blend shell with a half-length zip."),
+               rec("P-5", SHIRT, description="The Updraft Wind Shirt is a zip-front shell that packs into its "
+                                             "chest pocket."),
+               rec("P-6", MUG, description="The canister is a 110 g one, and the lid is a snug fit.")]
+    assert findings(shipped, "KettleCairn.Contradiction", records) == []
+
+
 def test_kind_passes_parts_related_categories_and_own_kinds(shipped):
     pack = {"name": "Bothy 22 Daypack", "category": "Packs", "features": ["Top-loading main compartment"]}
     tarp = {"name": "Flatiron 8 x 10 Tarp", "category": "Shelters", "features": ["Six tie-outs"]}

@@ -28,7 +28,13 @@ that names the fact it conflicts with:
   by its last part ("sweatpants" -> pants). Categories the vocabulary does not know are
   not checked.
 
-Placeholders: ``{kind}`` (pairs, number, kind), ``{reason}``, ``{fact}`` (the fact key or
+* ``part``: the copy says the product *is* one of its own parts or materials
+  ("The Fireside Tumbler is a BPA-free polypropylene lid", "Dawn Mug: a 110 g canister",
+  "The Wind Shirt is a half-length front zip"): after "<name> is a", "it is a" or
+  "<name>: a", the noun phrase's head is a word of the features or materials and neither
+  the product's own noun (the last word of its name) nor a kind of its category.
+
+Placeholders: ``{kind}`` (pairs, number, kind, part), ``{reason}``, ``{fact}`` (the fact key or
 value conflicted with), ``{match}``. Records without facts are not checked. Only
 ``kind`` needs spaCy (POS tags), and only for texts where a product noun follows a word
 that can open a reference ("this", "<be> a", a clause's first "The").
@@ -40,9 +46,10 @@ from dataclasses import dataclass, field
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
-from stylegen.validation.vocabulary import facts_keys, leaves, stem, vocabulary_of, WORD
+from stylegen.validation.vocabulary import (facts_keys, leaves, product_head, stem, text_keys, vocabulary_of,
+                                           WORD)
 
-SUBCHECKS = ("pairs", "numbers", "kind")
+SUBCHECKS = ("pairs", "numbers", "kind", "part")
 DEFAULT_PAIRS = [["single-wall", "double-wall"], ["insulated | insulation", "uninsulated"],
                  ["waterproof", "water-resistant"], ["freestanding", "non-freestanding"],
                  ["men's | mens", "women's | womens"]]
@@ -62,6 +69,12 @@ _PHRASE_END = re.compile(r"[ -](?:a|an|and|or|but|who|that|which|with|for|in|on|
 _SUBJECT_WORDS = frozenset("it this that they these".split())
 # forms of "be" as WORD reads them: "it's a" -> it, s, a; "isn't a" -> isn, t, a
 _BE = frozenset("is are s re m was were be been being am isn aren wasn weren t".split())
+# A materials item names a part when it has a part noun ("BPA-free polypropylene lid").
+_PART_MATERIAL = re.compile(r"\b(?:lid|cap|strap|handle|housing|panel|frame|sheet|body|shell|lining|valve|pole|bladder)s?\b",
+                            re.IGNORECASE)
+_HEAD_END = re.compile(r"\s+(?:with|for|that|which|to|in|on|and|or)\s+", re.IGNORECASE)
+_BOUND = frozenset("that which who with for and or but to".split())
+_COPULA_CUE = re.compile(r"\b(?:is|s|was)\s+an?\b|:\s*an?\b", re.IGNORECASE)
 _CLAUSE = re.compile(r"[^\w\s'\u2019-]+")  # punctuation ends a noun phrase (hyphens do not)
 
 
@@ -161,10 +174,9 @@ class Contradiction(Check):
         if "numbers" in self.options.checks:
             hits += self._numbers(text, facts)
         if "kind" in self.options.checks and self.needs_for(text) is not None:
-            doc = target.doc
-            if doc is None or not doc.has_annotation("TAG"):
-                doc = parse([text], level="tags")[0]
-            hits += self._kinds(doc, facts)
+            hits += self._kinds(_tagged(target, text), facts)
+        if "part" in self.options.checks and _COPULA_CUE.search(text):
+            hits += self._parts(_tagged(target, text), facts)
         yield from sorted(hits, key=lambda h: h.start)
 
     # --- pairs -------------------------------------------------------------------------
@@ -226,6 +238,74 @@ class Contradiction(Check):
         name, category = str(facts.get("name") or "the product").strip(), facts.get("category")
         reason = f'Calls the {name} a "{tok.text}" (a {other} product), but it is a {category} product'
         return Hit(tok.idx, tok.idx + len(tok.text), values={"kind": "kind", "reason": reason, "fact": category})
+
+
+    # --- part --------------------------------------------------------------------------
+
+    def _parts(self, doc, facts: dict) -> list[Hit]:
+        name = str(facts.get("name") or "")
+        parts = _part_heads(facts)
+        own = {product_head(name), stem((WORD.findall(name) or [""])[-1].lower())}
+        vocab, category = self._vocab(strict=False), facts.get("category")
+        hits = []
+        for head in _copula_heads(doc, text_keys(name)):
+            key = stem(head.lower_)
+            if key not in parts or key in own or key in self.generic:
+                continue
+            if vocab is not None and category and _is_own_kind(vocab, category, key, head.lower_):
+                continue
+            reason = f'Says the {name or "product"} is a "{head.text}", one of its parts or materials'
+            hits.append(Hit(head.idx, head.idx + len(head.text), values={"kind": "part", "reason": reason,
+                                                                         "fact": "features"}))
+        return hits
+
+
+def _part_heads(facts: dict) -> frozenset:
+    """Keys of the nouns the features and materials are about: each item's (or comma
+    chunk's) last word ("sip lid" -> lid, "nests over a 110 g canister" -> canister), not
+    its modifiers ("Tunnel design" names a design, not a tunnel)."""
+    heads = set()
+    for key in ("features", "materials"):
+        for leaf in leaves({key: facts.get(key)}):
+            if key == "materials" and not _PART_MATERIAL.search(str(leaf)):
+                continue  # "polyester blend", "twill weave": what it is made of, said of it fairly
+            for chunk in str(leaf).split(","):
+                words = WORD.findall(_HEAD_END.split(chunk.strip())[0])
+                if words and len(words[-1]) > 2:
+                    heads.add(stem(words[-1].lower()))
+    return frozenset(heads)
+
+
+def _tagged(target, text: str):
+    """The target's doc with POS tags (parsed here when the validator did not tag it)."""
+    doc = target.doc
+    if doc is None or not doc.has_annotation("TAG"):
+        doc = parse([text], level="tags")[0]
+    return doc
+
+
+def _copula_heads(doc, name_keys: set) -> list:
+    """Heads of the noun phrases the copy says the product is: "<name> is a X", "it is a X", "<name>: a X"."""
+    heads = []
+    for det in doc:
+        if det.lower_ not in ("a", "an") or det.i < 2:
+            continue
+        link, subject = doc[det.i - 1], doc[det.i - 2]
+        named = stem(subject.lower_) in name_keys
+        if not ((link.lemma_ == "be" and (named or subject.lower_ == "it")) or (link.text == ":" and named)):
+            continue
+        end = det.i + 1
+        while end < len(doc) and _in_phrase(doc[end]):
+            end += 1
+        # The phrase must end at a clear boundary ("lid that", "zip with", "canister."):
+        # a phrase broken by a verb or a number ("a zip-shut net", "a floorless 9 x 9 ft
+        # pyramid") has its head later, out of reach of this simple scan.
+        last = doc[end - 1] if end > det.i + 1 else None
+        after = doc[end] if end < len(doc) else None
+        bounded = after is None or after.pos_ in ("PUNCT", "ADP", "CCONJ", "PRON", "SCONJ") or after.lower_ in _BOUND
+        if last is not None and last.pos_ in ("NOUN", "PROPN") and bounded and (after is None or after.lower_ != "of"):
+            heads.append(last)
+    return heads
 
 
 def _is_own_kind(vocab, category, key: str, word: str) -> bool:
