@@ -14,6 +14,7 @@ from stylegen.cli import cli
 from stylegen.kit.brand import load_brand
 from stylegen.validation.records import read_records, Record
 from stylegen.validation.validator import Validator
+from kit_support import copy_validators
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ("Default.Echo", "Default.Degenerate")
@@ -28,7 +29,7 @@ def validator():
 def kit(tmp_path) -> Path:
     """A copy of brand/ and validators/ side by side (brand.yaml points at ../validators)."""
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     (tmp_path / "copy.txt").write_text("It boils water.", encoding="utf-8")
     return tmp_path
 

@@ -24,6 +24,7 @@ from stylegen.validation.fixes import AppliedFix, fix_records
 from stylegen.validation.records import read_records, Record
 from stylegen.validation.rules import FIX_ACTIONS, load_rules
 from stylegen.validation.validator import Validator
+from kit_support import copy_validators
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "fixes"
@@ -134,7 +135,7 @@ def test_applied_fix_to_dict():
 def kit(tmp_path) -> Path:
     """A copy of brand/ and validators/ side by side (brand.yaml points at ../validators)."""
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     return tmp_path
 
 
@@ -211,7 +212,8 @@ def test_schema_truncate_cuts_to_the_field_max_length(kit, brand):
 def test_brand_check_shows_each_rules_fix():
     result = CliRunner().invoke(cli, ["brand", "check", str(ROOT / "brand")])
     assert result.exit_code == 0, result.output
-    lines = {ln.split()[0]: ln for ln in result.output.splitlines() if ln.startswith("  ")}
+    # each rule line ends with its source file in brackets: compare what comes before it
+    lines = {ln.split()[0]: ln.rsplit("  [", 1)[0] for ln in result.output.splitlines() if ln.startswith("  ")}
     assert lines["KettleCairn.Exclamation"].endswith("error  fix: replace with '.'")
     assert lines["KettleCairn.Grounded"].endswith("fix: drop_sentence")
     assert "fix:" not in lines["Default.HTML"]

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
+from kit_support import copy_validators
 from stylegen.validation.grounding import (
     Claim, ClaimTerm, FactIndex, load_claim_terms, parse_claim_terms, quantity_supported,
     read_quantities, unsupported_claims,
@@ -132,7 +133,7 @@ def test_vocabulary_reports_every_bad_line_with_its_number():
 def kit(tmp_path):
     """A copy of the sample brand kit plus a suite ``G`` holding only the grounding rule."""
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     (tmp_path / "validators" / "G").mkdir()
     shutil.copy(ROOT / "validators" / "KettleCairn" / "Grounded.yml", tmp_path / "validators" / "G" / "Grounded.yml")
     return tmp_path

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from stylegen.cli import cli
+from kit_support import copy_validators
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def kit(tmp_path) -> Path:
     """A copy of brand/ and validators/ side by side (brand.yaml points at ../validators)."""
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     (tmp_path / "copy.txt").write_text("It boils water.", encoding="utf-8")
     return tmp_path
 
@@ -39,7 +40,51 @@ def test_sample_brand_kit_checks_clean():
     result = CliRunner().invoke(cli, ["brand", "check", str(ROOT / "brand")])
     assert result.exit_code == 0, result.output
     assert "Default: 8 rules" in result.output
-    assert "Default.Passive                  tone          suggestion" in result.output
+    assert "Default.Passive                  tone          suggestion  [built-in]" in result.output
+    assert f"KettleCairn.Hype" in result.output and str(ROOT / "validators" / "KettleCairn" / "Hype.yml") in result.output
+
+
+def _bare_kit(tmp_path: Path, validators: str | None = None) -> Path:
+    """The sample kit with only the built-in suite (and no validators folder unless given)."""
+    kit = tmp_path / "bare"
+    shutil.copytree(ROOT / "brand", kit)
+    text = (kit / "brand.yaml").read_text(encoding="utf-8")
+    text = text.replace("  path: ../validators\n", f"  path: {validators}\n" if validators else "")
+    text = text.replace("suites: [Default, KettleCairn]", "suites: [Default]")
+    text = "\n".join(ln for ln in text.splitlines() if "KettleCairn." not in ln) + "\n"
+    (kit / "brand.yaml").write_text(text, encoding="utf-8")
+    return kit
+
+
+def test_builtin_suite_loads_without_a_validators_folder(tmp_path):
+    kit = _bare_kit(tmp_path)
+    assert not (tmp_path / "validators").exists()
+    result = CliRunner().invoke(cli, ["brand", "check", str(kit)])
+    assert result.exit_code == 0, result.output
+    assert "Default: 8 rules" in result.output and "[built-in]" in result.output
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text('{"id": "x", "description": "Visit https://example.com today."}\n', encoding="utf-8")
+    found = CliRunner().invoke(cli, ["validate", str(copy), "--brand", str(kit)])
+    assert found.exit_code == 1 and "Default.URL" in found.output, found.output
+
+
+def test_a_kit_file_overrides_the_builtin_rule_of_the_same_name_and_may_add_rules(tmp_path):
+    own = tmp_path / "rules" / "Default"
+    own.mkdir(parents=True)
+    (own / "URL.yml").write_text("extends: pattern\nlevel: warning\nmessage: own URL rule\npattern: 'https?://'\n")
+    (own / "Shout.yml").write_text("extends: pattern\nlevel: error\nmessage: no shouting\npattern: '[A-Z]{5,}'\n")
+    kit = _bare_kit(tmp_path, validators="../rules")
+    result = CliRunner().invoke(cli, ["brand", "check", str(kit)])
+    assert result.exit_code == 0, result.output
+    assert "Default: 9 rules" in result.output
+    assert f"Default.URL                      pattern       warning  [{own / 'URL.yml'}]" in result.output
+    assert f"[{own / 'Shout.yml'}]" in result.output and "Default.Passive" in result.output
+
+
+def test_a_validators_path_the_kit_sets_must_exist(tmp_path):
+    kit = _bare_kit(tmp_path, validators="../nowhere")
+    result = CliRunner().invoke(cli, ["brand", "check", str(kit)])
+    assert result.exit_code == 2 and "validators.path" in result.output and "folder not found" in result.output
 
 
 def test_broken_yaml(kit):

@@ -8,6 +8,7 @@ from stylegen.kit.brand import load_brand
 from stylegen.training.adapter import adapter_data_drift, read_manifest
 
 from conftest import ROOT
+from kit_support import copy_validators
 
 ADAPTER = ROOT / "adapters" / "kettle-cairn"
 
@@ -27,7 +28,7 @@ def test_shipped_adapter_manifest_shows_style_was_learned():
 
 def test_changed_training_data_is_reported_with_how_to_retrain(tmp_path):
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     data = tmp_path / "training_data" / "approved"
     shutil.copytree(ROOT / "training_data" / "approved", data)
     first = data / "camp.jsonl"

@@ -12,6 +12,7 @@ from stylegen.cli import cli
 from stylegen.kit.brand import load_brand
 from stylegen.validation.checks._terms import BRAND_SOURCES
 from stylegen.validation.grounding import as_claim_terms, brand_claim_terms, ClaimTerm
+from kit_support import copy_validators
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE = """extends: existence
@@ -25,7 +26,7 @@ message: "claim word '{match}'"
 def kit(tmp_path) -> Path:
     """brand/ and validators/ side by side, plus a rule listing brand.claims terms."""
     shutil.copytree(ROOT / "brand", tmp_path / "brand")
-    shutil.copytree(ROOT / "validators", tmp_path / "validators")
+    copy_validators(tmp_path / "validators")
     (tmp_path / "validators" / "KettleCairn" / "ClaimWords.yml").write_text(RULE, encoding="utf-8")
     return tmp_path
 

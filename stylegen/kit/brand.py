@@ -255,7 +255,9 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
             problems.add(levels, rule, f"validators.levels.{rule}",
                          f"must be one of {', '.join(LEVEL_CHOICES)} (got {short(level)})")
     vpath = brand.resolve(brand.validators.path)
-    if not vpath.is_dir():
+    # The default path may be missing (built-in suites need no folder); a path the kit sets must exist.
+    explicit = isinstance(data.get("validators"), dict) and "path" in data["validators"]
+    if explicit and not vpath.is_dir():
         problems.add(data.get("validators"), "path", "validators.path", f"folder not found: {vpath}")
 
 

@@ -92,16 +92,37 @@ class Rule:
         return self.fields is None or name in self.fields
 
 
+# Suites that ship inside the package: `suites: [Default]` works with no validators folder.
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
 def suites_dir(brand) -> Path:
-    """The folder holding the brand's validator suites."""
+    """The kit's own folder of validator suites (it may not exist: built-in suites still load)."""
     return brand.resolve(brand.validators.path)
 
 
+def _suite_folders(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+
+
 def available_suites(brand) -> list[str]:
-    """Names of the suite folders next to each other in the validators folder."""
-    root = suites_dir(brand)
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) \
-        if root.is_dir() else []
+    """Names of the suites a kit can use: the built-in ones and its own folder's."""
+    return sorted(set(_suite_folders(BUILTIN_DIR)) | set(_suite_folders(suites_dir(brand))))
+
+
+def suite_files(brand, suite: str) -> list[Path]:
+    """A suite's rule files: the built-in ones, each replaced by a kit file of the same
+    name (``validators/Default/Passive.yml`` overrides the built-in ``Passive``), plus the
+    kit's own files; sorted by rule name."""
+    files: dict[str, Path] = {}
+    for root in (BUILTIN_DIR, suites_dir(brand)):
+        folder = _suite_folders(root).get(suite)
+        for file in sorted(folder.iterdir()) if folder else []:
+            if file.suffix in RULE_SUFFIXES:
+                files[file.stem] = file
+    return [files[name] for name in sorted(files)]
 
 
 def load_rules(brand, suites: list[str] | None = None, include_off: bool = False) -> list[Rule]:
@@ -124,9 +145,9 @@ def load_rules(brand, suites: list[str] | None = None, include_off: bool = False
     for suite in names:
         if suite not in known:
             problems.append(f"{brand.file}: validators.suites: suite {short(suite)} not found in "
-                            f"{suites_dir(brand)} (available: {', '.join(known) or 'none'})")
+                            f"{suites_dir(brand)} or the built-in suites (available: {', '.join(known) or 'none'})")
             continue
-        for file in sorted(p for p in (suites_dir(brand) / suite).iterdir() if p.suffix in RULE_SUFFIXES):
+        for file in suite_files(brand, suite):
             rule = _load_rule(file, suite, brand, types, problems)
             if rule is not None:
                 rules.append(rule)
@@ -331,6 +352,12 @@ def _apply_levels(brand, rules: list[Rule], suites: list[str], problems: list[st
             problems.append(f"{where}: validators.levels.{rule_id}: no such rule (valid: {valid})")
 
 
+def _source(file) -> str:
+    """Where a rule file came from: "built-in" or its path (a kit file or an override)."""
+    path = Path(file)
+    return "built-in" if BUILTIN_DIR in path.resolve().parents else str(path)
+
+
 def check_brand_kit(brand_dir: str | Path) -> str:
     """Load a brand kit and every rule of its suites; return a readable summary.
 
@@ -348,5 +375,5 @@ def check_brand_kit(brand_dir: str | Path) -> str:
         for r in mine:
             level = r.level if r.level == r.default_level else f"{r.level} (brand override of {r.default_level})"
             fix = f"  fix: {r.fix.describe()}" if r.fix is not None else ""
-            lines.append(f"  {r.id:32} {r.extends:13} {level}{fix}")
+            lines.append(f"  {r.id:32} {r.extends:13} {level}{fix}  [{_source(r.file)}]")
     return "\n".join(lines)

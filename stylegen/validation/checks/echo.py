@@ -83,10 +83,10 @@ class Echo(Check):
             if any(not str(v).strip() for v in getattr(opts, key)):
                 problem(key, "entries must be non-empty strings")
         self.enabled = set(opts.echoes)
-        root = self.rule.file.parent.parent if self.rule is not None else None
+        root = self.rule.file.parent.parent if self.rule is not None else None  # None: no rule files to read
         self._grams = self._ngrams(root)
         self._label = _label_regex(_labels(self.brand) + list(opts.labels))
-        self._rule_id = _rule_id_regex(root)
+        self._rule_id = _rule_id_regex(self.brand if root is not None else None)
         self._phrase = _phrase_regex(opts.phrases)
 
     def check(self, target):
@@ -112,11 +112,12 @@ class Echo(Check):
 
     def _suite_files(self, root) -> list:
         """Rule files of the brand's suites and of this rule's own suite."""
+        from stylegen.validation.rules import suite_files  # rules imports the checks package
+
         if root is None or self.rule is None:
             return []
         suites = dict.fromkeys(list(self.brand.validators.suites) + [self.rule.suite])
-        return [p for s in suites if (root / s).is_dir() for p in sorted((root / s).iterdir())
-                if p.suffix in _SUFFIXES]
+        return [p for s in suites for p in suite_files(self.brand, s) if p.suffix in _SUFFIXES]
 
     def _ngrams(self, root) -> dict[tuple, _Source]:
         """Every run of two or more words of the prompt and message texts -> its source.
@@ -226,11 +227,11 @@ def _label_regex(labels: list[str]):
     return re.compile(_START + rf"(?P<echo>(?:{alt})[ \t]*:)", re.IGNORECASE | re.MULTILINE)
 
 
-def _rule_id_regex(root):
-    """A rule id ``Suite.Rule`` of any suite folder (or ``Stylegen``), in parentheses or not."""
-    suites = {"Stylegen"}
-    if root is not None and root.is_dir():
-        suites |= {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+def _rule_id_regex(brand):
+    """A rule id ``Suite.Rule`` of any suite the kit can use (or ``Stylegen``), in parentheses or not."""
+    from stylegen.validation.rules import available_suites
+
+    suites = {"Stylegen"} | (set(available_suites(brand)) if brand is not None else set())
     alt = "|".join(sorted(map(re.escape, suites), key=len, reverse=True))
     return re.compile(rf"\(?\b(?:{alt})\.[A-Z][A-Za-z0-9]*\b\)?")
 
