@@ -126,6 +126,27 @@ def test_prepare_excludes_invalid_copy_and_lists_it(brand, tokenizer, tmp_path, 
     assert any("Exclamation" in r for r in bad["reasons"])
     assert any("fewer than 300" in w for w in prepared.warnings)
     assert "1 file(s), 8 record(s)" in prepared.summary()
+    # never dropped silently: the summary lists the record and the rule
+    assert "excluded by rule: KettleCairn.Exclamation 1" in prepared.summary()
+    assert f"{tmp_path / 'approved.jsonl'}:1: {rows[0]['id']} [description] KettleCairn.Exclamation" in prepared.summary()
+
+
+def test_prepare_stops_when_the_rules_would_exclude_too_much(brand, tokenizer, tmp_path, repo_root):
+    import dataclasses
+
+    rows = approved_rows(repo_root)
+    for row in rows[:3]:  # 3 of 8 descriptions and 3 of 8 meta descriptions: 6 of 24 examples (25%)
+        row["description"] += " Buy it now!!!"
+        row["meta_description"] += " Wow!!!"
+    write_jsonl(tmp_path / "approved.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        data.prepare_dataset(brand, tokenizer, tmp_path)
+    message = str(err.value)
+    assert "would exclude 6 of 24 approved examples (25%, over training.max_excluded_share 0.2)" in message
+    assert "KettleCairn.Exclamation 6" in message
+    looser = dataclasses.replace(brand.training, max_excluded_share=0.3)
+    prepared = data.prepare_dataset(brand, tokenizer, tmp_path, looser)
+    assert len(prepared.excluded) == 6
 
 
 def test_prepare_refuses_with_on_invalid_refuse(brand, tokenizer, tmp_path, repo_root):

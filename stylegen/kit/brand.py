@@ -109,7 +109,7 @@ class TrainingSettings:
         "learning_rate": ">0", "per_device_train_batch_size": ">=1", "pad_to_multiple_of": ">=1",
         "gradient_accumulation_steps": ">=1", "warmup_ratio": "[0,1)", "weight_decay": ">=0",
         "max_length": ">=1", "eval_fraction": "(0,1)", "early_stopping_patience": ">=0", "save_steps": ">=1",
-        "seed": ">=0", "min_examples": ">=1", "near_duplicate_threshold": "(0,1]",
+        "seed": ">=0", "min_examples": ">=1", "near_duplicate_threshold": "(0,1]", "max_excluded_share": "[0,1]",
     }
 
     data: str = "../training_data/approved"
@@ -131,6 +131,9 @@ class TrainingSettings:
     save_steps: int = 50
     seed: int = 17
     on_invalid: Literal["exclude", "refuse"] = "exclude"
+    # on_invalid: exclude stops when more than this share of the approved examples would be
+    # left out: then the rules, not the copy, are probably wrong (the stop names the rules).
+    max_excluded_share: float = 0.2
     min_examples: int = 300
     near_duplicate_threshold: float = 0.85   # word 3-gram Jaccard of two completions of one task
 

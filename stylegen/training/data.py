@@ -77,7 +77,20 @@ class PreparedData:
         for part in ("prompt", "completion", "total"):
             t = s["tokens"][part]
             lines.append(f"  {part} tokens: min {t['min']}, median {t['median']}, p95 {t['p95']}, max {t['max']}")
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+        return "\n".join(lines + self.excluded_lines() + [f"warning: {w}" for w in self.warnings])
+
+    def excluded_lines(self, limit: int = 50) -> list[str]:
+        """Every excluded example by rule and record (approved copy is never dropped silently)."""
+        if not self.excluded:
+            return []
+        rules = ", ".join(f"{rule} {n}" for rule, n in excluded_by_rule(self.excluded).items())
+        lines = [f"  excluded by rule: {rules}"]
+        for item in self.excluded[:limit]:
+            what = f"{item.get('id') or ''}" + (f" [{item['task']}]" if item.get("task") else "")
+            lines.append(f"    {item['source']}: {what} {'; '.join(item['reasons'])}")
+        if len(self.excluded) > limit:
+            lines.append(f"    ... and {len(self.excluded) - limit} more (all in the adapter manifest)")
+        return lines
 
 
 def data_files(path: str | Path) -> list[Path]:
@@ -364,6 +377,7 @@ def prepare_dataset(brand, tokenizer, data: str | Path | None = None, settings=N
     if excluded and settings.on_invalid == "refuse":
         raise DataError(_refusal(f"{len(excluded)} approved example(s) failed validation (on_invalid: refuse)",
                                  excluded))
+    _check_excluded_share(excluded, len(examples), settings.max_excluded_share)
     examples, duplicates = dedupe(examples, settings.near_duplicate_threshold)
     rows = {e.id: tokenize(tokenizer, e) for e in examples}
     too_long = [{"id": e.id, "source": e.source, "tokens": len(rows[e.id]["input_ids"])}
@@ -382,6 +396,31 @@ def prepare_dataset(brand, tokenizer, data: str | Path | None = None, settings=N
         prepared.warnings.append(f"only {len(train)} usable training examples (fewer than {settings.min_examples}):"
                                  " the adapter may learn little style; add approved copy")
     return prepared
+
+
+_RULE_ID = re.compile(r"^([A-Z][\w]*\.[A-Z][\w]*): ")
+
+
+def excluded_by_rule(excluded: list[dict]) -> dict[str, int]:
+    """How many excluded examples each rule caused (``Stylegen.Input`` for malformed rows), most first."""
+    counts: dict[str, int] = {}
+    for item in excluded:
+        rules = {m.group(1) for m in map(_RULE_ID.match, item["reasons"]) if m} or {"Stylegen.Input"}
+        for rule in rules:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _check_excluded_share(excluded: list[dict], kept: int, limit: float) -> None:
+    """Stop when the validators would leave out more than ``limit`` of the approved examples."""
+    total = kept + len(excluded)
+    if not kept or len(excluded) / total <= limit:
+        return  # nothing kept at all: the "no usable training examples" refusal says more
+    by_rule = ", ".join(f"{rule} {n}" for rule, n in excluded_by_rule(excluded).items())
+    raise DataError(_refusal(
+        f"the brand's validators would exclude {len(excluded)} of {total} approved examples"
+        f" ({len(excluded) / total:.0%}, over training.max_excluded_share {limit:g}); the rules that do it:"
+        f" {by_rule}. Fix those rules (or the copy), or raise the limit", excluded))
 
 
 def _refusal(headline: str, excluded: list[dict], limit: int = 20) -> str:

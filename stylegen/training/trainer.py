@@ -30,7 +30,7 @@ from stylegen.models import load_tokenizer, model_info, pick_dtype
 from stylegen.evaluation.scoring import completion_perplexity
 from stylegen.training.collate import CompletionCollator, padding_share
 from stylegen.training.adapter import ADAPTER_FILES, FORMAT, portable_adapter_config, write_card
-from stylegen.training.data import example_dict, PreparedData, prepare_dataset, tokenize
+from stylegen.training.data import example_dict, excluded_by_rule, PreparedData, prepare_dataset, tokenize
 
 
 CHECKPOINTS = "checkpoints"
@@ -413,7 +413,8 @@ def _manifest(job: TrainingJob, fit: FitResult, wall_s: float, perplexity: dict)
 def _data_section(prepared: PreparedData) -> dict:
     return {"files": prepared.files, "sha256": prepared.data_sha256, **prepared.stats,
             "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
-            "excluded": prepared.excluded, "duplicates": prepared.duplicates, "too_long": prepared.too_long,
+            "excluded": prepared.excluded, "excluded_by_rule": excluded_by_rule(prepared.excluded),
+            "duplicates": prepared.duplicates, "too_long": prepared.too_long,
             "warnings": prepared.warnings}
 
 
