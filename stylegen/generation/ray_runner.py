@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from stylegen.errors import ConfigError
-from stylegen.generation.ledger import FinishedRow, Ledger, LEDGER_FILE, RunLock
+from stylegen.generation.ledger import FinishedRow, Ledger, LEDGER_FILE
 from stylegen.generation.run import (_catalog_reject, _check_identity, _finish, _generate, _load_engine, _Sinks,
-                                     _summarize, _write_settings, INTERNAL_RULE, RunInputs, RunSummary)
+                                     _summarize, _write_settings, INTERNAL_RULE, locked_run_dir, RunInputs, RunSummary)
 from stylegen.validation.validator import Validator
 
 RUNNER_RULE = INTERNAL_RULE
@@ -125,12 +125,8 @@ def run_rows_ray(inputs: RunInputs, out: Path, engine_factory: Callable | None =
         raise ConfigError("the Ray runner uses the brand's task prompts; custom prompt builders run locally")
     ray = ensure_ray()
     Validator(inputs.brand)  # rule problems surface before any work is done
-    out.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(out)
-    try:
+    with locked_run_dir(out):
         return _run_locked(ray, inputs, out, engine_factory, actors, max_reject_rate)
-    finally:
-        lock.release()
 
 
 def _run_locked(ray, inputs: RunInputs, out: Path, factory, actors: int, max_rate: float) -> RunSummary:

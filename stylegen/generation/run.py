@@ -16,6 +16,8 @@ up with retries of rows in flight and the first round of new rows (:mod:`.pool`)
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -213,11 +215,18 @@ def run_rows(inputs: RunInputs, out: Path, engine=None, progress: bool = True,
         max_reject_rate: the summary's exit code is 1 above this share of quarantined rows.
     """
     validator = Validator(inputs.brand)  # rule problems surface before any work is done
+    with locked_run_dir(out):
+        return _run_locked(inputs, out, engine, validator, progress, max_reject_rate)
+
+
+@contextlib.contextmanager
+def locked_run_dir(out: Path):
+    """The run directory, checked, created and held under its lock (local and Ray runners)."""
     _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out)
     try:
-        return _run_locked(inputs, out, engine, validator, progress, max_reject_rate)
+        yield out
     finally:
         lock.release()
 
