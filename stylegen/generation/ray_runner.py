@@ -23,7 +23,7 @@ from typing import Callable
 
 from stylegen.errors import ConfigError
 from stylegen.generation.ledger import FinishedRow, Ledger, LEDGER_FILE
-from stylegen.generation.run import (_catalog_reject, _check_identity, _finish, _generate, _load_engine, _Sinks,
+from stylegen.generation.run import (_catalog_reject, _check_identity, _resume, _finish, _generate, _load_engine, _Sinks,
                                      _summarize, _write_settings, INTERNAL_RULE, locked_run_dir, RunInputs, RunSummary)
 from stylegen.validation.validator import Validator
 
@@ -134,18 +134,13 @@ def _run_locked(ray, inputs: RunInputs, out: Path, factory, actors: int, max_rat
     try:
         _check_identity(ledger, inputs.settings, out)
         ledger.start_session(inputs.settings.to_dict())
-        ledger.reconcile(out)
-        done = ledger.finished_keys()
-        keys = [r.id for r in inputs.rows] + [r.key for r in inputs.rejects]
-        resumed = sum(1 for key in keys if key in done)
-        _finish(ledger, out, [_catalog_reject(r) for r in inputs.rejects if r.key not in done])
-        todo = [r for r in inputs.rows if r.id not in done]
+        todo, resumed = _resume(ledger, out, inputs)
         inputs.settings = inputs.settings.replace(engine={"runner": "ray", "actors": actors})
         _write_settings(out, inputs.settings)
         if todo:
             _stream(ray, inputs, todo, ledger, out, factory, actors)
         ledger.end_session()
-        return _summarize(ledger, out, inputs, len(keys), resumed, max_rate)
+        return _summarize(ledger, out, inputs, len(inputs.rows) + len(inputs.rejects), resumed, max_rate)
     finally:
         ledger.close()
 

@@ -219,6 +219,17 @@ def run_rows(inputs: RunInputs, out: Path, engine=None, progress: bool = True,
         return _run_locked(inputs, out, engine, validator, progress, max_reject_rate)
 
 
+def _resume(ledger, out: Path, inputs: RunInputs) -> tuple[list, int]:
+    """Reconcile the ledger with the output files, write the catalog rejects not yet
+    written, and return the rows still to generate and how many rows were already done."""
+    ledger.reconcile(out)
+    done = ledger.finished_keys()
+    keys = [r.id for r in inputs.rows] + [r.key for r in inputs.rejects]
+    resumed = sum(1 for key in keys if key in done)
+    _finish(ledger, out, [_catalog_reject(r) for r in inputs.rejects if r.key not in done])
+    return [r for r in inputs.rows if r.id not in done], resumed
+
+
 @contextlib.contextmanager
 def locked_run_dir(out: Path):
     """The run directory, checked, created and held under its lock (local and Ray runners)."""
@@ -237,12 +248,7 @@ def _run_locked(inputs: RunInputs, out: Path, engine, validator, progress: bool,
         _check_identity(ledger, inputs.settings, out)
         ledger.start_session(inputs.settings.to_dict())
         _write_settings(out, inputs.settings)
-        ledger.reconcile(out)
-        done = ledger.finished_keys()
-        keys = [r.id for r in inputs.rows] + [r.key for r in inputs.rejects]
-        resumed = sum(1 for key in keys if key in done)
-        _finish(ledger, out, [_catalog_reject(r) for r in inputs.rejects if r.key not in done])
-        todo = [r for r in inputs.rows if r.id not in done]
+        todo, resumed = _resume(ledger, out, inputs)
         if todo:
             engine = engine or _load_engine(inputs.brand, inputs.settings)
         _store_identity(ledger, inputs.settings)  # only once the model and adapter loaded
@@ -251,7 +257,7 @@ def _run_locked(inputs: RunInputs, out: Path, engine, validator, progress: bool,
             _write_settings(out, inputs.settings)
             _generate(inputs, todo, _Sinks(ledger, out, engine, validator), progress)
         ledger.end_session()
-        return _summarize(ledger, out, inputs, len(keys), resumed, max_rate)
+        return _summarize(ledger, out, inputs, len(inputs.rows) + len(inputs.rejects), resumed, max_rate)
     finally:
         ledger.close()
 
