@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "StylegenError": "errors", "ConfigError": "errors", "DataError": "errors",
     "BrandKit": "kit.brand", "load_brand": "kit.brand",
+    "InitOptions": "kit.init", "InitResult": "kit.init", "init_brand": "kit.init",
     "Finding": "validation.findings", "LEVELS": "validation.findings", "Record": "validation.records", "read_records": "validation.records",
     "Rule": "validation.rules", "load_rules": "validation.rules", "check_brand_kit": "validation.rules",
     "Validator": "validation.validator", "ValidationReport": "validation.validator", "validate_paths": "validation.validator",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -447,16 +448,20 @@ def export_cmd(run_dir, fmt, output):
 @cli.command("init")
 @click.argument("target", type=click.Path(file_okay=False))
 @click.option("--from", "source", required=True, type=click.Path(dir_okay=False, exists=True),
-              help="CSV or JSONL of approved copy, one record a row.")
-@click.option("--copy-field", "copy_fields", multiple=True, metavar="NAME", help="A copy column (a task; repeatable).")
-@click.option("--fact-field", "fact_fields", multiple=True, metavar="NAME", help="A fact column (repeatable).")
+              help="Approved copy: CSV, JSONL (flat or the training format) or a Shopify product export.")
+@click.option("--copy-field", "copy_fields", multiple=True, metavar="NAME",
+              help="A copy column, drafted as a task (repeatable; default: description, meta_description and"
+                   " bullets where present, else every column averaging 15+ words).")
+@click.option("--fact-field", "fact_fields", multiple=True, metavar="NAME",
+              help="A fact column (repeatable; default: every other column but the id).")
 @click.option("--id-field", default="id", show_default=True, help="The record id column.")
+@click.option("--name", default=None, help="The brand name (default: as the copy spells the folder's name).")
 @_handle_errors
-def init_cmd(target, source, copy_fields, fact_fields, id_field):
+def init_cmd(target, source, copy_fields, fact_fields, id_field, name):
     """Draft a brand kit in TARGET from approved copy, then check the copy against it."""
-    from stylegen.kit.init import init_brand
+    from stylegen.kit.init import InitOptions, init_brand
 
-    result = init_brand(target, source, list(copy_fields), list(fact_fields), id_field)
+    result = init_brand(InitOptions(Path(target), Path(source), list(copy_fields), list(fact_fields), id_field, name))
     click.echo(result.summary())
 
 

@@ -1,54 +1,139 @@
-"""`stylegen init` on the sample brand's approved copy converted to CSV."""
+"""`stylegen init` on each sample brand's approved copy converted to CSV, and on a Shopify export."""
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from stylegen.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS = ["id", "name", "category", "features", "materials", "description", "meta_description", "bullets"]
+SAMPLES = {"kettle-cairn": (ROOT / "training_data" / "approved", "Kettle & Cairn"),
+           "halyard-hem": (ROOT / "samples" / "halyard-hem" / "training_data" / "approved", "Halyard & Hem")}
+COPY = ("description", "meta_description", "bullets")
 
 
-def _approved_csv(path: Path) -> tuple[Path, int]:
-    rows = [json.loads(line) for f in sorted((ROOT / "training_data" / "approved").glob("*.jsonl"))
+def approved_csv(data_dir: Path, path: Path) -> tuple[Path, int, list[str]]:
+    """The approved records of ``data_dir`` as one flat CSV: every fact a column, lists joined by ';'."""
+    rows = [json.loads(line) for f in sorted(data_dir.glob("*.jsonl"))
             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    facts = list(dict.fromkeys(k for r in rows for k in r["facts"]))
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
+        writer.writerow(["id", *facts, *COPY])
         for r in rows:
-            f = r["facts"]
-            writer.writerow([r["id"], f["name"], f["category"], ";".join(f.get("features", [])),
-                             ";".join(f.get("materials", [])), r["description"], r["meta_description"],
-                             "\n".join(r["bullets"])])
-    return path, len(rows)
+            values = [r["facts"].get(k, "") for k in facts]
+            writer.writerow([r["id"], *[";".join(v) if isinstance(v, list) else v for v in values],
+                             r["description"], r["meta_description"], "\n".join(r["bullets"])])
+    return path, len(rows), facts
 
 
-def test_init_drafts_a_kit_that_checks_and_passes_its_own_copy(tmp_path):
-    source, count = _approved_csv(tmp_path / "approved.csv")
-    kit = tmp_path / "kit"
-    args = ["init", str(kit), "--from", str(source), "--fact-field", "name", "--fact-field", "category",
-            "--fact-field", "features", "--fact-field", "materials"]
-    for task in ("description", "meta_description", "bullets"):
-        args += ["--copy-field", task]
-    result = CliRunner().invoke(cli, args)
+def _init(tmp_path_factory, sample: str):
+    data_dir, name = SAMPLES[sample]
+    if not data_dir.is_dir():
+        pytest.fail(f"sample brand {sample} has no approved copy at {data_dir}")
+    tmp = tmp_path_factory.mktemp(sample)
+    source, count, facts = approved_csv(data_dir, tmp / "approved.csv")
+    kit = tmp / "kit"
+    result = CliRunner().invoke(cli, ["init", str(kit), "--from", str(source), "--name", name])
+    return kit, count, facts, result
+
+
+@pytest.fixture(scope="module", params=sorted(SAMPLES))
+def drafted(request, tmp_path_factory):
+    return _init(tmp_path_factory, request.param)
+
+
+def test_init_drafts_a_kit_that_checks_and_passes_its_own_copy(drafted):
+    kit, count, facts, result = drafted
     assert result.exit_code == 0, result.output
     assert f"{count} approved records" in result.output and "(error)" not in result.output
-    assert "# copy column 'bullets'" in (kit / "brand.yaml").read_text() and "kind: list" in (kit / "brand.yaml").read_text()
+    brand_yaml = (kit / "brand.yaml").read_text()
+    assert "# copy column 'bullets'" in brand_yaml and "kind: list" in brand_yaml
     records = [json.loads(x) for x in (kit / "training_data/approved/approved.jsonl").read_text().splitlines()]
-    assert len(records) == count and isinstance(records[0]["bullets"], list) and isinstance(records[0]["facts"]["features"], list)
+    assert len(records) == count and isinstance(records[0]["bullets"], list)
+    assert set(records[0]["facts"]) <= set(facts) and "name" in records[0]["facts"]
     check = CliRunner().invoke(cli, ["brand", "check", str(kit)])
     assert check.exit_code == 0, check.output
+    assert "[built-in]" in check.output and "Drafted.Grounded" in check.output
     report = CliRunner().invoke(cli, ["validate", "--brand", str(kit), "--format", "json",
                                       str(kit / "training_data" / "approved")])
     assert report.exit_code == 0, report.output  # no error-level finding on the approved copy
 
 
+def test_every_drafted_value_says_where_it_came_from(drafted):
+    kit, count, _, _ = drafted
+    brand_yaml = (kit / "brand.yaml").read_text()
+    drafted_keys = ("name:", "voice:", "schema:", "claims:", "prompt:", "kind:", "max_new_tokens:", "accept:", "id:")
+    for line in brand_yaml.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(drafted_keys) or "{column" in line or "{metric" in line:
+            assert " # " in line, f"drafted value without its source: {line}"
+    assert "readability:" in brand_yaml and "2nd percentile of" in brand_yaml
+    for rule in (kit / "validators" / "Drafted").glob("*.yml"):
+        assert rule.read_text().startswith("# Drafted by stylegen init"), rule.name
+
+
+def test_drafted_claims_come_from_facts_and_still_catch_invented_ones(drafted):
+    kit, _, _, _ = drafted
+    claims = (kit / "claims.txt").read_text()
+    active = [line for line in claims.splitlines() if line and not line.startswith("#")]
+    assert len(active) >= 20 and all(line.split(":")[0] in ("material", "feature", "certification", "term")
+                                     for line in active)
+    record = json.loads((kit / "training_data/approved/approved.jsonl").read_text().splitlines()[0])
+    material = next(line.split(":", 1)[1].split("<=")[0].strip() for line in active if line.startswith("material:"))
+    record["facts"] = {k: v for k, v in record["facts"].items() if k == "name"}
+    record["description"] = f"{record['description']} The shell is {material}."
+    path = kit.parent / "invented.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    report = CliRunner().invoke(cli, ["validate", "--brand", str(kit), "--format", "json", str(path)])
+    assert report.exit_code == 1 and "Drafted.Grounded" in report.output, report.output
+
+
+def test_init_drafts_supporters_and_leaves_everyday_words_out(tmp_path):
+    rows = [{"id": f"P{i}", "name": f"Pack {i}", "features": "Wide straps;Hip belt;Lid pocket",
+             "description": "Shoulder straps that spread the load and a hip belt. Pack the lid pocket with a snack."
+                            " The body sits close to your back."}
+            for i in range(6)]
+    rows += [{"id": "Q1", "name": "Bag", "features": "Body of ripstop;Wide straps", "description": "A plain bag."},
+             {"id": "Q2", "name": "Sack", "features": "Shoulder straps;Body of mesh", "description": "Its shoulder straps."},
+             {"id": "Q3", "name": "Tote", "features": "Shoulder straps", "description": "Shoulder straps, and that is all."}]
+    source = tmp_path / "copy.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "kit"), "--from", str(source)])
+    assert result.exit_code == 0, result.output
+    claims = (tmp_path / "kit" / "claims.txt").read_text()
+    assert "feature: shoulder straps <= wide straps" in claims  # the copy's synonym of a listed feature
+    assert "as often as the facts hold them: body" in claims  # "body": an everyday word, not a claim
+    assert "\nfeature: hip belt\n" in claims
+
+
+def test_init_reads_a_shopify_export(tmp_path):
+    rows = [["Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags", "Option1 Name", "Option1 Value",
+             "Variant SKU", "SEO Description"]]
+    for i in range(4):
+        body = (f"<p>The Fold {i} shirt is cut from brushed cotton twill and washes soft. It keeps its shape"
+                " through a season of wear.</p><ul><li>Brushed cotton twill</li><li>Two chest pockets</li></ul>")
+        rows.append([f"fold-{i}", f"Fold {i} Shirt", body, "Halyard", "Shirts", "cotton, twill", "Size", "S",
+                     f"F{i}-S", f"Fold {i}: a brushed cotton twill shirt."])
+        rows.append([f"fold-{i}", "", "", "", "", "", "", "M", f"F{i}-M", ""])
+    source = tmp_path / "products_export.csv"
+    with open(source, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "kit"), "--from", str(source), "--id-field", "id"])
+    assert result.exit_code == 0, result.output
+    assert "from a Shopify product export" in result.output and "4 approved records" in result.output
+    records = [json.loads(x) for x in (tmp_path / "kit/training_data/approved/approved.jsonl").read_text().splitlines()]
+    assert records[0]["id"] == "fold-0" and records[0]["bullets"] == ["Brushed cotton twill", "Two chest pockets"]
+    assert records[0]["facts"]["size"] == ["S", "M"] and records[0]["facts"]["name"] == "Fold 0 Shirt"
+    assert records[0]["meta_description"].startswith("Fold 0:") and "<p>" not in records[0]["description"]
+
+
 def test_init_refuses_an_existing_kit_and_unknown_columns(tmp_path):
-    source, _ = _approved_csv(tmp_path / "approved.csv")
+    source, _, _ = approved_csv(SAMPLES["kettle-cairn"][0], tmp_path / "approved.csv")
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "k"), "--from", str(source), "--copy-field", "nope"])
     assert result.exit_code == 2 and "nope" in result.output
     (tmp_path / "k").mkdir(exist_ok=True)
@@ -57,13 +142,9 @@ def test_init_refuses_an_existing_kit_and_unknown_columns(tmp_path):
     assert result.exit_code == 2 and "already holds" in result.output
 
 
-def test_drafted_kit_trains(tmp_path, tiny_model_dir):
-    source, _ = _approved_csv(tmp_path / "approved.csv")
-    kit = tmp_path / "kit"
-    args = ["init", str(kit), "--from", str(source), "--fact-field", "name", "--fact-field", "features"]
-    for task in ("description", "meta_description", "bullets"):
-        args += ["--copy-field", task]
-    assert CliRunner().invoke(cli, args).exit_code == 0
+def test_drafted_kit_trains(drafted, tiny_model_dir, tmp_path):
+    kit, _, _, result = drafted
+    assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["train", "--brand", str(kit), "--no-progress", "--out", str(tmp_path / "adapter"),
                                       "--base-model", str(tiny_model_dir), "--max-steps", "2", "--r", "8",
                                       "--lora-alpha", "16", "--batch-size", "4", "--set", "layers_to_transform=null"])

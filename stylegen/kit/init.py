@@ -1,25 +1,59 @@
 """``stylegen init``: draft a brand kit from a file of approved copy (CSV, JSONL, Shopify export).
 
 Copy columns become tasks; fact columns the catalog mapping and the training records'
-facts. Bounds come from the corpus itself: the schema holds every approved text (min/max),
-the drafted ``Drafted`` suite warns outside the 2nd-98th percentile of words and sentences.
-Every drafted value carries a YAML comment saying where it came from. A first version:
-readability targets, spaCy noun-phrase claims and terminology candidates are not drafted yet.
+facts. Every drafted value comes from the corpus itself and carries a comment saying so:
+
+* the schema holds every approved text (min/max characters and bullets per field);
+* the ``Drafted`` suite warns outside the 2nd-98th percentile of words and sentences per
+  field, and below the 2nd percentile of Flesch reading ease (brand.yaml ``readability``);
+* ``claims.txt``: noun phrases of the claimable facts (materials, features, certifications)
+  seen in two or more records; where the approved copy names a term its record's facts do
+  not hold, the facts' phrases with the same head noun become supporters ("shoulder straps"
+  <= "wide straps"), or, when there are none, the term is written commented out, for review;
+* terminology: the brand name's spellings in the copy, and frequent words no English
+  dictionary holds, as candidates to review;
+* the approved copy converted to ``training_data/approved``.
+
+Then the kit is checked (``brand check``) and the corpus validated against it, and the
+result says, per rule, how much of the approved copy fails and what to change.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
+from stylegen.kit._kit_writer import KitDraft as _Draft
+from stylegen.kit._corpus import as_list, guess_fields, is_list_column, read_rows
 
-_LIST_SEP = re.compile(r"\s*(?:\n|;)\s*")
-_SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
+_ADVICE = {"occurrence": "widen the rule's min/max in {file}, or fix those records",
+           "readability": "lower the field's `readability` min in brand.yaml, or fix those records",
+           "grounding": "add the missing facts to those records, or a supporter to claims.txt",
+           "schema": "widen the bounds in schema.json, or fix those records",
+           "substitution": "the copy spells a term another way: fix the records, or drop the term from brand.yaml",
+           "existence": "the copy uses a listed term: fix the records, or drop it from brand.yaml"}
+_DEFAULT_ADVICE = "fix those records, or set the rule's level in {file}"
+
+@dataclass
+class InitOptions:
+    """What ``stylegen init`` drafts from.
+
+    Attributes:
+        target: the new kit's folder (must not hold a brand.yaml).
+        source: CSV, JSONL (the training format or flat) or Shopify product export.
+        copy_fields: columns that are copy (tasks); none: guessed (see ``guess_fields``).
+        fact_fields: columns that are facts; none: every other column but the id.
+        id_field: the record id column.
+        name: the brand name (default: the folder name).
+    """
+
+    target: Path
+    source: Path
+    copy_fields: list[str] = field(default_factory=list)
+    fact_fields: list[str] = field(default_factory=list)
+    id_field: str = "id"
+    name: str | None = None
 
 
 @dataclass
@@ -29,96 +63,64 @@ class InitResult:
     brand_dir: Path
     records: int
     tasks: dict[str, str]  # task -> text | list
-    failing: dict[str, int] = field(default_factory=dict)  # rule -> records with a finding
+    read_as: str = "CSV"
+    failing: dict[str, int] = field(default_factory=dict)  # "Rule (level)" -> records with a finding
+    advice: dict[str, str] = field(default_factory=dict)  # "Rule (level)" -> what to change
+    notes: list[str] = field(default_factory=list)  # what was drafted, for review
 
     def summary(self) -> str:
         """Per rule, how much of the approved copy fails and what to change."""
-        lines = [f"{self.brand_dir}: drafted brand kit, tasks {', '.join(self.tasks)}, {self.records} approved records"]
+        lines = [f"{self.brand_dir}: drafted brand kit from a {self.read_as}, tasks {', '.join(self.tasks)},"
+                 f" {self.records} approved records"]
+        lines += [f"  drafted: {note}" for note in self.notes]
         for rule, count in sorted(self.failing.items()):
-            share = count / max(1, self.records)
-            lines.append(f"  {rule}: {count}/{self.records} ({share:.0%}) of the approved copy has a finding:"
-                         " widen the rule's bounds or fix those records")
+            lines.append(f"  {rule}: {count}/{self.records} ({count / max(1, self.records):.0%}) of the approved"
+                         f" copy has a finding: {self.advice.get(rule, 'fix those records')}")
         if not self.failing:
-            lines.append("  every approved record passes every drafted rule")
+            lines.append("  every approved record passes every rule of the drafted kit")
         return "\n".join(lines)
 
-
-def _read_rows(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        return rows
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+    @property
+    def errors(self) -> int:
+        """Records failing an error-level rule (summed over rules)."""
+        return sum(n for rule, n in self.failing.items() if rule.endswith("(error)"))
 
 
-def _flatten(row: dict) -> dict:
-    """JSONL records of the training format keep their facts under ``facts``."""
-    if isinstance(row.get("facts"), dict):
-        return {**{k: v for k, v in row.items() if k != "facts"}, **row["facts"]}
-    return row
-
-
-def _as_list(value) -> list[str]:
-    if isinstance(value, list):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.lstrip("-*• ").strip() for v in _LIST_SEP.split(str(value or "")) if v.strip()]
-
-
-def _percentile(values: list[float], q: float) -> int:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, math.floor(q * (len(ordered) - 1) + 0.5)))
-    return int(ordered[index])
-
-
-def _is_list_task(values: list) -> bool:
-    return sum(isinstance(v, list) or "\n" in str(v) for v in values) > len(values) / 2
-
-
-def _copy_suites(brand_dir: Path) -> None:
-    """Placeholder for copying built-in suites: the drafted kit uses only its own ``Drafted`` suite."""
-    (brand_dir / "validators").mkdir(exist_ok=True)
-
-
-def init_brand(target: str | Path, source: str | Path, copy_fields: list[str] | None = None,
-               fact_fields: list[str] | None = None, id_field: str = "id", name: str | None = None) -> InitResult:
-    """Draft a brand kit in ``target`` from approved copy in ``source`` and check the corpus against it.
-
-    Args:
-        target: new brand kit folder (must not hold a brand.yaml).
-        source: CSV or JSONL of approved copy (one record a row).
-        copy_fields: columns that are copy (tasks); default: ``description`` if present.
-        fact_fields: columns that are facts; default: every other column but the id.
-        id_field: the record id column.
-        name: the brand name (default: the folder name).
+def init_brand(options: InitOptions) -> InitResult:
+    """Draft a brand kit from approved copy and check the corpus against it.
 
     Raises:
         ConfigError: ``target`` already holds a kit, or a named field is not in the file.
         DataError: the source cannot be read or has no records.
     """
-    target, source = Path(target), Path(source)
+    target, source = Path(options.target), Path(options.source)
     if (target / "brand.yaml").exists():
         raise ConfigError(f"{target}: already holds a brand.yaml; init drafts a new kit only")
-    rows = [_flatten(r) for r in _read_rows(source)]
+    rows, read_as = read_rows(source)
     if not rows:
         raise DataError(f"{source}: no records")
+    copy_fields, fact_fields = _fields(rows, options, source)
+    tasks = {t: "list" if is_list_column([r.get(t) for r in rows]) else "text" for t in copy_fields}
+    records = _records(rows, options.id_field, tasks, fact_fields)
+    target.mkdir(parents=True, exist_ok=True)
+    draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
+                   records, options.id_field)
+    notes = draft.write()
+    return _check(target, records, tasks, read_as, notes)
+
+
+def _fields(rows: list[dict], options: InitOptions, source: Path) -> tuple[list[str], list[str]]:
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    copy_fields = list(copy_fields or (["description"] if "description" in columns else []))
-    fact_fields = list(fact_fields or [c for c in columns if c not in copy_fields and c != id_field])
-    missing = [c for c in copy_fields + fact_fields + [id_field] if c not in columns]
+    guessed_copy, guessed_facts = guess_fields(rows, options.id_field)
+    copy_fields = list(options.copy_fields or guessed_copy)
+    fact_fields = list(options.fact_fields or [c for c in guessed_facts if c not in copy_fields])
+    missing = [c for c in copy_fields + fact_fields if c not in columns]
+    if options.id_field not in columns:
+        missing.append(options.id_field)
     if missing or not copy_fields:
         raise ConfigError(f"{source}: column(s) not found: {', '.join(missing) or '(no copy field)'}"
-                          f" (found: {', '.join(columns)}); use --copy-field / --fact-field")
-    tasks = {t: "list" if _is_list_task([r.get(t) for r in rows]) else "text" for t in copy_fields}
-    records = _records(rows, id_field, tasks, fact_fields)
-    target.mkdir(parents=True, exist_ok=True)
-    _write_kit(target, source, name or target.name, tasks, fact_fields, records, id_field)
-    return _check(target, records, tasks)
+                          f" (found: {', '.join(columns)}); use --copy-field / --fact-field / --id-field")
+    return copy_fields, fact_fields
 
 
 def _records(rows, id_field, tasks, fact_fields) -> list[dict]:
@@ -127,116 +129,38 @@ def _records(rows, id_field, tasks, fact_fields) -> list[dict]:
         facts = {}
         for f in fact_fields:
             value = row.get(f)
-            if isinstance(value, list) or (isinstance(value, str) and ";" in value):
-                facts[f] = _as_list(value)
+            if isinstance(value, list) or (isinstance(value, str) and (";" in value or "\n" in value.strip())):
+                facts[f] = as_list(value)
             elif value not in (None, ""):
                 facts[f] = str(value).strip()
         record = {"id": str(row.get(id_field) or f"row-{number}"), "facts": facts}
         for task, kind in tasks.items():
-            record[task] = _as_list(row.get(task)) if kind == "list" else str(row.get(task) or "").strip()
+            record[task] = as_list(row.get(task)) if kind == "list" else str(row.get(task) or "").strip()
         out.append(record)
     return out
 
 
-def _stats(records, task, kind) -> dict:
-    texts = [t for r in records for t in (r[task] if kind == "list" else [r[task]]) if t]
-    words = [len(t.split()) for t in texts]
-    sentences = [max(1, len(_SENTENCE.findall(t))) for t in texts]
-    chars = [len(t) for t in texts]
-    stats = {"n": len(texts), "chars": (min(chars), max(chars)), "words": (_percentile(words, .02), _percentile(words, .98)),
-             "sentences": (_percentile(sentences, .02), _percentile(sentences, .98))}
-    if kind == "list":
-        items = [len(r[task]) for r in records]
-        stats["items"] = (min(items), max(items))
-    return stats
-
-
-def _write_kit(target, source, name, tasks, fact_fields, records, id_field) -> None:
-    stats = {t: _stats(records, t, k) for t, k in tasks.items()}
-    _write_schema(target, tasks, stats, fact_fields)
-    _write_claims(target, source, records, fact_fields)
-    _write_rules(target, source, tasks, stats)
-    data_dir = target / "training_data" / "approved"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "approved.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                                             encoding="utf-8")
-    (target / "brand.yaml").write_text(_brand_yaml(source, name, tasks, fact_fields, id_field, len(records)),
-                                       encoding="utf-8")
-
-
-def _write_schema(target, tasks, stats, fact_fields) -> None:
-    props = {"id": {"type": "string", "minLength": 1, "maxLength": 64}, "facts": {"type": "object"},
-             "note": {"type": "string"}}
-    for task, kind in tasks.items():
-        low, high = stats[task]["chars"]
-        text = {"type": "string", "minLength": low, "maxLength": high}
-        if kind == "list":
-            lo, hi = stats[task]["items"]
-            props[task] = {"type": "array", "minItems": lo, "maxItems": hi, "items": text}
-        else:
-            props[task] = text
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              "$comment": "drafted by stylegen init: bounds are the approved corpus' min and max per field",
-              "type": "object", "required": ["id", *tasks], "properties": props, "additionalProperties": False}
-    (target / "schema.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
-
-
-def _write_claims(target, source, records, fact_fields) -> None:
-    terms: dict[str, int] = {}
-    for record in records:
-        for value in record["facts"].values():
-            for item in value if isinstance(value, list) else []:
-                if len(item.split()) <= 4:
-                    terms[item.lower()] = terms.get(item.lower(), 0) + 1
-    lines = [f"# Drafted by stylegen init from the list facts of {source.name}: review before use.",
-             "# One claim per line (see the sample brand's claims.txt for kinds and supporters)."]
-    lines += [t for t, n in sorted(terms.items()) if n >= 2]  # seen in 2+ records: not a one-off
-    (target / "claims.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _write_rules(target, source, tasks, stats) -> None:
-    import yaml
-
-    _copy_suites(target)
-    suite = target / "validators" / "Drafted"
-    suite.mkdir(parents=True, exist_ok=True)
-    for task in tasks:
-        for unit in ("words", "sentences"):
-            low, high = stats[task][unit]
-            rule = {"extends": "occurrence", "count": unit, "min": low, "max": high, "level": "warning",
-                    "fields": [task],
-                    "message": f"{task}: {{count}} {unit} (the approved copy's 2nd-98th percentile: {low}-{high})"}
-            header = (f"# Drafted by stylegen init: 2nd-98th percentile of {unit} per {task}"
-                      f" over {stats[task]['n']} approved texts in {source.name}\n")
-            (suite / f"{task.title().replace('_', '')}{unit.title()}.yml").write_text(
-                header + yaml.safe_dump(rule, sort_keys=False), encoding="utf-8")
-
-
-def _brand_yaml(source, name, tasks, fact_fields, id_field, count) -> str:
-    out = [f"# Drafted by `stylegen init` from {source.name} ({count} approved records): review every value.",
-           f"name: {json.dumps(name)}  # from the kit folder's name", "voice: \"Describe the brand's voice in a sentence or two.\"  # a placeholder: write it",
-           "schema: schema.json  # bounds from the corpus",
-           "claims: claims.txt  # list facts seen in 2+ records, for review", "", "tasks:"]
-    for task, kind in tasks.items():
-        out.append(f"  {task}:  # copy column {task!r}")
-        out.append(f"    prompt: {json.dumps((f'Write the {task} for {{name}}.' if 'name' in fact_fields else f'Write the {task}.') + chr(10) + '{facts}')}"
-                   "  # a starting prompt; edit it")
-        out.append(f"    kind: {kind}  # most values {'hold several lines' if kind == 'list' else 'are one text'}")
-    out += ["", "catalog:", f"  id: {id_field}  # the id column of {source.name}", "  fields:"]
-    for fact in fact_fields:
-        out.append(f"    {fact}: {{column: {json.dumps(fact)}}}  # a fact column of {source.name}")
-    out += ["", "training:", "  data: training_data/approved  # the approved copy, converted", "",
-            "validators:", "  path: validators", "  suites: [Drafted]  # percentile rules from the corpus", ""]
-    return "\n".join(out)
-
-
-def _check(target, records, tasks) -> InitResult:
-    from stylegen.validation.rules import check_brand_kit
+def _check(target: Path, records: list[dict], tasks: dict, read_as: str, notes: list[str]) -> InitResult:
+    from stylegen.kit.brand import load_brand
+    from stylegen.validation.rules import check_brand_kit, load_rules
     from stylegen.validation.validator import validate_paths
 
     check_brand_kit(target)
+    rules = {r.id: r for r in load_rules(load_brand(target))}
     report = validate_paths([str(target / "training_data" / "approved")], target)
     failing: dict[str, set] = {}
+    advice: dict[str, str] = {}
     for finding in report.findings:
-        failing.setdefault(f"{finding.rule} ({finding.level})", set()).add(finding.id)
-    return InitResult(target, len(records), tasks, {r: len(ids) for r, ids in failing.items()})
+        key = f"{finding.rule} ({finding.level})"
+        failing.setdefault(key, set()).add(finding.id)
+        rule = rules.get(finding.rule)
+        if rule is not None:
+            advice[key] = _ADVICE.get(rule.extends, _DEFAULT_ADVICE).format(file=_short(rule.file, target))
+    return InitResult(target, len(records), tasks, read_as, {r: len(ids) for r, ids in failing.items()}, advice, notes)
+
+
+def _short(path: Path, target: Path) -> str:
+    try:
+        return str(Path(path).relative_to(target))
+    except ValueError:  # a built-in rule: its level is set in brand.yaml, its file is the package's
+        return f"brand.yaml (validators.levels, built-in rule {Path(path).stem})"
