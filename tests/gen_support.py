@@ -95,3 +95,16 @@ def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def generate_bad_catalog(tmp_path: Path, content: bytes):
+    """``stylegen generate`` on a catalog file holding ``content``: (catalog path, CliRunner result)."""
+    from click.testing import CliRunner
+    from stylegen.cli import cli
+
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    brand = make_brand(tmp_path)
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(path),
+                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    return path, result

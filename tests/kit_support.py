@@ -1,4 +1,4 @@
-"""A copied kit's validators folder that tests may edit: the sample's suites plus a copy
+"""Kit helpers for tests. A copied kit's validators folder that tests may edit: the sample's suites plus a copy
 of the built-in Default suite as an override folder (a kit file overrides the built-in
 file of the same name, so editing the copy changes the rule the kit loads)."""
 from __future__ import annotations
@@ -18,3 +18,17 @@ def copy_validators(dst: Path) -> Path:
         if suite.is_dir() and not suite.name.startswith(("_", ".")):
             shutil.copytree(suite, dst / suite.name)
     return dst
+
+
+# A record that passes every sample-brand rule (validate tests start from it and break one thing).
+GOOD = {
+    "id": "T-1",
+    "description": ("The Ridgeback stove boils a liter of water in about four minutes on a calm evening. "
+                    "It folds to the size of a deck of cards and rides in your pot. "
+                    "The burner head spreads the flame wide, so your pasta cooks instead of scorching in one spot. "
+                    "A wire pot support locks open with a quarter turn. "
+                    "Screw it onto any standard canister and you are cooking before your friends find their spoons."),
+    "meta_description": "A folding canister stove that boils a liter in about four minutes and rides inside your pot.",
+    "bullets": ["Boils a liter in about four minutes", "Folds to the size of a deck of cards",
+                "Wide burner head for even heat"],
+}

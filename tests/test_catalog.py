@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gen_support import COLUMNS, make_brand, product, write_csv, write_jsonl
+from gen_support import COLUMNS, generate_bad_catalog, make_brand, product, write_csv, write_jsonl
 from stylegen.kit.brand import load_brand
 from stylegen.generation.catalog import read_catalog, strip_html
 from stylegen.cli import cli
@@ -106,11 +106,7 @@ def test_jsonl_types_and_bad_lines(tmp_path, cmap):
     (b"[1, 2, 3]\n", "not a catalog"),
 ])
 def test_unusable_files_exit_2_naming_the_file(tmp_path, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_bytes(content)
-    brand = make_brand(tmp_path)
-    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(path),
-                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    path, result = generate_bad_catalog(tmp_path, content)
     assert result.exit_code == 2, result.output
     assert str(path) in result.output and message in result.output
     assert not (tmp_path / "run").exists()

@@ -7,21 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kit_support import GOOD
 from stylegen.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 BRAND = str(ROOT / "brand")
-GOOD = {
-    "id": "T-1",
-    "description": ("The Ridgeback stove boils a liter of water in about four minutes on a calm evening. "
-                    "It folds to the size of a deck of cards and rides in your pot. "
-                    "The burner head spreads the flame wide, so your pasta cooks instead of scorching in one spot. "
-                    "A wire pot support locks open with a quarter turn. "
-                    "Screw it onto any standard canister and you are cooking before your friends find their spoons."),
-    "meta_description": "A folding canister stove that boils a liter in about four minutes and rides inside your pot.",
-    "bullets": ["Boils a liter in about four minutes", "Folds to the size of a deck of cards",
-                "Wide burner head for even heat"],
-}
 
 
 def run(*args, input=None):

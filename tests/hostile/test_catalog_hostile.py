@@ -7,7 +7,7 @@ import csv
 import pytest
 from click.testing import CliRunner
 
-from gen_support import COLUMNS, ROOT, make_brand, product, write_csv
+from gen_support import COLUMNS, generate_bad_catalog, ROOT, make_brand, product, write_csv
 from stylegen.cli import cli
 from stylegen.errors import DataError
 from stylegen.generation.catalog import quarantine_instructions, read_catalog, strip_html
@@ -97,11 +97,7 @@ def test_chat_control_tokens_quarantine_the_row(tmp_path, cmap):
     (b'sku,"name\n', "not a CSV catalog: cannot read the header line 1"),
 ])
 def test_cli_exit_2_no_traceback(tmp_path, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_bytes(content)
-    brand = make_brand(tmp_path)
-    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(path),
-                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    path, result = generate_bad_catalog(tmp_path, content)
     assert result.exit_code == 2, result.output
     assert str(path) in result.output and message in result.output
     assert "Traceback" not in result.output

@@ -12,23 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kit_support import GOOD
 from stylegen.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 BRAND = str(ROOT / "brand")
 pytestmark = pytest.mark.timeout(60)
 
-GOOD = {
-    "id": "T-1",
-    "description": ("The Ridgeback stove boils a liter of water in about four minutes on a calm evening. "
-                    "It folds to the size of a deck of cards and rides in your pot. "
-                    "The burner head spreads the flame wide, so your pasta cooks instead of scorching in one spot. "
-                    "A wire pot support locks open with a quarter turn. "
-                    "Screw it onto any standard canister and you are cooking before your friends find their spoons."),
-    "meta_description": "A folding canister stove that boils a liter in about four minutes and rides inside your pot.",
-    "bullets": ["Boils a liter in about four minutes", "Folds to the size of a deck of cards",
-                "Wide burner head for even heat"],
-}
 # A record with one known finding: it must still be reported next to the hostile one.
 HYPE = dict(GOOD, id="T-HYPE", description=GOOD["description"] + " It is amazing.")
 
