@@ -11,7 +11,8 @@ Actions (each edits one field text, at the finding's ``field`` and ``span``):
 
 * ``replace``: the match becomes the rule's ``with`` text, or for a substitution rule the
   swap value of the term (only where the match is the listed term as written, case
-  aside: "utilized" is not rewritten to "use"; a capital first letter is kept).
+  aside: "utilized" is not rewritten to "use"; a capital first letter is kept), or for
+  a ``name`` rule the product name's word as the facts spell it.
 * ``remove``: the match goes, and the join is tidied (one space, no space before
   punctuation, a capital at a sentence start, "an" -> "a" before a consonant, a comma
   that is left dangling). Pattern rules remove the match as is. Rules that match words
@@ -296,7 +297,7 @@ def _plan_replace(rule, finding, record, text, doc, brand):
         return None
     start, end = finding.span
     match = text[start:end]
-    new = rule.fix.replacement if rule.fix.replacement is not None else _swap_for(rule, match)
+    new = rule.fix.replacement if rule.fix.replacement is not None else _swap_for(rule, match, record)
     if new is None:
         return None
     if match[:1].isupper() and new[:1].islower():
@@ -306,8 +307,11 @@ def _plan_replace(rule, finding, record, text, doc, brand):
     return (start, end, new, False, False) if new != match else None
 
 
-def _swap_for(rule, match: str) -> str | None:
-    """The substitution rule's swap for ``match`` written as the listed term (case aside)."""
+def _swap_for(rule, match: str, record) -> str | None:
+    """The substitution rule's swap for ``match`` written as the listed term (case aside),
+    or what a check with its own ``replacement(match, record)`` says (a name's spelling)."""
+    if hasattr(rule.check, "replacement"):
+        return rule.check.replacement(match, record)
     swaps = getattr(rule.check, "swaps", {})
     if match in swaps:
         return swaps[match]

@@ -282,10 +282,10 @@ def _fix_with(spec: dict, action: str | None, extends: str, data: dict, probs: P
         if "with" in spec and action is not None:
             probs.add(spec, "with", "fix.with", f"only used with action replace (not {action})")
         return None
-    if extends == "substitution":
+    if extends in ("substitution", "name"):
         if "with" in spec:
-            probs.add(spec, "with", "fix.with", "not used with extends: substitution "
-                                                "(each match is replaced by its swap value)")
+            probs.add(spec, "with", "fix.with", f"not used with extends: {extends} "
+                                                "(each match is replaced by its swap value or the name's spelling)")
         return None
     if not isinstance(value, str) or not value:
         where = spec if "with" in spec else data
