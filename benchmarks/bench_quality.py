@@ -40,7 +40,7 @@ NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "Ket
 BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1, "fixes": False,
                            "temperature": 0.7, "top_p": 0.9}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size")
+            "batch_size", "lexicon")
 
 
 def brand_copy(tmp: Path, generation: dict, off: tuple) -> Path:

@@ -66,8 +66,9 @@ def test_fact_coverage_and_quality():
     assert fact_coverage("It has three brightness levels and weighs 8.9 oz.", facts) == pytest.approx(2 / 4)
     assert fact_coverage("A red night mode, an aluminum body, 8.9 oz, three levels of brightness.", facts) == 1.0
     assert fact_coverage("Nothing here.", {}) == 0.0
-    assert quality_score("8.9 oz", facts, -2.0) == pytest.approx(0.25 - 1.0)
-    assert quality_score("8.9 oz", facts, None) == pytest.approx(0.25)
+    # coverage 1/4, fact precision 1/2 ("oz" is a fact word, "weighs" is not), fluency 0.5 x -2
+    assert quality_score("It weighs 8.9 oz.", facts, -2.0) == pytest.approx(0.25 + 0.5 - 1.0)
+    assert quality_score("It weighs 8.9 oz.", facts, None) == pytest.approx(0.75)
 
 
 def test_run_settings_identity_and_old_run_directories(tmp_path):

@@ -46,6 +46,8 @@ class GenRequest:
         repetition_penalty: CTRL-style penalty on tokens already in prompt or output.
         do_sample: False for greedy decoding.
         key: Caller's tag, echoed back in the result.
+        words: The only words the completion may use, lower case (None: any); digits,
+            punctuation and whitespace are always allowed (:mod:`stylegen.generation.lexicon`).
     """
 
     prompt: str
@@ -57,6 +59,7 @@ class GenRequest:
     repetition_penalty: float = 1.0
     do_sample: bool = True
     key: str = ""
+    words: frozenset[str] | None = None
 
 
 @dataclass
@@ -190,6 +193,17 @@ class TransformersEngine(Engine):
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = _stop_ids(model, tokenizer)
         self.cache_key = cache_kwarg(model)
+        self._lexicon = None  # TokenLexicon, built on the first request that carries words
+
+    def allowed_ids(self, req: GenRequest):
+        """The token ids ``req`` may sample (None: all), from its lexicon."""
+        if req.words is None:
+            return None
+        if self._lexicon is None:
+            from stylegen.generation.lexicon import TokenLexicon
+
+            self._lexicon = TokenLexicon(self.tokenizer, self.stop_ids)
+        return self._lexicon.ids(req.words)
 
     def describe(self) -> dict:
         import torch
@@ -211,6 +225,8 @@ class TransformersEngine(Engine):
         from concurrent.futures import ThreadPoolExecutor
 
         encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+        for r in requests:  # each word's token ids once, here, not racing in the worker threads
+            self.allowed_ids(r)
         # Similar budgets and lengths together: less padding and fewer idle finished rows.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(encoded[i])))
         size = -(-self.batch_size // self.workers)
@@ -239,7 +255,8 @@ class TransformersEngine(Engine):
         config = GenerationConfig(
             max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
             eos_token_id=self.stop_ids, pad_token_id=layout.pad_id, use_cache=True)
-        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids)
+        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids,
+                              allowed=[self.allowed_ids(r) for r in reqs])
         started = time.perf_counter()
         with torch.inference_mode():
             device = self.model.device
@@ -403,7 +420,8 @@ class _RowSampler:
     decoding then picks the one token left finite.
     """
 
-    def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int, stop_ids: list[int] | None = None):
+    def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int, stop_ids: list[int] | None = None,
+                 allowed: list | None = None):
         import torch
 
         self.pad_mask = pad_mask  # (rows, prompt width): True where a prompt is padded
@@ -425,6 +443,8 @@ class _RowSampler:
         self.tokens = torch.zeros(len(reqs), dtype=torch.long)
         self.done = torch.zeros(len(reqs), dtype=torch.bool)
         self.stops = torch.tensor(stop_ids or [eos_id])
+        self.allowed = allowed if allowed and any(a is not None for a in allowed) else None
+        self.blocked = None  # (rows, vocabulary): True where a row's lexicon forbids a token
 
     def mean_logprobs(self) -> list[float | None]:
         """Per row: the mean log-probability of its generated tokens (see :class:`GenResult`)."""
@@ -437,13 +457,27 @@ class _RowSampler:
         step = input_ids.shape[1] - self.width  # tokens generated so far
         scores = self._penalize(input_ids.cpu(), scores)
         scores[step < self.min_new, self.eos] = float("-inf")
-        chosen = self._choose(scores)
+        chosen = self._choose(self._restrict(scores))
         # A row past its own budget only ends its turn (the batch runs to the largest budget).
         chosen = torch.where(step >= self.max_new, torch.full_like(chosen, self.eos), chosen)
-        self._track(scores, chosen)
+        self._track(scores, chosen)  # fluency as the unrestricted model sees it
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(len(chosen)), chosen] = 0.0
         return out.to(input_ids.device)
+
+    def _restrict(self, scores):
+        """Scores with every token outside each row's lexicon at -inf."""
+        import torch
+
+        if self.allowed is None:
+            return scores
+        if self.blocked is None:
+            self.blocked = torch.zeros(scores.shape, dtype=torch.bool)
+            for row, ids in enumerate(self.allowed):
+                if ids is not None:
+                    self.blocked[row] = True
+                    self.blocked[row, [i for i in ids if i < scores.shape[1]]] = False
+        return scores.masked_fill(self.blocked, float("-inf"))
 
     def _track(self, scores, chosen) -> None:
         """Add each unfinished row's log-probability of its chosen token; rows end at end-of-turn."""

@@ -44,20 +44,30 @@ def fact_coverage(text: str, facts: dict | None) -> float:
     and less likely to be about something else; this is the tie-breaker between
     candidates with the same findings.
     """
-    words = set(_WORD.findall(text.lower()))
     items = [item for key in COVERAGE_FACTS for item in _items((facts or {}).get(key))]
     if not items:
         return 0.0
-    covered = 0
-    for item in items:
-        need = [w for w in _WORD.findall(item.lower()) if w not in _FILLER]
-        covered += bool(need) and sum(w in words for w in need) * 2 >= len(need)
-    return covered / len(items)
+    return len(covered_facts(text, facts)) / len(items)
+
+
+def covered_facts(text: str, facts: dict | None) -> set[str]:
+    """The fact items (features, materials, sizes, use, ...) ``text`` mentions: at least
+    half of an item's words (fillers aside) appear in it."""
+    words = set(_WORD.findall(text.lower()))
+    out = set()
+    for key in COVERAGE_FACTS:
+        for item in _items((facts or {}).get(key)):
+            need = [w for w in _WORD.findall(item.lower()) if w not in _FILLER]
+            if need and sum(w in words for w in need) * 2 >= len(need):
+                out.add(f"{key}:{item}")
+    return out
 
 
 # How much the model's own fluency counts beside fact coverage: a mean log-probability
 # 1 nat higher is worth half of the row's facts.
 FLUENCY_WEIGHT = 0.5
+# Fact precision beside them: a text made only of fact words is worth all the row's facts.
+PRECISION_WEIGHT = 1.0
 
 
 def quality_score(text: str, facts: dict | None, mean_logprob: float | None) -> float:
@@ -68,7 +78,29 @@ def quality_score(text: str, facts: dict | None, mean_logprob: float | None) -> 
     which at this model size goes with sentences that hang together. Engines that do not
     report it (scripted ones) score on coverage alone.
     """
-    return fact_coverage(text, facts) + FLUENCY_WEIGHT * (mean_logprob or 0.0)
+    return (fact_coverage(text, facts) + PRECISION_WEIGHT * fact_precision(text, facts)
+            + FLUENCY_WEIGHT * (mean_logprob or 0.0))
+
+
+def fact_precision(text: str, facts: dict | None) -> float:
+    """Share of the text's words that are the row's own fact words (function words aside).
+
+    A 135M model's invented relations ("holds steam in its mouth", "keeps your feet cool")
+    bring words of their own; a candidate that says the product's facts in the brand's
+    sentence shapes has few. 1.0 for a text with no word but fact and function words.
+    """
+    from stylegen.generation.lexicon import fact_words, function_words, words
+
+    own = {_fold(w) for w in fact_words(facts or {})}
+    content = [w for w in words(text) if w not in function_words()]
+    if not content:
+        return 0.0
+    return sum(_fold(w) in own for w in content) / len(content)
+
+
+def _fold(word: str) -> str:
+    """Plural folded: "pockets" and "pocket" meet."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _items(value: Any) -> list[str]:

@@ -150,6 +150,17 @@ class RunInputs:
     rows: list[CatalogRow]
     rejects: list[CatalogReject] = field(default_factory=list)
     prompts: PromptBuilder | None = None  # None: the brand's short task prompt
+    lexicon: object = None  # stylegen.generation.lexicon.Lexicon, built on first use
+
+    def words_for(self, row: CatalogRow) -> frozenset[str] | None:
+        """The words a completion for ``row`` may use (None: any; brand.yaml generation.lexicon)."""
+        if self.settings.lexicon == "open":
+            return None
+        if self.lexicon is None:
+            from stylegen.generation.lexicon import build_lexicon
+
+            self.lexicon = build_lexicon(self.brand)
+        return self.lexicon.words_for(row.facts)
 
     def compose(self, task: str, row: CatalogRow, note: str | None) -> list:
         if self.prompts is not None:
@@ -399,15 +410,18 @@ def _step(inputs: RunInputs, pool: RequestPool, jobs: list[Job], sinks: _Sinks) 
 def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine) -> tuple[list, list]:
     """The engine requests for ``jobs`` (and the corrective note each carries, if any)."""
     settings = inputs.settings
-    requests, notes = [], []
+    requests, notes, words = [], [], {}
     for job in jobs:
         state = pool.states[job.row_id]
+        if job.row_id not in words:  # one set per row: the engine caches its token ids by it
+            words[job.row_id] = inputs.words_for(state.row)
         note = _note(state, job) if settings.feedback else None
         attempt = job.attempt(settings.candidates)
         prompt = engine.render(inputs.compose(job.task, state.row, note))
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
-                                   key=f"{job.row_id}/{job.task}", **settings.sampling.as_kwargs()))
+                                   key=f"{job.row_id}/{job.task}", words=words[job.row_id],
+                                   **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes
 

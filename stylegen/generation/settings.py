@@ -17,7 +17,7 @@ from stylegen.errors import ConfigError
 # What a run directory refuses to resume with when it changed: everything that decides
 # which text a row gets. Batch size, progress bars and limits do not.
 IDENTITY_KEYS = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_sha256", "seed", "max_attempts",
-                 "candidates", "feedback", "fixes", "tasks", "sampling")
+                 "candidates", "feedback", "fixes", "tasks", "sampling", "lexicon")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class RunSettings:
     feedback: bool
     fixes: bool
     tasks: dict[str, TaskSpec]
+    lexicon: str = "open"  # generation.lexicon: the words each completion may use
     catalog: str = ""
     catalog_sha256: str = ""
     adapter: str | None = None
@@ -104,7 +105,7 @@ class RunSettings:
 _MISSING = object()
 # Identity keys added after run directories already existed: an old directory's stored
 # identity lacks them, which is fine when the run keeps the old behaviour.
-_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False}
+_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open"}
 
 
 def run_settings(brand, overrides) -> RunSettings:
@@ -126,7 +127,7 @@ def run_settings(brand, overrides) -> RunSettings:
         dtype=brand.model.dtype, seed=pick("seed"), max_attempts=pick("max_attempts"),
         candidates=pick("candidates"), batch_size=pick("batch_size"),
         sampling=Sampling(gen.temperature, gen.top_p, gen.repetition_penalty, gen.do_sample),
-        feedback=gen.feedback, fixes=gen.fixes,
+        feedback=gen.feedback, fixes=gen.fixes, lexicon=gen.lexicon,
         tasks={name: TaskSpec(t.prompt, t.kind, t.max_new_tokens) for name, t in brand.tasks.items()},
         limit=getattr(overrides, "limit", None), max_reject_rate=getattr(overrides, "max_reject_rate", 1.0))
     _check_ranges(settings)

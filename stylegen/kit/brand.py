@@ -158,6 +158,9 @@ class GenerationSettings:
     feedback: bool = True  # corrective note from the findings in the next round's prompt
     fixes: bool = True  # apply the rules' deterministic fixes before a round is spent
     runner: Literal["local", "ray"] = "local"  # one process, or a Ray Data actor pool (--runner)
+    # words a completion may use, held at decode time (stylegen.generation.lexicon):
+    # the row's facts + the brand's approved copy for its category + function words
+    lexicon: Literal["category", "open"] = "open"
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""The words a completion may use: a per-row lexicon held at decode time.
+
+A 135M model asked for a product description writes fluent, on-topic-sounding text about
+things the product does not have ("a pillow with bristles on its forehead", "holds 1.6 L of
+steam"). The validators can reject such text afterwards; a lexicon keeps most of it from
+being written at all. Each request carries the words its completion may use:
+
+* the row's own facts (every word of every fact value, the product name included);
+* the words the brand's approved copy uses for this kind of product (``min_docs``
+  approved records of the row's category), learned from the training side of the split;
+* the brand's general voice: words its approved copy uses in ``min_categories``
+  categories or more ("you", "trail", "pack", "keeps");
+* English function words (spaCy's stop-word list: articles, pronouns, prepositions).
+
+Digits, punctuation and whitespace are always allowed, so numbers from the facts and the
+list shape of bullets stay writable. The engine maps the words to token ids
+(:func:`token_ids`) and masks every other token before sampling; vLLM takes the same ids as
+``SamplingParams.allowed_token_ids``. The constraint is on tokens, not words: a word the
+lexicon lacks can still be spelled from pieces of words it has, rarely, which is why every
+output is still validated by the offtopic check.
+
+brand.yaml ``generation.lexicon`` switches it (``category``, or ``open``: any word);
+docs/QUALITY.md has the measurements.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+LETTERS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
+LEXICON_MODES = ("category", "open")
+
+
+@dataclass(frozen=True)
+class LexiconSettings:
+    """How wide the lexicon is (see the module doc)."""
+
+    min_docs: int = 2
+    min_categories: int = 3
+
+
+@dataclass
+class Lexicon:
+    """Surface words of the brand's approved copy, per category and over all categories."""
+
+    category_words: dict[str, Counter] = field(default_factory=dict)
+    general: frozenset[str] = frozenset()
+    settings: LexiconSettings = LexiconSettings()
+
+    def words_for(self, facts: dict) -> frozenset[str]:
+        """Every word a completion for a row with these ``facts`` may use (lower case)."""
+        category = str(facts.get("category") or "").strip().lower()
+        counts = self.category_words.get(category, Counter())
+        own = {w for w, n in counts.items() if n >= self.settings.min_docs}
+        return frozenset(own | self.general | function_words() | fact_words(facts))
+
+
+def words(text: str) -> list[str]:
+    """The lower-case words of ``text`` (letter runs, with an inner apostrophe)."""
+    return [w.lower() for w in LETTERS.findall(text or "")]
+
+
+def fact_words(facts: dict) -> set[str]:
+    """Every word of every fact value, nested lists included."""
+    out: set[str] = set()
+    for value in (facts or {}).values():
+        for leaf in value if isinstance(value, (list, tuple)) else [value]:
+            if leaf is not None:
+                out.update(words(str(leaf)))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """English function words (spaCy's stop-word list), lower case, with clitics."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(w.lower() for w in STOP_WORDS) | {"'s", "n't", "'re", "'ll", "'ve", "'d"}
+
+
+def build_lexicon(brand, settings: LexiconSettings = LexiconSettings()) -> Lexicon:
+    """The lexicon of ``brand``, learned from the training side of its approved copy.
+
+    Raises:
+        DataError: the approved copy cannot be found or holds no record with facts.
+    """
+    from stylegen.validation.vocabulary import held_out_ids
+    from stylegen.training.data import data_files
+    from stylegen.validation.records import field_texts, read_records
+    from stylegen.errors import DataError
+
+    files = data_files(brand.resolve(brand.training.data))
+    records = [r for path in files for r in read_records(path, brand)[0] if r.id and isinstance(r.facts, dict)]
+    if not records:
+        raise DataError(f"no approved records with facts in {', '.join(map(str, files))}: the lexicon "
+                        "(generation.lexicon) is learned from them")
+    held = held_out_ids([r.id for r in records], brand.training.eval_fraction)
+    per_category: dict[str, Counter] = {}
+    for rec in records:
+        if rec.id in held:
+            continue
+        texts = [text for _, _, text in field_texts(rec, list(brand.tasks))]
+        seen = set().union(*(words(t) for t in texts)) | fact_words(rec.facts)
+        per_category.setdefault(str(rec.facts.get("category") or "").strip().lower(), Counter()).update(seen)
+    spread = Counter(w for counts in per_category.values() for w in counts)
+    general = frozenset(w for w, n in spread.items() if n >= settings.min_categories)
+    return Lexicon(per_category, general, settings)
+
+
+class TokenLexicon:
+    """Maps word sets to the token ids that spell them, for one tokenizer (cached per word)."""
+
+    def __init__(self, tokenizer, always: list[int] = ()):
+        self.tokenizer = tokenizer
+        self._word_ids: dict[str, frozenset[int]] = {}
+        self._sets: dict[frozenset, frozenset[int]] = {}  # a row's word set: its candidates share it
+        self.always = frozenset(always) | _shape_tokens(tokenizer)
+
+    def ids(self, allowed: frozenset[str] | tuple[str, ...]) -> frozenset[int]:
+        """Token ids of every spelling of ``allowed`` (with and without a leading space,
+        lower case, capitalised, upper case), plus digits, punctuation and whitespace."""
+        if allowed in self._sets:
+            return self._sets[allowed]
+        out = set(self.always)
+        for word in allowed:
+            if word not in self._word_ids:
+                self._word_ids[word] = self._spell(word)
+            out |= self._word_ids[word]
+        if len(self._sets) > 512:
+            self._sets.clear()
+        self._sets[frozenset(allowed)] = frozenset(out)
+        return self._sets[frozenset(allowed)]
+
+    def _spell(self, word: str) -> frozenset[int]:
+        forms = {word, word.capitalize(), word.upper()}
+        ids: set[int] = set()
+        for form in forms:
+            for text in (form, " " + form):
+                ids.update(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return frozenset(ids)
+
+
+def _shape_tokens(tokenizer) -> frozenset[int]:
+    """Tokens without a letter: digits, punctuation, whitespace, newlines."""
+    vocab = tokenizer.get_vocab()
+    out = set()
+    for token, tid in vocab.items():
+        text = tokenizer.convert_tokens_to_string([token])
+        if text and not any(ch.isalpha() for ch in text) and tid not in tokenizer.all_special_ids:
+            out.add(tid)
+    return frozenset(out)
