@@ -54,7 +54,8 @@ def timed(label: str, fn) -> dict:
     try:
         texts, tokens = fn()
     except ImportError as exc:
-        return {"config": label, "available": False, "error": f"{exc.__class__.__name__}: {exc}"}
+        cause = f" (caused by {exc.__context__.__class__.__name__}: {exc.__context__})" if exc.__context__ else ""
+        return {"config": label, "available": False, "error": f"{exc.__class__.__name__}: {exc}{cause}"}
     seconds = time.perf_counter() - started
     shaped = sum(bool(SHAPE.match(t.strip() + "\n")) for t in texts) / max(1, len(texts))
     return {"config": label, "available": True, "seconds": round(seconds, 2), "new_tokens": tokens,
@@ -135,7 +136,7 @@ def main() -> None:
             print(f"{f['config']:>20}: {f['seconds']:6.1f} s  {f['tokens_per_s']:6.1f} tok/s  "
                   f"x{f['overhead_vs_plain']:.2f}  shape {f['shape_share']:.0%}")
         else:
-            print(f"{f['config']:>20}: not available ({f['error'][:120]})")
+            print(f"{f['config']:>20}: not available ({f['error'][:240]})")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": args.rows, "max_new_tokens": args.max_new_tokens,
                                                "figures": figures}, indent=2), encoding="utf-8")
