@@ -45,7 +45,9 @@ def make_brand(tmp: Path, base_model: str | None = None, adapter: str | None = N
         data["model"]["dtype"] = "float32"
     # The loop's mechanics under test: one candidate a round and the corrective note on,
     # whatever the sample brand ships as its defaults.
-    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, **generation})
+    # The lexicon is off: the tiny random model's text would be masked to a few hundred words.
+    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, "lexicon": "open",
+                               **generation})
     if max_new_tokens:
         for task in data["tasks"].values():
             task["max_new_tokens"] = max_new_tokens

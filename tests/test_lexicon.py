@@ -84,3 +84,20 @@ def test_fact_precision_prefers_copy_made_of_the_facts():
     assert fact_precision(invented, FACTS) < 0.5
     assert quality_score(faithful, FACTS, -1.0) > quality_score(invented, FACTS, -1.0)
     assert fact_precision("", FACTS) == 0.0
+
+
+def test_generate_with_a_lexicon_needs_approved_copy(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from gen_support import make_brand, product, write_csv
+    from stylegen.cli import cli
+    from stylegen.generation.engine import ScriptedEngine
+
+    brand = make_brand(tmp_path, lexicon="category")  # the copy has no training_data/ beside it
+    catalog = write_csv(tmp_path / "cat.csv", [product("A")])
+    engine = ScriptedEngine(lambda req: "unused")
+    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "training data" in result.output and "approved" in result.output
+    assert engine.requests == [] and not (tmp_path / "run" / "outputs.jsonl").exists()

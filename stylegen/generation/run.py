@@ -187,6 +187,8 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
     rows, talking = quarantine_instructions(rows)  # before the dry run too: its summary counts them
     inputs = RunInputs(brand, settings, rows, rejects + talking)
+    if rows:
+        inputs.words_for(rows[0])  # a lexicon without approved copy to learn from fails here, before any work
     if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         return _dry_run_locked(inputs, Path(options.out), engine)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
