@@ -34,7 +34,14 @@ that names the fact it conflicts with:
   "<name>: a", the noun phrase's head is a word of the features or materials and neither
   the product's own noun (the last word of its name) nor a kind of its category.
 
-Placeholders: ``{kind}`` (pairs, number, kind, part), ``{reason}``, ``{fact}`` (the fact key or
+* ``identity`` (strict; only when a rule lists it): after "<name> is a", "it is a" or
+  "<name>: a" (the head may come before "of": "a pack of recycled nylon"), the head
+  must be a word of the product's name, a noun of ``generic``, or a noun this category's
+  approved copy uses for its products that is no product kind anywhere ("tunnel" for a
+  tent). Another kind is wrong even within the category: "The Lull Pillow is a breathier
+  sleep sack". A head right after a number is a unit and is skipped.
+
+Placeholders: ``{kind}`` (pairs, number, kind, part, identity), ``{reason}``, ``{fact}`` (the fact key or
 value conflicted with), ``{match}``. Records without facts are not checked. Only
 ``kind`` needs spaCy (POS tags), and only for texts where a product noun follows a word
 that can open a reference ("this", "<be> a", a clause's first "The").
@@ -46,10 +53,11 @@ from dataclasses import dataclass, field
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
-from stylegen.validation.vocabulary import (facts_keys, leaves, product_head, stem, text_keys, vocabulary_of,
+from stylegen.validation.vocabulary import (category_key, facts_keys, leaves, product_head, stem, text_keys, vocabulary_of,
                                            WORD)
 
-SUBCHECKS = ("pairs", "numbers", "kind", "part")
+SUBCHECKS = ("pairs", "numbers", "kind", "part", "identity")
+DEFAULT_SUBCHECKS = ("pairs", "numbers", "kind", "part")  # identity is strict: a rule opts in
 DEFAULT_PAIRS = [["single-wall", "double-wall"], ["insulated | insulation", "uninsulated"],
                  ["waterproof", "water-resistant"], ["freestanding", "non-freestanding"],
                  ["men's | mens", "women's | womens"]]
@@ -106,7 +114,7 @@ class Contradiction(Check):
 
     @dataclass
     class Options:
-        checks: list[str] = field(default_factory=lambda: list(SUBCHECKS))
+        checks: list[str] = field(default_factory=lambda: list(DEFAULT_SUBCHECKS))
         pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_PAIRS])
         quantities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUANTITIES))
         catalogs: list[str] = field(default_factory=list)
@@ -177,6 +185,8 @@ class Contradiction(Check):
             hits += self._kinds(_tagged(target, text), facts)
         if "part" in self.options.checks and _COPULA_CUE.search(text):
             hits += self._parts(_tagged(target, text), facts)
+        if "identity" in self.options.checks and _COPULA_CUE.search(text):
+            hits += self._identities(_tagged(target, text), facts)
         yield from sorted(hits, key=lambda h: h.start)
 
     # --- pairs -------------------------------------------------------------------------
@@ -260,6 +270,48 @@ class Contradiction(Check):
         return hits
 
 
+    # --- identity ----------------------------------------------------------------------
+
+    def _identities(self, doc, facts: dict) -> list[Hit]:
+        """"<name> is a X", "it is a X", "<name>: a X" where X is not what the product is:
+        neither a word of its name nor a noun its category's names or approved copy use
+        for its products ("The Lull Pillow is a breathier sleep sack", "The Wind Shirt is
+        a 3.1 oz pack of recycled nylon")."""
+        name = str(facts.get("name") or "")
+        own = text_keys(name) | {product_head(name)}
+        vocab, category = self._vocab(strict=False), facts.get("category")
+        if vocab is None or not category or not vocab.is_known(category):
+            return []
+        hits = []
+        for head in _copula_heads(doc, text_keys(name), of_ends=True):
+            key = stem(head.lower_)
+            if _names_itself(key, own) or key in self.generic or _is_description(vocab, category, key):
+                continue
+            if head.i and doc[head.i - 1].like_num:  # "a 0.9 oz ...": a unit, the head is out of reach
+                continue
+            reason = f'Says the {name or "product"} is a "{head.text}", not what a {category} product is called'
+            hits.append(Hit(head.idx, head.idx + len(head.text), values={"kind": "identity", "reason": reason,
+                                                                         "fact": "name"}))
+        return hits
+
+
+def _names_itself(key: str, own: set) -> bool:
+    """A word of the product's name, or the last part of one ("pack" for a Daypack)."""
+    return key in own or any(len(key) > 2 and word.endswith(key) for word in own if word)
+
+
+def _is_description(vocab, category, key: str) -> bool:
+    """What this category calls any of its products: the kind that heads at least 30% of
+    its product names ("bag" for a duffel in Bags), or a noun its approved copy uses for
+    its products that is no kind of product anywhere ("a 4-person tunnel" for a tent).
+    Another kind ("quilt" for a pillow) is only right when the product's name says it."""
+    cat = category_key(category)
+    heads = vocab.kinds.get(cat, {})
+    if heads and heads.get(key, 0) >= 0.3 * sum(heads.values()):
+        return True
+    return key in vocab.references.get(cat, ()) and key not in vocab.all_kinds()
+
+
 def _part_heads(facts: dict) -> frozenset:
     """Keys of the nouns the features and materials are about: each item's (or comma
     chunk's) last word ("sip lid" -> lid, "nests over a 110 g canister" -> canister), not
@@ -284,8 +336,11 @@ def _tagged(target, text: str):
     return doc
 
 
-def _copula_heads(doc, name_keys: set) -> list:
-    """Heads of the noun phrases the copy says the product is: "<name> is a X", "it is a X", "<name>: a X"."""
+def _copula_heads(doc, name_keys: set, of_ends: bool = False) -> list:
+    """Heads of the noun phrases the copy says the product is: "<name> is a X", "it is a X", "<name>: a X".
+
+    ``of_ends``: "a pack of recycled nylon" has its head before "of" (the part check
+    leaves such phrases out: "a set of two pots" is no part)."""
     heads = []
     for det in doc:
         if det.lower_ not in ("a", "an") or det.i < 2:
@@ -303,7 +358,9 @@ def _copula_heads(doc, name_keys: set) -> list:
         last = doc[end - 1] if end > det.i + 1 else None
         after = doc[end] if end < len(doc) else None
         bounded = after is None or after.pos_ in ("PUNCT", "ADP", "CCONJ", "PRON", "SCONJ") or after.lower_ in _BOUND
-        if last is not None and last.pos_ in ("NOUN", "PROPN") and bounded and (after is None or after.lower_ != "of"):
+        of_ok = of_ends or after is None or after.lower_ != "of"
+        if last is not None and last.pos_ in ("NOUN", "PROPN") and (bounded or of_ends and after.lower_ == "of") \
+                and of_ok:
             heads.append(last)
     return heads
 
