@@ -73,13 +73,13 @@ class BrandRun:
     RANGES = {"limit": ">=0"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunFile:
     """A night of several brands (``stylegen generate --runs FILE``)."""
 
     brands: list[BrandRun]
     out: str | None = None
-    path: Path = field(default=Path("."), compare=False)
+    path: Path = field(default=Path("."), init=False, compare=False)  # the file itself (not a key)
 
     def resolve(self, value: str) -> Path:
         """A path from the run file, relative to its folder."""
@@ -95,36 +95,38 @@ def load_run_file(path: str | Path) -> RunFile:
     path = Path(path)
     data = load_yaml(path)
     problems = Problems(str(path))
-    known = {f.name for f in dataclasses.fields(RunFile) if f.name != "path"}
-    if isinstance(data, dict) and "path" in data:  # not a run-file key (the field is internal)
-        problems.add(data, "path", "path", f"unknown key (valid keys: {', '.join(sorted(known))})")
-        data = {k: v for k, v in data.items() if k != "path"}
-    loaded = load_dataclass(RunFile, data, problems)
-    if loaded is not None:
-        _check_run_file(loaded, data, problems)
-    if problems or loaded is None:
+    run = load_dataclass(RunFile, data, problems)
+    if isinstance(data, dict) and isinstance(data.get("brands"), list):
+        _check_entries(data, problems)
+    if problems or run is None:
         raise ConfigError(problems or [f"{path}: not a run file"])
-    return dataclasses.replace(loaded, path=path.resolve())
+    run.path = path.resolve()
+    return run
 
 
-def _check_run_file(run: RunFile, data: dict, problems: Problems) -> None:
-    if not run.brands:
+def _check_entries(data: dict, problems: Problems) -> None:
+    """Checks beyond types, on the file's own list (so ``brands[i]`` is the i-th entry as written)."""
+    entries = data["brands"]
+    if not entries:
         problems.add(data, "brands", "brands", "must list at least one brand")
     seen: dict[str, int] = {}
-    for i, entry in enumerate(run.brands):
-        where = data["brands"][i] if isinstance(data.get("brands"), list) and i < len(data["brands"]) else data
-        if entry.adapter and entry.no_adapter:
-            problems.add(where, "no_adapter", f"brands[{i}].no_adapter",
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue  # already reported: must be a mapping
+        if entry.get("adapter") and entry.get("no_adapter") is True:
+            problems.add(entry, "no_adapter", f"brands[{i}].no_adapter",
                          f"excludes brands[{i}].adapter; give one of them")
-        if entry.name is not None:
-            if not NAME.match(entry.name):
-                problems.add(where, "name", f"brands[{i}].name", f"{entry.name!r} is not a brand name (letters,"
-                             " digits, '-' and '_', at most 64, starting with a letter or digit)")
-            elif entry.name in seen:
-                problems.add(where, "name", f"brands[{i}].name", f"{entry.name!r} is already brands[{seen[entry.name]}]'s"
-                             " name; give each brand its own")
-            else:
-                seen[entry.name] = i
+        name = entry.get("name")
+        if not isinstance(name, str):
+            continue
+        if not NAME.match(name):
+            problems.add(entry, "name", f"brands[{i}].name", f"{name!r} is not a brand name (letters, digits,"
+                         " '-' and '_', at most 64, starting with a letter or digit)")
+        elif name in seen:
+            problems.add(entry, "name", f"brands[{i}].name",
+                         f"{name!r} is already brands[{seen[name]}]'s name; give each brand its own")
+        else:
+            seen[name] = i
 
 
 def slug(text: str) -> str:
