@@ -132,7 +132,10 @@ def test_two_brands_one_run_each_row_with_its_own_adapter_and_rules(tmp_path, ni
     assert "## Brand `kettle-cairn`" in md and "## Brand `halyard-hem`" in md and sha["halyard-hem"][:12] in md
     settings = json.loads((out / "settings.json").read_text())
     assert settings["engine"]["adapters"] == {n: str(p.resolve()) for n, p in adapters.items()}
-    assert (out / "review-sample.html").is_file()
+    sheet = (out / "review-sample.html").read_text()
+    assert "kettle-cairn: " in sheet and "halyard-hem: " in sheet or "No accepted products" in sheet
+    review = CliRunner().invoke(cli, ["review", str(out), "--export", str(tmp_path / "d.jsonl")])
+    assert review.exit_code == 2 and "does not open those yet" in review.output  # not built: said plainly
 
 
 @pytest.mark.parametrize("brand", ["kettle-cairn", "halyard-hem"])
@@ -240,3 +243,14 @@ def test_resume_skips_finished_rows_and_every_row_lands_once(tmp_path, night, ca
         in changed.output, changed.output
     single = _invoke("--brand", kits["kettle-cairn"], "--catalog", KC_CATALOG, "--no-adapter", "--out", out)
     assert single.exit_code == 2 and "holds a multi-brand run" in single.output
+
+
+def test_the_sample_run_file_loads_both_sample_brands_on_one_base_model():
+    from stylegen.generation.multi import load_lanes, load_run_file, MultiOptions
+
+    run = load_run_file(ROOT / "samples" / "night.yaml")
+    lanes = load_lanes(run, MultiOptions(runs=str(run.path), dry_run=True))
+    assert [lane.name for lane in lanes] == ["kettle-cairn", "halyard-hem"]
+    assert {lane.inputs.settings.base_model for lane in lanes} == {"smollm2-135m-instruct"}
+    assert [len(lane.inputs.rows) + len(lane.inputs.rejects) for lane in lanes] == [20, 20]
+    assert run.resolve(run.out) == ROOT / "runs" / "night-sample"
