@@ -59,7 +59,8 @@ def _mixed(args, work: Path, model: str) -> dict:
     for i, name in enumerate(("alpha", "beta")):
         brands[name] = make_brand(work / name, base_model=model, max_new_tokens=args.new_tokens, max_attempts=1)
         adapters[name] = make_adapter(work / f"adapter-{name}", resolve_model(model), seed=i + 1)
-        catalogs[name] = write_csv(work / f"{name}.csv", [product(f"{name[0].upper()}{k:04d}") for k in range(args.rows)])
+        rows = [product(f"{name[0].upper()}{k:04d}") for k in range(args.rows)]
+        catalogs[name] = write_csv(work / f"{name}.csv", rows)
     warm = run_generate(GenerateOptions(brand=str(brands["alpha"]), catalog=str(catalogs["alpha"]),  # untimed:
                                         out=str(work / "warm-up"), limit=2, adapter=str(adapters["alpha"]),  # first
                                         batch_size=args.batch_size, progress=False))  # calls pay one-off costs

@@ -100,7 +100,8 @@ def test_two_brands_one_run_each_row_with_its_own_adapter_and_rules(tmp_path, ni
     out = tmp_path / "night"
     result = _invoke("--runs", _run_file(tmp_path / "night.yaml", night, out=str(out)))
     assert result.exit_code == 0, result.output
-    assert "6 rows:" in result.output and "kettle-cairn: 3 rows" in result.output and "halyard-hem: 3 rows" in result.output
+    for line in ("6 rows:", "kettle-cairn: 3 rows", "halyard-hem: 3 rows"):
+        assert line in result.output
     lines = _lines(out)
     with open(KC_CATALOG, newline="", encoding="utf-8") as fh:
         first_three = [row["sku"] for row, _ in zip(csv.DictReader(fh), range(3))]
@@ -117,8 +118,8 @@ def test_two_brands_one_run_each_row_with_its_own_adapter_and_rules(tmp_path, ni
         brand = a["brand"]
         assert a["adapter_hash"] == sha[brand]  # the adapter each attempt ran with
         assert a["row_key"].startswith(f"{brand}:")
-        assert shown[brand] in a["prompt"] and shown[{"kettle-cairn": "halyard-hem"}.get(brand, "kettle-cairn")] \
-            not in a["prompt"]
+        other = next(name for name in shown if name != brand)
+        assert shown[brand] in a["prompt"] and shown[other] not in a["prompt"]  # its own brand's prompt
         found = {f["rule"] for f in json.loads(a["findings"])}
         assert all(rule.startswith(rules[brand]) for rule in found), (brand, found)
     assert any(f["rule"].startswith("HalyardHem.") for a in attempts for f in json.loads(a["findings"]))
