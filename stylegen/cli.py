@@ -252,19 +252,30 @@ def train_cmd(brand_dir, out, data, base_model, resume, overwrite, seed, max_ste
                    " Default: brand.yaml generation.runner (local).")
 @click.option("--actors", type=click.IntRange(min=1), default=2, show_default=True,
               help="Ray runner: actors in the pool, each holding one engine.")
+@click.option("--runs", "runs", type=click.Path(dir_okay=False), default=None,
+              help="Run file (YAML) listing several brands for one run: brands: [{brand, catalog, name, limit,"
+                   " adapter, no_adapter}], out. Replaces --brand, --catalog, --limit, --adapter, --no-adapter.")
 @_handle_errors
 def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_reject_rate, seed, batch_size,
-             max_attempts, candidates, runner=None, actors=2):
+             max_attempts, candidates, runner=None, actors=2, runs=None):
     """Nightly job: write product copy for a catalog, validate, fix, select, retry.
 
     Each field gets several candidates; the best valid one (after the rules' fixes) is kept.
     Outputs go to OUT/outputs.jsonl, failures (with every finding) to OUT/rejects.jsonl;
     OUT/ledger.sqlite records every candidate, OUT/report.md summarizes the run and
     OUT/review-sample.html is a rating sheet of accepted products for a person.
+    With --runs FILE, several brands run in one night into one run directory: each row with
+    its own brand's prompts, adapter and validators, the base model loaded once.
     Exit code 0; 1 when the reject rate is above --max-reject-rate; 2 for usage errors.
     """
     from stylegen.generation.run import GenerateOptions, run_generate
 
+    if runs:
+        summary = _generate_runs(runs, out, dry_run, max_reject_rate, seed, batch_size, max_attempts, candidates,
+                                 runner)
+        for line in summary.lines():
+            click.echo(line)
+        sys.exit(summary.exit_code)
     if adapter and no_adapter:
         raise click.UsageError("--adapter and --no-adapter exclude each other")
     summary = run_generate(GenerateOptions(
@@ -274,6 +285,24 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
     for line in summary.lines():
         click.echo(line)
     sys.exit(summary.exit_code)
+
+def _generate_runs(runs, out, dry_run, max_reject_rate, seed, batch_size, max_attempts, candidates, runner):
+    """``generate --runs FILE``: the options a run file replaces must not be given too."""
+    from click.core import ParameterSource
+
+    from stylegen.generation.multi import MultiOptions, run_multi
+
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)  # noqa: E731
+    clash = [flag for name, flag in (("brand_dir", "--brand"), ("catalog", "--catalog"), ("limit", "--limit"),
+                                     ("adapter", "--adapter"), ("no_adapter", "--no-adapter"),
+                                     ("actors", "--actors")) if given(name)]
+    if clash:
+        raise click.UsageError(f"--runs takes each brand's kit, catalog, limit and adapter from the run file;"
+                               f" drop {', '.join(clash)} (or put them in the run file)")
+    return run_multi(MultiOptions(runs=runs, out=out if given("out") else None, dry_run=dry_run,
+                                  max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
+                                  max_attempts=max_attempts, candidates=candidates, runner=runner))
 
 # --- eval --------------------------------------------------------------------
 # (eval command, owned by the evaluation work)

@@ -130,6 +130,25 @@ def test_m003_gives_an_old_ledger_the_review_tables_rows_kept(tmp_path):
     ledger.close()
 
 
+def test_m004_gives_an_old_ledger_brand_columns_rows_kept_and_brands_recorded(tmp_path):
+    path = old_ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(path)
+    assert "m004_brand" in applied(path)
+    assert [(r.row_key, r.brand) for r in ledger.finished_rows()] == [("A", None), ("B", None)]
+    assert [a["brand"] for a in ledger.attempt_rows()] == [None, None]
+    ledger.start_session({})
+    ledger.finish_rows([FinishedRow("hem:A", "A", 2, "accepted", "validation", 1, True, [], "{}", brand="hem")])
+    ledger.record_attempts([{"row_key": "hem:A", "task": "description", "attempt": 1, "seed": 1, "prompt_hash": "h",
+                             "adapter_hash": "abc", "prompt": "p", "feedback": None, "text": "t", "findings": "[]",
+                             "errors": 0, "warnings": 0, "suggestions": 0, "prompt_tokens": 1, "new_tokens": 1,
+                             "gen_seconds": 0.1, "validate_seconds": 0.1, "brand": "hem"}])
+    ledger.close()
+    again = Ledger(path)
+    assert [(r.row_key, r.id, r.brand) for r in again.finished_rows()][-1] == ("hem:A", "A", "hem")
+    assert [(a["row_key"], a["brand"], a["adapter_hash"]) for a in again.attempt_rows()][-1] == ("hem:A", "hem", "abc")
+    again.close()
+
+
 def test_an_old_ledger_is_recognised_without_rerunning_m001_and_keeps_its_rows(tmp_path, monkeypatch):
     path = old_ledger(tmp_path / "ledger.sqlite")
     calls: list = []

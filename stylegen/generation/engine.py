@@ -48,6 +48,9 @@ class GenRequest:
         key: Caller's tag, echoed back in the result.
         words: The only words the completion may use, lower case (None: any); digits,
             punctuation and whitespace are always allowed (:mod:`stylegen.generation.lexicon`).
+        adapter: The named adapter of a multi-adapter engine this request runs with
+            (:func:`load_multi_engine`); None: the engine's own model (its merged adapter, or
+            the base model where the engine holds named adapters).
     """
 
     prompt: str
@@ -60,6 +63,7 @@ class GenRequest:
     do_sample: bool = True
     key: str = ""
     words: frozenset[str] | None = None
+    adapter: str | None = None
 
 
 @dataclass
@@ -172,12 +176,15 @@ class TransformersEngine(Engine):
         threads: CPU threads in all (default: :func:`default_threads`).
         workers: Concurrent batches (default: ``threads`` on a CPU, 1 on an accelerator).
         info: Extra settings for :meth:`describe` (base model, adapter, dtype).
+        adapters: Named adapters loaded into ``model`` (a ``PeftModel``, not merged): name ->
+            folder. Each request then runs with its own ``GenRequest.adapter`` (None: the
+            base model), rows of different adapters in the same batch.
     """
 
     name = "transformers"
 
     def __init__(self, model, tokenizer, batch_size: int = 16, threads: int | None = None,
-                 workers: int | None = None, info: dict | None = None):
+                 workers: int | None = None, info: dict | None = None, adapters: dict | None = None):
         import torch
 
         threads = max(1, threads or default_threads())
@@ -192,7 +199,16 @@ class TransformersEngine(Engine):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = _stop_ids(model, tokenizer)
-        self.cache_key = cache_kwarg(model)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.cache_key = cache_kwarg(base)
+        self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
+        if self.adapters:
+            from stylegen.compat.peft import install_row_adapters, loaded_adapters
+
+            missing = sorted(set(self.adapters) - loaded_adapters(model))
+            if missing:
+                raise ValueError(f"adapters {missing} are not loaded into the model")
+            install_row_adapters(model)
         self._lexicon = None  # TokenLexicon, built on the first request that carries words
 
     def allowed_ids(self, req: GenRequest):
@@ -209,8 +225,9 @@ class TransformersEngine(Engine):
         import torch
 
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
+        extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         return {"engine": self.name, "dtype": dtype, "batch_size": self.batch_size, "workers": self.workers,
-                "threads": torch.get_num_threads(), **self.info}
+                "threads": torch.get_num_threads(), **self.info, **extra}
 
     def render(self, messages: list[dict]) -> str:
 
@@ -250,7 +267,10 @@ class TransformersEngine(Engine):
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
+        from stylegen.compat.peft import row_adapters
+
         layout = _Layout(ids, self.tokenizer.pad_token_id)
+        names = self._adapter_names(reqs)
         budget = max(r.max_new_tokens for r in reqs)
         config = GenerationConfig(
             max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
@@ -260,21 +280,33 @@ class TransformersEngine(Engine):
         started = time.perf_counter()
         with torch.inference_mode():
             device = self.model.device
-            cache = self._prefill(layout)
+            cache = self._prefill(layout, names)
             extra = {self.cache_key: cache} if cache is not None else {}
-            out = self.model.generate(input_ids=layout.input_ids.to(device), attention_mask=layout.mask.to(device),
-                                      generation_config=config, logits_processor=LogitsProcessorList([sampler]),
-                                      **extra)
+            with row_adapters(names):
+                out = self.model.generate(input_ids=layout.input_ids.to(device),
+                                          attention_mask=layout.mask.to(device), generation_config=config,
+                                          logits_processor=LogitsProcessorList([sampler]), **extra)
         seconds = time.perf_counter() - started
         results = self._decode(reqs, ids, out[:, layout.width:].tolist(), seconds)
         for res, lp in zip(results, sampler.mean_logprobs()):
             res.mean_logprob = lp
         return results
 
-    def _prefill(self, layout: "_Layout"):
+    def _adapter_names(self, reqs: list[GenRequest]) -> list[str] | None:
+        """Each row's adapter name for PEFT (``__base__``: none), or None on a single-model engine."""
+        from stylegen.compat.peft import BASE
+
+        asked = sorted({r.adapter for r in reqs if r.adapter is not None} - set(self.adapters))
+        if asked:
+            raise ValueError(f"requests name adapters this engine does not hold: {asked}"
+                             f" (loaded: {sorted(self.adapters) or 'none'})")
+        return [r.adapter or BASE for r in reqs] if self.adapters else None
+
+    def _prefill(self, layout: "_Layout", names: list[str] | None = None):
         """KV cache of every prompt token but the last, for ``generate`` to continue from.
 
-        The prefix all prompts share (system prompt, task header) is computed once; the rest
+        The prefix all prompts share (system prompt, task header) is computed once (once per
+        adapter in a mixed batch: an adapter changes the prefix's keys and values); the rest
         in buckets of similar length, so a few long prompts do not pad the whole batch (a
         64-prompt batch of the sample catalog was 37% padding as one block).
         """
@@ -282,21 +314,35 @@ class TransformersEngine(Engine):
 
         if layout.width < 2:
             return None
-        prefix = self._forward_cache(layout.input_ids[:1, :layout.prefix], None, None, None) if layout.prefix else None
-        parts = [self._bucket_cache(layout, rows, prefix) for rows in layout.buckets()]
+        groups = list(dict.fromkeys(names)) if names else [None]
+        group_of = torch.tensor([groups.index(n) for n in names]) if names else None
+        prefix = None
+        if layout.prefix:
+            shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
+            prefix = self._forward_cache(shared, None, None, None, groups if names else None)
+        parts = [self._bucket_cache(layout, rows, prefix, names, group_of) for rows in layout.buckets()]
         order = torch.tensor([i for bucket in layout.buckets() for i in bucket]).argsort()  # bucket -> batch order
         layers = [(torch.cat([p[n][0] for p in parts])[order], torch.cat([p[n][1] for p in parts])[order])
                   for n in range(len(parts[0]))]
         return cache_from_layers(layers)
 
-    def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix) -> list[tuple]:
-        """Per-layer (keys, values) of ``rows``, laid out as ``layout`` says (see :class:`_Layout`)."""
+    def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix, names=None, group_of=None) -> list[tuple]:
+        """Per-layer (keys, values) of ``rows``, laid out as ``layout`` says (see :class:`_Layout`).
+
+        ``names`` (each batch row's adapter) and ``group_of`` (the row's prefix in ``prefix``)
+        are set in a multi-adapter batch.
+        """
         import torch
 
         ids, mask, positions, span = layout.bucket_inputs(rows)
         n = len(rows)
-        past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix] if prefix else None
-        layers = self._forward_cache(ids, mask, positions, past) if span else past
+        if prefix and prefix[0][0].shape[0] > 1:  # one prefix per adapter: each row takes its own
+            pick = group_of[torch.tensor(rows)]
+            past = [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
+        else:
+            past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix] if prefix else None
+        bucket_names = [names[i] for i in rows] if names else None
+        layers = self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
         gap = layout.width - 1 - layout.prefix - span  # this bucket's share of the batch's padding
         if not gap:
             return layers
@@ -307,14 +353,18 @@ class TransformersEngine(Engine):
 
         return [(widen(k), widen(v)) for k, v in layers]
 
-    def _forward_cache(self, ids, mask, positions, past) -> list[tuple]:
-        """One forward pass over ``ids`` after ``past``; returns every layer's (keys, values)."""
+    def _forward_cache(self, ids, mask, positions, past, names=None) -> list[tuple]:
+        """One forward pass over ``ids`` after ``past`` (row ``i`` with adapter ``names[i]``
+        when given); returns every layer's (keys, values)."""
+        from stylegen.compat.peft import row_adapters
+
         device = self.model.device
         cache = cache_from_layers(past)
         kwargs = {"input_ids": ids.to(device), "use_cache": True, "logits_to_keep": 1, self.cache_key: cache}
         if mask is not None:
             kwargs.update(attention_mask=mask.to(device), position_ids=positions.to(device))
-        self.model(**kwargs)
+        with row_adapters(names):
+            self.model(**kwargs)
         return cache_layers(cache)
 
     def _decode(self, reqs, ids, new_ids, seconds) -> list[GenResult]:
@@ -554,3 +604,36 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
     model, tokenizer = load_inference_model(base_model, adapter, dtype, trust_remote_code)
     info = {"base_model": base_model, "adapter": str(adapter) if adapter else None}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
+
+
+def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: str = "auto", batch_size: int = 16,
+                      trust_remote_code: bool = False, threads: int | None = None,
+                      workers: int | None = None) -> TransformersEngine:
+    """One base model with several named LoRA adapters, loaded once, for mixed batches.
+
+    Args:
+        base_model: the base model every adapter was trained on (each is checked against it).
+        adapters: adapter name -> adapter folder; a request names its adapter in
+            ``GenRequest.adapter`` (None: the base model). An entry whose folder is None is
+            left out (prompt-only).
+        dtype, batch_size, trust_remote_code, threads, workers: as :func:`load_engine`.
+
+    The adapters stay unmerged (a merged adapter would apply to every row): the first is
+    loaded with ``PeftModel.from_pretrained``, the others with ``load_adapter``; no adapter
+    is loaded again while the engine lives.
+    """
+    adapters = {name: str(path) for name, path in adapters.items() if path is not None}
+    for path in adapters.values():
+        check_adapter(path, base_model)
+    model, tokenizer = load_model(base_model, dtype=dtype, trust_remote_code=trust_remote_code)
+    if adapters:
+        from peft import PeftModel
+
+        (first, path), *rest = adapters.items()
+        model = PeftModel.from_pretrained(model, path, adapter_name=first)
+        for name, path in rest:
+            model.load_adapter(path, adapter_name=name)
+        model.eval()
+    info = {"base_model": base_model, "adapter": None}
+    return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
+                              adapters=adapters)

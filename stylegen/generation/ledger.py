@@ -53,7 +53,7 @@ LOCK_FILE = ".lock"
 OUTPUTS = {"accepted": "outputs.jsonl", "rejected": "rejects.jsonl"}
 
 # Columns an attempt may leave out (added by later migrations): their stored default.
-_ATTEMPT_DEFAULTS = {"round": 1, "candidate": 0, "quality": None, "fixes": None}
+_ATTEMPT_DEFAULTS = {"round": 1, "candidate": 0, "quality": None, "fixes": None, "brand": None}
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []  # in order; see the module docstring
 
@@ -114,6 +114,17 @@ def m003_review(db: sqlite3.Connection) -> None:
         note TEXT, reviewer TEXT NOT NULL, created REAL NOT NULL)""")
 
 
+@migration
+def m004_brand(db: sqlite3.Connection) -> None:
+    """The brand of every attempt and finished row (a multi-brand run, ``generate --runs``).
+
+    NULL in a single-brand run and in rows written before it; the adapter of each attempt
+    was already recorded (``attempts.adapter_hash``).
+    """
+    db.execute("ALTER TABLE attempts ADD COLUMN brand TEXT")
+    db.execute("ALTER TABLE rows ADD COLUMN brand TEXT")
+
+
 LEDGER_SCHEMA_VERSION = len(MIGRATIONS)  # after the last migration above
 
 
@@ -171,6 +182,12 @@ def _immediate(db: sqlite3.Connection):
     db.execute("COMMIT")
 
 
+def brand_row_key(brand: str | None, key: str) -> str:
+    """A row's ledger key: its id (or ``line:N``), prefixed ``<brand>:`` in a multi-brand run,
+    where two brands may share a SKU."""
+    return f"{brand}:{key}" if brand else key
+
+
 @dataclass
 class FinishedRow:
     """A row's outcome: ``payload`` is the exact JSON line for its output file."""
@@ -184,6 +201,7 @@ class FinishedRow:
     first_pass: bool  # every task passed on its first attempt
     rules: list[str]  # error-level rules of the final record (rejected rows)
     payload: str
+    brand: str | None = None  # the run file's brand name (multi-brand runs); None in a single-brand run
 
 
 class Ledger:
@@ -204,6 +222,9 @@ class Ledger:
             self.db.close()
             raise DataError(f"{self.path}: {exc}") from None
         self.session: int | None = None
+        # m004's brand columns (absent only where a test runs an older migration list)
+        self._brand = {table: "brand" in {c[1] for c in self.db.execute(f"PRAGMA table_info({table})")}
+                       for table in ("attempts", "rows")}
 
     @contextmanager
     def transaction(self):
@@ -237,6 +258,7 @@ class Ledger:
         columns = ("row_key", "task", "attempt", "seed", "prompt_hash", "adapter_hash", "prompt", "feedback",
                    "text", "findings", "errors", "warnings", "suggestions", "prompt_tokens", "new_tokens",
                    "gen_seconds", "validate_seconds", "round", "candidate", "quality", "fixes")
+        columns += ("brand",) if self._brand["attempts"] else ()
         now = time.time()
         values = [(self.session, *(a.get(c, _ATTEMPT_DEFAULTS.get(c)) if c in _ATTEMPT_DEFAULTS else a[c]
                                    for c in columns), now) for a in attempts]
@@ -247,21 +269,24 @@ class Ledger:
     def finish_rows(self, rows: list[FinishedRow]) -> None:
         """Commit rows' outcomes; a row already finished is left as it was."""
         now = time.time()
+        brand = self._brand["rows"]
         values = [(r.row_key, r.id, r.line, self.session or 0, r.status, r.source, r.attempts, int(r.first_pass),
-                   json.dumps(r.rules), r.payload, now) for r in rows]
+                   json.dumps(r.rules), r.payload, now, *((r.brand,) if brand else ())) for r in rows]
         with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO rows (row_key, id, line, session, status, source, attempts,"
-                           " first_pass, rules, payload, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?)", values)
+                           f" first_pass, rules, payload, finished{', brand' if brand else ''})"
+                           f" VALUES (?,?,?,?,?,?,?,?,?,?,?{',?' if brand else ''})", values)
 
     def finished_keys(self) -> set[str]:
         return {k for (k,) in self.db.execute("SELECT row_key FROM rows")}
 
     def finished_rows(self) -> list[FinishedRow]:
         """Every finished row, in the order it finished."""
-        cur = self.db.execute("SELECT row_key, id, line, status, source, attempts, first_pass, rules, payload"
-                              " FROM rows ORDER BY seq")
-        return [FinishedRow(k, i, ln, st, src, a, bool(fp), json.loads(rules), p)
-                for k, i, ln, st, src, a, fp, rules, p in cur]
+        brand = "brand" if self._brand["rows"] else "NULL"
+        cur = self.db.execute("SELECT row_key, id, line, status, source, attempts, first_pass, rules, payload,"
+                              f" {brand} FROM rows ORDER BY seq")
+        return [FinishedRow(k, i, ln, st, src, a, bool(fp), json.loads(rules), p, b)
+                for k, i, ln, st, src, a, fp, rules, p, b in cur]
 
     def attempt_rows(self) -> list[dict]:
         """Every attempt as a dict (for reports)."""

@@ -13,6 +13,7 @@ import json
 import random
 from pathlib import Path
 
+from stylegen.generation.ledger import brand_row_key
 from stylegen.kit.prompts import fact_text
 
 SHEET_HTML, SHEET_CSV = "review-sample.html", "review-sample.csv"
@@ -37,7 +38,8 @@ def write_rating_sheet(run_dir: Path, ledger, brand, facts: dict[str, dict], see
         run_dir: the run directory.
         ledger: its ledger (the accepted rows are read from it).
         brand: the brand kit (task order and names).
-        facts: catalog facts by product id.
+        facts: catalog facts by product id (by ``<brand>:<id>`` in a multi-brand run, whose
+            output records carry a ``brand``).
         seed: the run seed (the same run always samples the same products).
         size: products in the sample.
 
@@ -49,6 +51,14 @@ def write_rating_sheet(run_dir: Path, ledger, brand, facts: dict[str, dict], see
     (Path(run_dir) / SHEET_HTML).write_text(_html(brand.name, sample, tasks, facts), encoding="utf-8")
     _write_csv(Path(run_dir) / SHEET_CSV, sample, tasks, facts)
     return sample
+
+
+def _facts_of(facts: dict, rec: dict) -> dict | None:
+    return facts.get(brand_row_key(rec.get("brand"), rec["id"]))
+
+
+def _shown_id(rec: dict) -> str:
+    return f"{rec['brand']}: {rec['id']}" if rec.get("brand") else str(rec["id"])
 
 
 def _copy_text(value) -> str:
@@ -65,7 +75,7 @@ def _write_csv(path: Path, sample: list[dict], tasks: list[str], facts: dict) ->
         writer = csv.writer(fh)
         writer.writerow(["id", "facts", *tasks, "verdict (ship/fix/reject)", "comment"])
         for rec in sample:
-            writer.writerow([rec["id"], _facts_text(facts.get(rec["id"])),
+            writer.writerow([_shown_id(rec), _facts_text(_facts_of(facts, rec)),
                              *(_copy_text(rec["fields"].get(t)) for t in tasks), "", ""])
 
 
@@ -74,10 +84,10 @@ def _html(brand_name: str, sample: list[dict], tasks: list[str], facts: dict) ->
     rows = []
     for rec in sample:
         copy = "".join(f"<h4>{esc(t)}</h4>{_field_html(rec['fields'].get(t))}" for t in tasks)
-        choices = "".join(f'<label><input type="radio" name="v-{esc(rec["id"])}" value="{v}"> {v}</label> '
-                          for v in VERDICTS)
-        listed = esc(_facts_text(facts.get(rec["id"])))
-        rows.append(f"<tr><td class=id>{esc(rec['id'])}</td><td class=facts><pre>{listed}</pre></td>"
+        radio = esc(brand_row_key(rec.get("brand"), rec["id"]))
+        choices = "".join(f'<label><input type="radio" name="v-{radio}" value="{v}"> {v}</label> ' for v in VERDICTS)
+        listed = esc(_facts_text(_facts_of(facts, rec)))
+        rows.append(f"<tr><td class=id>{esc(_shown_id(rec))}</td><td class=facts><pre>{listed}</pre></td>"
                     f"<td class=copy>{copy}</td><td class=verdict>{choices}</td></tr>")
     body = "\n".join(rows) or "<tr><td colspan=4>No accepted products in this run.</td></tr>"
     return f"""<!doctype html>

@@ -14,13 +14,29 @@ REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
 
 
 def build_report(ledger, settings: dict) -> dict:
-    """Every figure of the report as a JSON-ready dict."""
+    """Every figure of the report as a JSON-ready dict.
+
+    A multi-brand run (``settings["brands"]``, rows and attempts tagged with their brand)
+    also gets ``brands``: the same figures per brand, each with that brand's settings.
+    """
     rows = ledger.finished_rows()
     attempts = ledger.attempt_rows()
+    report = {"settings": settings, **_figures(rows, attempts, ledger.sessions()), "ratings": rating_summary(ledger)}
+    names = list(settings.get("brands") or {}) + [r.brand for r in rows if r.brand] + \
+        [a["brand"] for a in attempts if a.get("brand")]
+    if names:
+        report["brands"] = {
+            name: {"settings": (settings.get("brands") or {}).get(name, {}),
+                   **_figures([r for r in rows if r.brand == name], [a for a in attempts if a.get("brand") == name])}
+            for name in dict.fromkeys(names)}
+    return report
+
+
+def _figures(rows: list, attempts: list[dict], sessions: list[dict] | None = None) -> dict:
+    """The report's figures over ``rows`` and ``attempts`` (wall time only when ``sessions``)."""
     generated = [r for r in rows if r.source == "validation"]
     accepted = sum(1 for r in rows if r.status == "accepted")
     return {
-        "settings": settings,
         "rows": {"finished": len(rows), "accepted": accepted, "rejected": len(rows) - accepted,
                  "rejected_input": sum(1 for r in rows if r.source == "catalog"),
                  "rejected_validation": sum(1 for r in generated if r.status == "rejected"),
@@ -33,8 +49,7 @@ def build_report(ledger, settings: dict) -> dict:
         "failures_by_rule": failures_by_rule(attempts),
         "rejects_by_rule": dict(Counter(rule for r in rows if r.status == "rejected"
                                         for rule in r.rules).most_common()),
-        "throughput": _throughput(attempts, generated, ledger.sessions()),
-        "ratings": rating_summary(ledger),
+        "throughput": _throughput(attempts, generated, sessions or []),
     }
 
 
@@ -110,18 +125,30 @@ def _loop(settings: dict) -> str:
             f" {settings.get('max_attempts')} round(s), {note}")
 
 
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def format_markdown(report: dict) -> str:
-    """The report as a short Markdown page."""
+    """The report as a short Markdown page (with a section per brand in a multi-brand run)."""
     rows, rates, tp = report["rows"], report["pass_rate"], report["throughput"]
-    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    settings = report["settings"]
+    brands = report.get("brands") or {}
+    if brands:
+        base = next((b["settings"].get("base_model") for b in brands.values() if b["settings"]), None)
+        header = (f"{len(brands)} brands in one run ({', '.join(f'`{n}`' for n in brands)}), run file"
+                  f" `{settings.get('runs')}`, base model `{base}`; a section per brand below.")
+        loop = "each brand's own candidates and rounds, see its section"
+    else:
+        header = (f"Brand kit `{settings.get('brand')}`, catalog `{settings.get('catalog')}`, "
+                  f"base model `{settings.get('base_model')}`, adapter `{settings.get('adapter')}`.")
+        loop = _loop(settings)
     lines = [
-        "# stylegen generate: run report", "",
-        f"Brand kit `{report['settings'].get('brand')}`, catalog `{report['settings'].get('catalog')}`, "
-        f"base model `{report['settings'].get('base_model')}`, adapter `{report['settings'].get('adapter')}`.", "",
+        "# stylegen generate: run report", "", header, "",
         "| rows | accepted | rejected (input) | rejected (validation) |", "|---|---|---|---|",
         f"| {rows['finished']} | {rows['accepted']} | {rows['rejected_input']} | {rows['rejected_validation']} |", "",
-        f"Pass rate of generated products: **{pct(rates['first_attempt'])}** on the first attempt, "
-        f"**{pct(rates['after_retries'])}** after retries ({_loop(report['settings'])}; the first attempt is"
+        f"Pass rate of generated products: **{_pct(rates['first_attempt'])}** on the first attempt, "
+        f"**{_pct(rates['after_retries'])}** after retries ({loop}; the first attempt is"
         " the first round of candidates).", "",
         "## Rounds per field", "", "| rounds | fields |", "|---|---|",
         *[f"| {k} | {v} |" for k, v in report.get("rounds_histogram", {}).items()], "",
@@ -138,7 +165,28 @@ def format_markdown(report: dict) -> str:
         "Rejected products are in `rejects.jsonl` with every finding, for review; the ledger "
         "`ledger.sqlite` holds every attempt (prompt, seed, text, findings, timings).", "",
     ]
+    for name, figures in brands.items():
+        lines += _brand_markdown(name, figures)
     return "\n".join(lines + _ratings_markdown(report.get("ratings")))
+
+
+def _brand_markdown(name: str, figures: dict) -> list[str]:
+    """One brand's section of a multi-brand run's report."""
+    settings, rows, rates, tp = figures["settings"], figures["rows"], figures["pass_rate"], figures["throughput"]
+    sha = settings.get("adapter_sha256")
+    adapter = f"`{settings.get('adapter')}` (sha256 `{sha[:12]}`)" if sha else "none (prompt-only)"
+    return [
+        f"## Brand `{name}`", "",
+        f"Brand kit `{settings.get('brand')}`, catalog `{settings.get('catalog')}`, adapter {adapter}.", "",
+        "| rows | accepted | rejected (input) | rejected (validation) |", "|---|---|---|---|",
+        f"| {rows['finished']} | {rows['accepted']} | {rows['rejected_input']} | {rows['rejected_validation']} |", "",
+        f"Pass rate: **{_pct(rates['first_attempt'])}** on the first attempt, **{_pct(rates['after_retries'])}**"
+        f" after retries ({_loop(settings)}). {tp['new_tokens']} new tokens in {tp['attempts']} attempts"
+        f" ({tp['generate_seconds']} s of generation, this brand's share of the shared batches).", "",
+        "| rule | error findings (all attempts) | rejected products |", "|---|---|---|",
+        *[f"| {rule} | {n} | {figures['rejects_by_rule'].get(rule, 0)} |"
+          for rule, n in figures["failures_by_rule"].items()], "",
+    ]
 
 
 def rating_summary(ledger) -> dict:

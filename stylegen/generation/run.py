@@ -332,6 +332,9 @@ def _check_identity(ledger: Ledger, settings: RunSettings, out: Path) -> None:
     stored = ledger.get_meta("identity")
     if stored is None:
         return  # a new run directory: the identity is stored by _store_identity after the load
+    if "brands" in stored:
+        raise ConfigError(f"{out}: this run directory holds a multi-brand run; resume it with the same"
+                          " `stylegen generate --runs FILE`, or use a new --out")
     changed = settings.changed_from(stored)
     if changed:
         raise ConfigError(f"{out}: this run directory was started with different settings ({', '.join(changed)}"
@@ -391,9 +394,22 @@ def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress
 
 def _step(inputs: RunInputs, pool: RequestPool, jobs: list[Job], sinks: _Sinks) -> list[FinishedRow]:
     """One engine call: generate ``jobs``, validate and fix, record, settle and finish rows."""
-    settings = inputs.settings
     requests, notes = _requests(inputs, pool, jobs, sinks.engine)
     results = sinks.engine.generate(requests)
+    finished = _absorb(inputs, pool, jobs, requests, notes, results, sinks)
+    _finish(sinks.ledger, sinks.out, finished)
+    return finished
+
+
+def _absorb(inputs: RunInputs, pool: RequestPool, jobs: list[Job], requests: list, notes: list, results: list,
+            sinks: _Sinks) -> list[FinishedRow]:
+    """Validate and fix the completions of ``jobs``, record them, settle fields, schedule retries.
+
+    Returns the rows this call finished (not yet committed: the caller passes them to
+    :func:`_finish`). A multi-brand run calls it once per brand on its share of one
+    mixed engine call (:mod:`.multi`).
+    """
+    settings = inputs.settings
     sinks.tokens += sum(r.new_tokens for r in results)
     candidates, validate_s = _candidates(inputs, pool, jobs, results, sinks.validator)
     rows_out = []
@@ -404,13 +420,16 @@ def _step(inputs: RunInputs, pool: RequestPool, jobs: list[Job], sinks: _Sinks) 
     touched = list(dict.fromkeys(job.row_id for job in jobs))
     settled = pool.pop_settled(touched, settings.max_attempts)
     pool.schedule_retries([rid for rid in touched if rid in pool.states], settings.max_attempts)
-    finished = _outcomes(inputs.brand, settings, settled, sinks.validator)
-    _finish(sinks.ledger, sinks.out, finished)
-    return finished
+    return _outcomes(inputs.brand, settings, settled, sinks.validator)
 
 
-def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine) -> tuple[list, list]:
-    """The engine requests for ``jobs`` (and the corrective note each carries, if any)."""
+def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine,
+              adapter: str | None = None) -> tuple[list, list]:
+    """The engine requests for ``jobs`` (and the corrective note each carries, if any).
+
+    ``adapter`` names the engine's adapter for these requests (a multi-brand run; None:
+    the engine's own model).
+    """
     settings = inputs.settings
     requests, notes, words = [], [], {}
     for job in jobs:
@@ -422,7 +441,7 @@ def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine) -> 
         prompt = engine.render(inputs.compose(job.task, state.row, note))
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
-                                   key=f"{job.row_id}/{job.task}", words=words[job.row_id],
+                                   key=f"{job.row_id}/{job.task}", words=words[job.row_id], adapter=adapter,
                                    **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes

@@ -65,6 +65,11 @@ class ReviewStore:
         if not (self.run_dir / LEDGER_FILE).is_file():
             raise DataError(f"{self.run_dir}: not a run directory (no {LEDGER_FILE})")
         self.settings = json.loads((self.run_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+        if "brand" not in self.settings and "brands" in self.settings:
+            from stylegen.errors import ConfigError
+
+            raise ConfigError(f"{self.run_dir}: a multi-brand run (stylegen generate --runs);"
+                              " stylegen review does not open those yet")
         self.brand = load_brand(self.settings["brand"])
         self.validator = Validator(self.brand)
         self._local = threading.local()  # sqlite connections stay in the thread that opened them
