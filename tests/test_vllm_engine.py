@@ -42,3 +42,14 @@ def test_seed_changes_the_text(engine):
     b = engine.generate([_req(engine, "Describe a tent.", 2, "A/description")])[0]
     assert a.text != b.text
     assert engine.describe()["prefix_caching"] is True
+
+
+def test_lexicon_reaches_vllm_as_allowed_token_ids(engine):
+    from dataclasses import replace
+
+    req = replace(_req(engine, "Describe a kettle.", 3, "K/description"), words=frozenset({"kettle", "lid"}))
+    ids = engine.sampling_params(req).allowed_token_ids
+    assert ids and set(engine.tokenizer(" kettle", add_special_tokens=False)["input_ids"]) <= set(ids)
+    text = engine.generate([req])[0].text.lower()
+    assert set(c for c in text if c.isalpha()) <= set("kettlelid"), text
+    assert engine.sampling_params(replace(req, words=None)).allowed_token_ids is None
