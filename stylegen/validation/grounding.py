@@ -122,14 +122,24 @@ def _parse_term_line(line: str) -> tuple[ClaimTerm | None, str | None]:
     return ClaimTerm(kind, forms, supported_by), None
 
 
-@functools.lru_cache(maxsize=16)
 def load_claim_terms(path: str | Path) -> tuple[ClaimTerm, ...]:
-    """Read and parse a claim-vocabulary file (cached per path).
+    """Read and parse a claim-vocabulary file (cached per path while the file is unchanged).
 
     Raises:
         ConfigError: when the file cannot be read or has malformed lines.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read claim vocabulary: {exc.__class__.__name__}") from exc
+    return _load_claim_terms(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_claim_terms(path: Path, mtime_ns: int, size: int) -> tuple[ClaimTerm, ...]:
+    """:func:`load_claim_terms` for one version of the file (the stat fields key the cache:
+    an edited claims.txt is read again, in a long-lived process or a test)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -657,6 +667,8 @@ def _sum_of_counts(q: Quantity, text: str, index: FactIndex) -> bool:
     known = set().union(*(c.words for c in phrases))
     narrowing = set(words[:words.index(head)]) & known
     chosen = [c for c in phrases if narrowing <= c.words]
+    if any(_same(c.value, q.value) for c in chosen if c.value is not None):
+        return True  # one phrase alone: "four ways" for "Four-way stretch"
     if not chosen or any(c.value is None for c in chosen):
         return False
     return _same(sum(c.value for c in chosen), q.value)
