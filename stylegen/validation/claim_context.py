@@ -19,6 +19,7 @@ texts tokens only).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ _BOUND_LEAD = frozenset("about around nearly almost just only roughly some over 
 _LIKE_AS_VERB_AFTER = frozenset(
     "i you we they who that which people would 'd to might will do don't did really may should".split())
 _MAX_PHRASE_WORDS = 6
+_TRIGGER = re.compile(r"\b(?:like|unlike|than|as|between)\b|-(?:look|feel)\b", re.IGNORECASE)
 _SUFFIX_COMPARISON = re.compile(r"(?<![\w-])((?:[^\W_]+-)*[^\W_]+)-(?:like|look|feel)\b", re.IGNORECASE)
 
 
@@ -66,9 +68,12 @@ class Compared:
         return self.covers(start, end) and start >= self.bound_until
 
 
-def comparisons(text: str) -> list[Compared]:
+@functools.lru_cache(maxsize=64)  # numbers and terms of one text ask in turn
+def comparisons(text: str) -> tuple[Compared, ...]:
     """Every compared phrase in ``text``: after like/unlike/than/"as ... as"/"between a",
     and the word(s) before a ``-like``, ``-look`` or ``-feel`` suffix."""
+    if not _TRIGGER.search(text):
+        return ()
     tokens = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
     found = [Compared((m.start(1), m.end(1)), m.start(1)) for m in _SUFFIX_COMPARISON.finditer(text)]
     for i, (word, _, _) in enumerate(tokens):
@@ -76,7 +81,7 @@ def comparisons(text: str) -> list[Compared]:
             phrase = _phrase_after(tokens, i + 1, crossings=1 if word == "between" else 0)
             if phrase:
                 found.append(phrase)
-    return found
+    return tuple(found)
 
 
 def _is_trigger(tokens: list[tuple[str, int, int]], i: int) -> bool:
@@ -118,12 +123,12 @@ def _phrase_after(tokens, start: int, crossings: int) -> Compared | None:
     return Compared((tokens[start][1], tokens[end - 1][2]), bound_until or tokens[start][1])
 
 
-def in_comparison(compared: list[Compared], start: int, end: int) -> bool:
+def in_comparison(compared: tuple[Compared, ...], start: int, end: int) -> bool:
     """Whether characters ``start:end`` (a claim term) lie in one of the compared phrases."""
     return any(c.covers(start, end) for c in compared)
 
 
-def number_in_comparison(compared: list[Compared], start: int, end: int) -> bool:
+def number_in_comparison(compared: tuple[Compared, ...], start: int, end: int) -> bool:
     """Whether a number at ``start:end`` describes a compared object, not the product."""
     return any(c.covers_number(start, end) for c in compared)
 

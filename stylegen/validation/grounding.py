@@ -269,7 +269,7 @@ class Counted:
     head: str
 
 
-def _counted(leaf: str) -> list[Counted]:
+def _counted(leaf: str, quantities: list["Quantity"]) -> list[Counted]:
     """The counted things in one fact value: its leading phrase ("Two hand pockets";
     "Chest pocket" is one; "Zip pockets" an unknown number) and every later count
     ("... with two zip pockets")."""
@@ -277,7 +277,7 @@ def _counted(leaf: str) -> list[Counted]:
     value = None if not m else float(m[1]) if m[1] else float(_COUNT_WORDS[m[2].lower()])
     start = m.end() if m else 0
     found = [_counted_phrase(leaf, start, value)]
-    found += [_counted_phrase(leaf, q.span[1], q.value) for q in read_quantities(leaf)
+    found += [_counted_phrase(leaf, q.span[1], q.value) for q in quantities
               if q.unit is None and q.span[0] >= start]
     # "Four-way stretch" is no count of stretches, but it does say "stretches four ways"
     found += [Counted(_parse_number(m["num"])[0], frozenset({m["word"].lower()}), m["word"].lower())
@@ -337,13 +337,14 @@ class FactIndex:
         """
         facts = facts or {}
         leaves = [expand_coordination(leaf) for key, value in facts.items() for leaf in _leaves(value)]
-        quantities = [(leaf, q) for leaf in leaves for q in read_quantities(leaf)]
+        read = {leaf: read_quantities(leaf) for leaf in leaves}
+        quantities = [(leaf, q) for leaf in leaves for q in read[leaf]]
         # "comes in two colors": the length of a list fact is a fact too
         counts = frozenset(len(v) for v in facts.values() if isinstance(v, (list, tuple)) and v)
         shares = [Share(q.value, frozenset(_words_after(leaf, q.span[1])), f"{q.text} {_phrase_after(leaf, q.span[1])}")
                   for leaf, q in quantities if q.unit == "%"]
         counted: dict = {}
-        for c in (c for leaf in leaves for c in _counted(leaf)):
+        for c in (c for leaf in leaves for c in _counted(leaf, read[leaf])):
             counted.setdefault(c.head, []).append(c)
         return cls([_fact_words(leaf) for leaf in leaves], [q for _, q in quantities], counts,
                    [s for s in shares if s.words], counted)
