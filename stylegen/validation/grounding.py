@@ -19,6 +19,16 @@ Numbers are read with one regular grammar on both sides (copy and facts), so a f
 its restatement always parse alike; spaCy's tokenizer keeps ``1.2L`` whole and splits
 ``4.5-oz``, so a token-based reading would need the same grammar on top anyway.
 
+Human copy restates facts in other forms and mentions other objects; these are no
+unsupported claims (docs/GROUNDING.md, "What is not a claim"): blend shares joined by
+slashes ("60% polyester/37% nylon", each share bound to its material), hanging hyphens
+("PVC- and phthalate-free"), comparisons ("feels like suede", "lighter than a cotton tee";
+:mod:`stylegen.validation.claim_context`), number words fused into manner words
+("two-fold", "two-way"), counts that sum the facts' counts of one noun ("four pockets"),
+derived forms of terms ("breathability", "fastest-drying";
+:mod:`stylegen.validation.claim_forms`), and a form listed on several vocabulary lines
+(supported through any of them).
+
 The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 (``stylegen.validation.checks.grounding``) turns claims into findings.
 """
@@ -843,7 +853,7 @@ def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, do
     for span in matches:
         labels.setdefault((span.start, span.end), set()).add(int(span.label_))
     compared, coordinated = comparisons(text), coordinations(text)
-    claims = _coordination_claims(coordinated, index, terms)
+    claims = _coordination_claims(text, [c for c in coordinated if not in_comparison(compared, *c.span)], index, terms)
     # the longest match wins: "recycled polyester" is one claim, not "recycled" + "polyester"
     for span in filter_spans(matches):
         chars = (span.start_char, span.end_char)
@@ -864,15 +874,18 @@ def _inside(chars: tuple[int, int], span: tuple[int, int]) -> bool:
     return span[0] <= chars[0] and chars[1] <= span[1]
 
 
-def _coordination_claims(coordinated, index: FactIndex, terms: tuple[ClaimTerm, ...]) -> list[Claim]:
+def _coordination_claims(text: str, coordinated, index: FactIndex, terms: tuple[ClaimTerm, ...]) -> list[Claim]:
     """Claims of hanging-hyphen conjuncts, each read as its expanded form.
 
     "Water-" in "Water- and windproof" claims the term "waterproof"; "PVC" in "PVC- and
     phthalate-free" claims "PVC-free" (not the material PVC), which the facts must
-    mention. A conjunct that is no term and expands to none claims nothing.
+    mention. A conjunct that is no term and expands to none claims nothing, and a negated
+    one ("not water- and windproof") claims nothing either.
     """
     claims = []
     for c in coordinated:
+        if _NEGATIONS.intersection(_words(text[:c.span[0]])[-3:]):
+            continue
         term, inner = _term_for(c.expanded, terms), _term_for(c.text.rstrip("-"), terms)
         if term is None and inner is None:
             continue
