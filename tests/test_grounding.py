@@ -119,6 +119,33 @@ def test_vocabulary_lines_parse_kinds_forms_and_supporters():
                      ClaimTerm("term", ("Cordura",))]
 
 
+def test_comparative_of_a_property_term_is_the_same_claim():
+    terms = tuple(parse_claim_terms(["term: soft", "feature: lock"]))
+    text = "Softer than it looks, the softest tee."
+    assert unsupported_claims(text, {"features": ["Soft hand"]}, claim_terms=terms) == []
+    assert unsupported_claims("A soft tee.", {"features": ["Softer hand"]}, claim_terms=terms) == []
+    invented = unsupported_claims(text, {"features": ["Crew neck"]}, claim_terms=terms)
+    assert [(c.kind, c.text) for c in invented] == [("term", "Softer"), ("term", "softest")]
+    # nouns do not compare: "locker" is no claim of the feature "lock"
+    assert unsupported_claims("A gear locker.", {}, claim_terms=terms) == []
+
+
+def test_a_form_listed_twice_is_supported_through_either_line():
+    terms = tuple(parse_claim_terms(["feature: shoulder straps", "feature: shoulder straps <= wide straps"]))
+    text = "Padded shoulder straps spread the load."
+    assert unsupported_claims(text, {"features": ["Wide straps"]}, claim_terms=terms) == []
+    [claim] = unsupported_claims(text, {"features": ["Hip belt"]}, claim_terms=terms)
+    assert (claim.kind, claim.text) == ("feature", "shoulder straps")
+
+
+def test_an_edited_vocabulary_file_is_read_again(tmp_path):
+    path = tmp_path / "claims.txt"
+    path.write_text("material: titanium\n", encoding="utf-8")
+    assert [t.forms for t in load_claim_terms(path)] == [("titanium",)]
+    path.write_text("material: titanium\nmaterial: walnut\n", encoding="utf-8")
+    assert [t.forms for t in load_claim_terms(path)] == [("titanium",), ("walnut",)]
+
+
 def test_vocabulary_reports_every_bad_line_with_its_number():
     with pytest.raises(ConfigError) as err:
         parse_claim_terms(["material: nylon", "flavor: vanilla", "feature: <= hood", "fabric: silk"], "claims.txt")
@@ -174,6 +201,27 @@ def test_validate_passes_grounded_copy_and_skips_records_without_facts(kit):
     result = CliRunner().invoke(cli, ["validate", str(path), "--brand", str(kit / "brand"), "--suite", "G"])
     assert result.exit_code == 0, result.output
     assert "Grounded" not in result.output
+
+
+def test_a_supporter_line_makes_a_brand_synonym_of_a_feature(kit):
+    """claims.txt lists "feature: shoulder straps"; the catalog says "Wide straps". The
+    copy's name is a finding until a second line names the catalog phrase as a supporter."""
+    record = {"id": "P-1", "facts": {"name": "Scree Pack", "features": ["Wide straps", "Hip belt"]},
+              "description": "Padded shoulder straps and a hip belt spread the load.",
+              "meta_description": "The Scree Pack, with a hip belt.", "bullets": ["Hip belt"]}
+    path = _write_jsonl(kit / "copy.jsonl", [record])
+    args = ["validate", str(path), "--brand", str(kit / "brand"), "--suite", "G", "--format", "json"]
+
+    def grounding_findings():
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code in (0, 1), result.output
+        found = [(f["match"], f["field"]) for f in json.loads(result.output)["findings"] if f["rule"] == "G.Grounded"]
+        return found, result.exit_code
+
+    assert grounding_findings() == ([("shoulder straps", "description")], 1)
+    claims = kit / "brand" / "claims.txt"
+    claims.write_text(claims.read_text(encoding="utf-8") + "feature: shoulder straps <= wide straps\n", encoding="utf-8")
+    assert grounding_findings() == ([], 0)
 
 
 def test_bad_rule_options_fail_brand_check_with_file_and_line(kit):

@@ -19,6 +19,16 @@ Numbers are read with one regular grammar on both sides (copy and facts), so a f
 its restatement always parse alike; spaCy's tokenizer keeps ``1.2L`` whole and splits
 ``4.5-oz``, so a token-based reading would need the same grammar on top anyway.
 
+Human copy restates facts in other forms and mentions other objects; these are no
+unsupported claims (docs/GROUNDING.md, "What is not a claim"): blend shares joined by
+slashes ("60% polyester/37% nylon", each share bound to its material), hanging hyphens
+("PVC- and phthalate-free"), comparisons ("feels like suede", "lighter than a cotton tee";
+:mod:`stylegen.validation.claim_context`), number words fused into manner words
+("two-fold", "two-way"), counts that sum the facts' counts of one noun ("four pockets"),
+derived forms of terms ("breathability", "fastest-drying";
+:mod:`stylegen.validation.claim_forms`), and a form listed on several vocabulary lines
+(supported through any of them).
+
 The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 (``stylegen.validation.checks.grounding``) turns claims into findings.
 """
@@ -27,11 +37,15 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from stylegen.compat.spacy import lemmatizer_tables
 from stylegen.errors import ConfigError
+from stylegen.validation.claim_context import (
+    comparisons, coordinations, COORDINATION, expand_coordination, in_comparison, number_in_comparison,
+)
+from stylegen.validation.claim_forms import base_forms, derived_spellings
 from stylegen.validation.nlp import load_nlp
 
 
@@ -118,14 +132,24 @@ def _parse_term_line(line: str) -> tuple[ClaimTerm | None, str | None]:
     return ClaimTerm(kind, forms, supported_by), None
 
 
-@functools.lru_cache(maxsize=16)
 def load_claim_terms(path: str | Path) -> tuple[ClaimTerm, ...]:
-    """Read and parse a claim-vocabulary file (cached per path).
+    """Read and parse a claim-vocabulary file (cached per path while the file is unchanged).
 
     Raises:
         ConfigError: when the file cannot be read or has malformed lines.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read claim vocabulary: {exc.__class__.__name__}") from exc
+    return _load_claim_terms(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_claim_terms(path: Path, mtime_ns: int, size: int) -> tuple[ClaimTerm, ...]:
+    """:func:`load_claim_terms` for one version of the file (the stat fields key the cache:
+    an edited claims.txt is read again, in a long-lived process or a test)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -216,27 +240,124 @@ def _words(text: str) -> list[str]:
     return [_singular(w) for w in _WORD.findall(text)]
 
 
+def _fact_words(text: str) -> frozenset:
+    """The words of one fact value and the base forms they stand for ("softer" also
+    stands for "soft", "breathability" for "breathable")."""
+    words = set(_words(text))
+    return frozenset(words.union(*(base_forms(w) for w in words)))
+
+
+# the words after a number that say what it counts or what a share is of
+_PHRASE_STOP = re.compile(r"[/,;:()!?.]|\s(?:and|or|with|that|which|for|in|on|to|from|by|of|at)\b", re.IGNORECASE)
+_PHRASE_WORDS = 5
+
+
+def _phrase_after(text: str, end: int) -> str:
+    """The noun phrase after offset ``end``: up to punctuation, a conjunction or a
+    preposition ("two handwarmer pockets with flaps" gives "handwarmer pockets")."""
+    stop = _PHRASE_STOP.search(text, end)
+    return text[end:stop.start() if stop else len(text)].strip()
+
+
+def _words_after(text: str, end: int) -> list[str]:
+    """The content words of :func:`_phrase_after` (at most five), plurals folded."""
+    return [w for w in _words(_phrase_after(text, end)) if w not in _STOP][:_PHRASE_WORDS]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A counted thing in the facts: "Two chest pockets" is ``Counted(2, {chest, pocket}, "pocket")``.
+
+    Attributes:
+        value: the count; ``None`` for a bare plural ("Zip pockets": how many is unknown).
+        words: the phrase's content words, plurals folded.
+        head: its last word, the noun counted.
+    """
+
+    value: float | None
+    words: frozenset
+    head: str
+
+
+def _counted(leaf: str, quantities: list["Quantity"]) -> list[Counted]:
+    """The counted things in one fact value: its leading phrase ("Two hand pockets";
+    "Chest pocket" is one; "Zip pockets" an unknown number) and every later count
+    ("... with two zip pockets")."""
+    m = _LEAD_COUNT.match(leaf)
+    value = None if not m else float(m[1]) if m[1] else float(_COUNT_WORDS[m[2].lower()])
+    start = m.end() if m else 0
+    found = [_counted_phrase(leaf, start, value)]
+    found += [_counted_phrase(leaf, q.span[1], q.value) for q in quantities
+              if q.unit is None and q.span[0] >= start]
+    # "Four-way stretch" is no count of stretches, but it does say "stretches four ways"
+    found += [Counted(_parse_number(m["num"])[0], frozenset({m["word"].lower()}), m["word"].lower())
+              for m in _MANNER_COUNT.finditer(leaf)]
+    return [c for c in found if c is not None]
+
+
+def _counted_phrase(leaf: str, end: int, value: float | None) -> Counted | None:
+    """The :class:`Counted` of the phrase after ``end``; a phrase without a count is one
+    thing when its noun is singular, an unknown number when plural."""
+    raw = [w for w in _WORD.findall(_phrase_after(leaf, end).lower()) if w not in _STOP][:_PHRASE_WORDS]
+    if not raw:
+        return None
+    words = [_singular(w) for w in raw]
+    if value is None:
+        value = 1.0 if words[-1] == raw[-1] else None
+    return Counted(value, frozenset(words), words[-1])
+
+
+@dataclass(frozen=True)
+class Share:
+    """A blend share in the facts: "25% nylon" is ``Share(25, {nylon})``."""
+
+    value: float
+    words: frozenset
+    text: str
+
+
 # one slot: a row's fields and bullets are checked one after another with the same facts
 _LAST_INDEX: dict = {}
 
 
 @dataclass
 class FactIndex:
-    """The facts, pre-read for matching: word sets per value and every number."""
+    """The facts, pre-read for matching: word sets per value and every number.
+
+    Attributes:
+        word_sets: per fact value, its words and their base forms (:func:`_fact_words`).
+        numbers: every quantity in the facts.
+        counts: the lengths of list facts ("comes in two colors").
+        shares: blend shares ("70% merino wool/25% nylon": 70 of merino wool, 25 of nylon).
+        counted: counted things by head noun ("pocket": two hand pockets, one chest pocket).
+    """
 
     word_sets: list[frozenset]
     numbers: list["Quantity"]
     counts: frozenset
+    shares: list[Share] = field(default_factory=list)
+    counted: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, facts: dict | None) -> "FactIndex":
-        """Index a facts mapping (``None`` gives an empty index: nothing is supported)."""
+        """Index a facts mapping (``None`` gives an empty index: nothing is supported).
+
+        Hanging hyphens are written out first: the fact "Water- and windproof" is read
+        as "waterproof and windproof".
+        """
         facts = facts or {}
-        leaves = [leaf for key, value in facts.items() for leaf in _leaves(value)]
-        numbers = [q for leaf in leaves for q in read_quantities(leaf)]
+        leaves = [expand_coordination(leaf) for key, value in facts.items() for leaf in _leaves(value)]
+        read = {leaf: read_quantities(leaf) for leaf in leaves}
+        quantities = [(leaf, q) for leaf in leaves for q in read[leaf]]
         # "comes in two colors": the length of a list fact is a fact too
         counts = frozenset(len(v) for v in facts.values() if isinstance(v, (list, tuple)) and v)
-        return cls([frozenset(_words(leaf)) for leaf in leaves], numbers, counts)
+        shares = [Share(q.value, frozenset(_words_after(leaf, q.span[1])), f"{q.text} {_phrase_after(leaf, q.span[1])}")
+                  for leaf, q in quantities if q.unit == "%"]
+        counted: dict = {}
+        for c in (c for leaf in leaves for c in _counted(leaf, read[leaf])):
+            counted.setdefault(c.head, []).append(c)
+        return cls([_fact_words(leaf) for leaf in leaves], [q for _, q in quantities], counts,
+                   [s for s in shares if s.words], counted)
 
     @classmethod
     def for_facts(cls, facts: dict | None) -> "FactIndex":
@@ -306,8 +427,23 @@ _GLUED_ONLY = {"d", "c", "f", "h", "w", '"', "\u2033", "'", "\u2032", "gr"}
 _WORD_NOT_UNIT = frozenset({"foot", "feet", "cup", "cups", "m", "in", "l", "g"})
 _NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12})
+    "fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_NUMBER_WORDS.update(_TENS)
+_NUMBER_WORDS.update({"hundred": 100, "dozen": 12})
+# "twenty-five", "thirty two": a tens word and a unit word are one number
+_SPELLED = (rf"(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(list(_NUMBER_WORDS)[1:10])})\b)?"
+            rf"|(?:{'|'.join(_NUMBER_WORDS)})\b")
+# a number fused to these words by a hyphen is a manner, not a count: "three-dimensionally",
+# "two-fold", "one-handed", "two-way" (a two-way zipper is a claim term, not a count of zippers)
+_MANNER_WORDS = frozenset("fold handed dimensional dimensionally way".split())
+_FUSED_MANNER = re.compile(r"-([a-z]+)\b", re.IGNORECASE)
+_MANNER_COUNT = re.compile(rf"(?<![\w.,/-])(?P<num>\d+|{_SPELLED})-(?P<word>{'|'.join(_MANNER_WORDS)})\b", re.IGNORECASE)
+# a fact value that starts with a count: "Two hand pockets", "one chest pocket"
+_COUNT_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if 1 <= v <= 20}
+_LEAD_COUNT = re.compile(rf"\s*(?:(\d+)|({'|'.join(_COUNT_WORDS)}))\s+", re.IGNORECASE)
+# "60% polyester/37% nylon": a slash between a word and a number joins blend shares
+_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%)/(?=\s*\d)")
 _VULGAR = {"\u00bd": Fraction(1, 2), "\u00bc": Fraction(1, 4), "\u00be": Fraction(3, 4),
            "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u215b": Fraction(1, 8)}
 # after "2 in", these words make "in" a preposition ("fits 2 in the pack"), not inches
@@ -320,12 +456,13 @@ _DIGITS = (rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?(?:(?:\s+|-)\d+/\d+|\s?[{_
            rf"|\.\d+|\d+/\d+|[{_V}]")
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _QUANTITY = re.compile(
-    rf"(?P<cur>\$\s?)?(?<![\w.,/])(?P<num>{_DIGITS}|(?:{'|'.join(_NUMBER_WORDS)})\b)"
+    rf"(?P<cur>\$\s?)?(?<![\w.,/])(?P<num>{_DIGITS}|{_SPELLED})"
     rf"(?:(?P<gap>\s*-\s*|\s*)(?P<unit>{_UNIT_ALT})(?![a-z0-9]))?(?![\w/])",
     re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"[\d,]*\.?\d+")
 _ORDINAL = re.compile(r"(?:st|nd|rd|th)\b", re.IGNORECASE)
-_CHAIN = re.compile(r"\s*(?:x|\u00d7|by)\s*$", re.IGNORECASE)
+# "6.1 x 4.3 in", and hanging hyphens: "1- and 2-liter", "3- to 4-inch"
+_CHAIN = re.compile(r"\s*(?:x|\u00d7|by|-\s*(?:and|or|to))\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -355,8 +492,9 @@ def _unit_info(unit: str) -> tuple[str, str, float]:
 def _parse_number(raw: str) -> tuple[float, int, bool]:
     """``(value, decimals, spelled)`` of a number as written ("1,200", "1 1/2", "two")."""
     raw = raw.strip().lower()
-    if raw in _NUMBER_WORDS:
-        return float(_NUMBER_WORDS[raw]), 0, True
+    spelled = re.split(r"[- ]", raw)
+    if all(w in _NUMBER_WORDS for w in spelled):
+        return float(sum(_NUMBER_WORDS[w] for w in spelled)), 0, True
     if _PLAIN_NUMBER.fullmatch(raw):
         return float(raw.replace(",", "")), len(raw.partition(".")[2]), False
     total, decimals = Fraction(0), 0
@@ -377,7 +515,7 @@ def _parse_number(raw: str) -> tuple[float, int, bool]:
 def read_quantities(text: str) -> list[Quantity]:
     """Every number in ``text`` with its unit, compounds merged ("1 lb 2 oz" is 18 oz)."""
     found = []
-    for m in _QUANTITY.finditer(text):
+    for m in _QUANTITY.finditer(_SHARE_SLASH.sub(" ", text)):  # same length: offsets hold
         quantity = _quantity_from_match(text, m)
         if quantity is not None:
             found.append(quantity)
@@ -389,12 +527,20 @@ def _quantity_from_match(text: str, m: re.Match) -> Quantity | None:
         return None
     value, decimals, word = _parse_number(m["num"])
     unit, end = _unit_of(text, m, word)
+    if unit is None and _fused_manner(text, m.end("num")):
+        return None
     if m["cur"]:
         unit = "$"
     if word and unit is None and value <= 1:
         return None  # "one" and "zero" without a unit are words, not counts
     start = m.start("cur") if m["cur"] else m.start("num")
     return Quantity(value, unit, decimals, (start, end), text[start:end], word)
+
+
+def _fused_manner(text: str, end: int) -> bool:
+    """Whether the number ending at ``end`` is fused to a manner word ("two-fold")."""
+    fused = _FUSED_MANNER.match(text, end)
+    return bool(fused) and fused.group(1).lower() in _MANNER_WORDS
 
 
 def _unit_of(text: str, m: re.Match, word: bool) -> tuple[str | None, int]:
@@ -478,12 +624,65 @@ def _close_conversion(q: Quantity, converted: float) -> bool:
 
 
 def number_claims(text: str, index: FactIndex) -> list[Claim]:
-    """The numbers in ``text`` that the facts do not support."""
+    """The numbers in ``text`` that the facts do not support.
+
+    Numbers that describe a compared object ("lighter than a 12 oz mug") are skipped; a
+    share bound to a material must be that material's share in the facts ("25% nylon");
+    a count may be the sum of the facts' counts of the same noun ("four pockets").
+    """
     claims = []
+    compared = comparisons(text)
     for q in read_quantities(text):
-        if not quantity_supported(q, index.numbers, index.counts):
-            claims.append(Claim("number", q.span, q.text, _number_reason(q, index.numbers)))
+        if number_in_comparison(compared, *q.span):
+            continue
+        reason = _share_conflict(q, text, index)
+        if reason is None and (quantity_supported(q, index.numbers, index.counts) or _sum_of_counts(q, text, index)):
+            continue
+        claims.append(Claim("number", q.span, q.text, reason or _number_reason(q, index.numbers)))
     return claims
+
+
+def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
+    """Why a percentage in the copy contradicts the facts' blend, or ``None``.
+
+    "25% cotton" where the facts say "70% cotton/25% polyester": the copy binds 25% to a
+    material of the blend that the facts give another share. A share followed by words
+    that name no blend material ("100% of it", "5% for stretch") is not bound.
+    """
+    if q.unit != "%" or not index.shares:
+        return None
+    named = set(_words_after(text, q.span[1])) & set().union(*(s.words for s in index.shares))
+    if not named:
+        return None
+    same_value = [s for s in index.shares if _same(s.value, q.value)]
+    if not same_value or any(named & s.words for s in same_value):
+        return None
+    return f"the facts give {', '.join(dict.fromkeys(s.text for s in same_value))}"
+
+
+def _sum_of_counts(q: Quantity, text: str, index: FactIndex) -> bool:
+    """Whether a count in the copy is the sum of the facts' counts of the same noun.
+
+    "stretches four ways" where the facts say "Four-way stretch"; "three pockets" where the facts list "Two handwarmer pockets" and "Chest pocket". The
+    copy's words before the noun narrow the sum when the facts use them ("three chest
+    pockets" sums only chest pockets); a bare plural in the facts ("Zip pockets") makes
+    the sum unknown.
+    """
+    if q.unit is not None or q.value < 2 or not index.counted:
+        return False
+    words = _words_after(text, q.span[1])
+    head = next((w for w in words if w in index.counted), None)
+    if head is None:
+        return False
+    phrases = index.counted[head]
+    known = set().union(*(c.words for c in phrases))
+    narrowing = set(words[:words.index(head)]) & known
+    chosen = [c for c in phrases if narrowing <= c.words]
+    if any(_same(c.value, q.value) for c in chosen if c.value is not None):
+        return True  # one phrase alone: "four ways" for "Four-way stretch"
+    if not chosen or any(c.value is None for c in chosen):
+        return False
+    return _same(sum(c.value for c in chosen), q.value)
 
 
 def _number_reason(q: Quantity, facts: list[Quantity]) -> str:
@@ -499,6 +698,12 @@ def _number_reason(q: Quantity, facts: list[Quantity]) -> str:
 def _variants(form: str) -> set[str]:
     """Spellings of a form that mean the same: "BPA-free", "BPA free", "BPAfree"."""
     return {form, form.replace("-", " "), form.replace("-", "")}
+
+
+def _spellings(form: str, kind: str) -> set[str]:
+    """Every spelling the copy may use for ``form``: hyphen variants of the form and of
+    its derived forms ("water resistance", "fastest-drying", "breathability")."""
+    return {v for f in {form} | derived_spellings(form, kind) for v in _variants(f)}
 
 
 _MATCHERS: dict = {}
@@ -530,7 +735,7 @@ def _build_matchers(nlp, terms: tuple[ClaimTerm, ...]):
     lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
     prefilter = ClaimPrefilter(nlp)
     for i, term in enumerate(terms):
-        spellings = sorted({v for form in term.forms for v in _variants(form)})
+        spellings = sorted({v for form in term.forms for v in _spellings(form, term.kind)})
         lower_docs = [nlp.make_doc(s) for s in spellings]
         lower.add(str(i), lower_docs)
         # only base-form spellings go to LEMMA: "zipper" should catch "zippers", but
@@ -592,6 +797,8 @@ class ClaimPrefilter:
         from spacy.attrs import LOWER
 
         words = set(self._tokenizer(text).to_array(LOWER).tolist())
+        if COORDINATION.search(text):
+            return "tags" if self.always_tags or not words.isdisjoint(self.pos_words) else "tokens"
         if self.always_tags or not words.isdisjoint(self.pos_words):
             return "tags"
         for word in [w for w in words if w in self.inflected]:  # iterate the few words, not the dict
@@ -625,7 +832,13 @@ def _inverse_lemmas(nlp):
 
 
 def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, doc=None, nlp=None) -> list[Claim]:
-    """The claim terms in ``text`` that the facts do not mention."""
+    """The claim terms in ``text`` that the facts do not mention.
+
+    Terms in a compared phrase ("feels like suede") are no claims; the first conjunct of
+    a hanging hyphen ("PVC- and phthalate-free") is checked as its expanded form
+    ("PVC-free"); a span matched by several vocabulary lines (a form listed twice, once
+    with supporters) is supported when one of them is.
+    """
     from spacy.util import filter_spans
 
     if nlp is None:
@@ -636,16 +849,61 @@ def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, do
     matches = lower(doc, as_spans=True)
     if doc.has_annotation("LEMMA"):
         matches += lemma(doc, as_spans=True)
-    claims = []
+    labels: dict = {}
+    for span in matches:
+        labels.setdefault((span.start, span.end), set()).add(int(span.label_))
+    compared, coordinated = comparisons(text), coordinations(text)
+    claims = _coordination_claims(text, [c for c in coordinated if not in_comparison(compared, *c.span)], index, terms)
     # the longest match wins: "recycled polyester" is one claim, not "recycled" + "polyester"
     for span in filter_spans(matches):
-        term = terms[int(span.label_)]
-        if not _asserted(span, term):
+        chars = (span.start_char, span.end_char)
+        found = [terms[i] for i in sorted(labels[span.start, span.end])]
+        if in_comparison(compared, *chars) or any(_inside(chars, c.span) for c in coordinated):
             continue
-        if not any(index.mentions(p) for p in term.forms + term.supported_by):
-            reason = "not in the product facts"
-            claims.append(Claim(term.kind, (span.start_char, span.end_char), span.text, reason))
+        if not _asserted(span, found[0]) or any(_supported(t, index) for t in found):
+            continue
+        claims.append(Claim(found[0].kind, chars, span.text, "not in the product facts"))
+    return sorted(claims, key=lambda c: c.span)
+
+
+def _supported(term: ClaimTerm, index: FactIndex) -> bool:
+    return any(index.mentions(p) for p in term.forms + term.supported_by)
+
+
+def _inside(chars: tuple[int, int], span: tuple[int, int]) -> bool:
+    return span[0] <= chars[0] and chars[1] <= span[1]
+
+
+def _coordination_claims(text: str, coordinated, index: FactIndex, terms: tuple[ClaimTerm, ...]) -> list[Claim]:
+    """Claims of hanging-hyphen conjuncts, each read as its expanded form.
+
+    "Water-" in "Water- and windproof" claims the term "waterproof"; "PVC" in "PVC- and
+    phthalate-free" claims "PVC-free" (not the material PVC), which the facts must
+    mention. A conjunct that is no term and expands to none claims nothing, and a negated
+    one ("not water- and windproof") claims nothing either.
+    """
+    claims = []
+    for c in coordinated:
+        if _NEGATIONS.intersection(_words(text[:c.span[0]])[-3:]):
+            continue
+        term, inner = _term_for(c.expanded, terms), _term_for(c.text.rstrip("-"), terms)
+        if term is None and inner is None:
+            continue
+        if _supported(term, index) if term else index.mentions(c.expanded):
+            continue
+        kind = (term or _term_for(c.second, terms) or inner).kind
+        claims.append(Claim(kind, c.span, c.text, f'read as "{c.expanded}": not in the product facts'))
     return claims
+
+
+def _term_for(phrase: str, terms: tuple[ClaimTerm, ...]) -> ClaimTerm | None:
+    """The vocabulary term with a form spelled like ``phrase`` (hyphens and spaces aside)."""
+    key = _spelling_key(phrase)
+    return next((t for t in terms if any(_spelling_key(f) == key for f in t.forms)), None)
+
+
+def _spelling_key(phrase: str) -> str:
+    return re.sub(r"[\s-]+", "", phrase.lower())
 
 
 _NEGATIONS = frozenset("no not without never n't nor non".split())
