@@ -24,20 +24,6 @@ APPROVED = KIT / "training_data" / "approved"
 SHOPIFY = KIT / "catalog" / "shopify_products.csv"
 GROUNDED = "HalyardHem.Grounded"
 
-# PENDING: grounding findings on copy that is right but that the check cannot read
-# (GitHub issue 12). The classes the grounding fix addressed (slash-joined blend shares,
-# comparisons after like/unlike/than/between, sums of counts, hyphenated coordination) are
-# gone from this list: a regression shows up as an unexpected finding below. Each entry is
-# (record id, the claim as the finding's "match" reports it, lower-cased).
-PENDING_GROUNDING = {
-    # A material named about other garments without a comparison word: "For the months
-    # when wool feels like too much" (wool is the subject, not the compared phrase) and
-    # "Wool weight without the itch". Rephrasing the copy, or a waiver note, settles it.
-    "comparison without a comparison word": {("HH-K0008", "wool")},
-}
-PENDING = set().union(*PENDING_GROUNDING.values())
-
-
 def _records() -> list[dict]:
     return [json.loads(line) for path in sorted(APPROVED.glob("*.jsonl"))
             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -110,18 +96,10 @@ def test_generate_dry_run_renders_every_product(tmp_path):
     assert (out / "dry-run-rejects.jsonl").read_text(encoding="utf-8").strip() == ""
 
 
-def test_no_error_outside_the_pending_grounding_classes(findings):
-    errors = [f for f in findings if f["level"] == "error"]
-    # strict for every rule but Grounded: the kit's approved copy passes its own rules
-    assert [f for f in errors if f["rule"] != GROUNDED] == []
-    # Grounded: only the documented false positives, no new unsupported claim
-    unexpected = [(f["id"], f["field"], f["match"]) for f in errors
-                  if f["rule"] == GROUNDED and (f["id"], f["match"].lower()) not in PENDING]
-    assert unexpected == []
-    assert [f for f in findings if f["level"] == "warning"] == []
-
-
-@pytest.mark.xfail(strict=True, reason="PENDING (issue 12): HH-K0008 names wool about other garments "
-                                       "without a comparison word the check can read")
-def test_no_grounding_finding_once_the_pending_fix_lands(findings):
-    assert [f for f in findings if f["rule"] == GROUNDED] == []
+def test_approved_copy_passes_every_rule_grounding_included(findings):
+    # The grounding classes of issue 12 (blend shares after "/", comparisons, sums of
+    # counts, hanging hyphens, fused number words, derived forms) read right: the kit's
+    # approved copy has no error and no warning from its own rules.
+    assert [(f["id"], f["rule"], f["field"], f.get("match")) for f in findings
+            if f["level"] in ("error", "warning")] == []
+    assert not [f for f in findings if f["rule"] == GROUNDED]
