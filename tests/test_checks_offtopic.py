@@ -238,7 +238,7 @@ def test_bad_options_are_reported_together_with_file_and_line(tmp_path):
                    f"{topic}:5: max_share: must be at least 0 and below 1 (got 1.5)",
                    f"{topic}:6: common_words: {tmp_path / 'brand' / 'nope.txt'}: cannot read the familiar-words list",
                    f"{topic}:7: colour: unknown key for extends: offtopic",
-                   f"{bad}:3: checks: unknown sub-check(s) 'colours' (valid: pairs, numbers, kind, part)",
+                   f"{bad}:3: checks: unknown sub-check(s) 'colours' (valid: pairs, numbers, kind, part, identity)",
                    f"{bad}:4: pairs: pairs[0]: must be two non-empty attributes",
                    f"{bad}:5: quantities: unknown dimension 'weight' (valid: mass, volume, length)",
                    f"{bad}:6: min_names: must be 1 or more (got 0)",
