@@ -225,3 +225,26 @@ def test_feedback_note_is_short_and_errors_first():
     many = [Finding("X.Y", "error", f"problem number {i} " + "word " * 10) for i in range(40)]
     assert len(feedback_note(many)) <= 300 and feedback_note(many).endswith("...")
     assert feedback_note([]) is None
+
+
+def test_vllm_engine_without_the_extra_is_a_config_error(tmp_path):
+    import importlib.util
+
+    import yaml
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here: tests/test_vllm_engine.py covers the engine")
+    brand = make_brand(tmp_path)
+    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
+    data["model"]["engine"] = "vllm"
+    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    catalog = write_csv(tmp_path / "cat.csv", [product("A")])
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "vllm extra" in result.output and "pip install -e .[vllm]" in result.output
+    assert not out.exists()
+    data["model"]["engine"] = "tensorrt"
+    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out", str(out)])
+    assert result.exit_code == 2 and "model.engine" in result.output, result.output

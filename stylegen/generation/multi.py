@@ -401,6 +401,9 @@ def _resume(ledger: Ledger, out: Path, lanes: list[Lane]) -> int:
 def _load_engine(lanes: list[Lane]):
     """The base model once, with every brand's adapter as a named PEFT adapter."""
     first = lanes[0].inputs
+    if any(lane.inputs.brand.model.engine == "vllm" for lane in lanes):
+        raise ConfigError("--runs: several brands in one run use the transformers engine; a brand with "
+                          "model.engine: vllm runs on its own (stylegen generate --brand ...)")
     adapters = {lane.adapter: lane.inputs.settings.adapter for lane in lanes if lane.adapter is not None}
     return load_multi_engine(first.settings.base_model, adapters, dtype=first.brand.model.dtype,
                              batch_size=max(lane.inputs.settings.batch_size for lane in lanes),

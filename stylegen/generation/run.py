@@ -189,6 +189,10 @@ def run_generate(options: GenerateOptions, engine=None) -> RunSummary:
     inputs = RunInputs(brand, settings, rows, rejects + talking)
     if rows:
         inputs.words_for(rows[0])  # a lexicon without approved copy to learn from fails here, before any work
+    if brand.model.engine == "vllm" and engine is None and not options.dry_run:
+        from stylegen.generation.vllm_engine import import_vllm
+
+        import_vllm()  # no vllm: exit 2 before a run directory is made
     if options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         return _dry_run_locked(inputs, Path(options.out), engine)
     inputs.settings = _with_adapter(brand, settings, _adapter_dir(brand, options), check=engine is None)
@@ -350,8 +354,24 @@ def _store_identity(ledger: Ledger, settings: RunSettings) -> None:
 
 
 def _load_engine(brand, settings: RunSettings):
+    if brand.model.engine == "vllm":
+        return _load_vllm_engine(brand, settings)
     return load_engine(settings.base_model, adapter=settings.adapter, dtype=brand.model.dtype,
                        batch_size=settings.batch_size, trust_remote_code=brand.model.trust_remote_code)
+
+
+def _load_vllm_engine(brand, settings: RunSettings):
+    """brand.yaml ``model.engine: vllm``: the GPU path, with the adapter as a LoRA request.
+
+    Raises:
+        ConfigError: vllm is not installed (exit 2, naming the extra).
+    """
+    from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
+    from stylegen.models import resolve_model
+
+    import_vllm()  # before the model is resolved: the missing extra is the error to report
+    adapters = {"brand": str(settings.adapter)} if settings.adapter else {}
+    return VLLMEngine(str(resolve_model(settings.base_model)), adapters=adapters, dtype=brand.model.dtype)
 
 
 # --- generating ------------------------------------------------------------------

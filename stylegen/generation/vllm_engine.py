@@ -91,7 +91,8 @@ class VLLMEngine(Engine):
             return []
         import time
 
-        lora = [self._lora.get(self.adapter_for(r.key)) if self.adapters else None for r in requests]
+        # a multi-brand run names each request's adapter; otherwise the key decides
+        lora = [self._lora.get(r.adapter or self.adapter_for(r.key)) if self.adapters else None for r in requests]
         started = time.perf_counter()
         outs = self.llm.generate([r.prompt for r in requests], [self.sampling_params(r) for r in requests],
                                  lora_request=lora if self.adapters else None, use_tqdm=False)

@@ -98,6 +98,9 @@ class ModelSettings:
     adapter: str | None = None
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     trust_remote_code: bool = False
+    # transformers: this CPU path (and any torch device); vllm: a GPU machine with the
+    # vllm extra (stylegen.generation.vllm_engine): LoRA per request, prefix caching
+    engine: Literal["transformers", "vllm"] = "transformers"
 
 
 @dataclass
