@@ -24,6 +24,7 @@ _GENERATION = """generation:
   max_attempts: 2    # rounds per field
   feedback: false    # no "Fix: ..." note in a retry prompt
   fixes: true        # the rules' deterministic fixes run before a round is spent
+  lexicon: category  # each completion uses only its facts' words and this copy's words for that category
 """
 _TRAINING = """training:
   data: training_data/approved  # the approved copy, converted by init
