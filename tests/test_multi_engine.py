@@ -43,9 +43,9 @@ def test_mixed_batches_give_the_text_of_single_adapter_batches_float32(tiny_mode
     batches = []
     original = TransformersEngine._generate_batch
 
-    def spy(self, reqs, ids):
+    def spy(self, reqs, ids, allowed):
         batches.append({r.adapter for r in reqs})
-        return original(self, reqs, ids)
+        return original(self, reqs, ids, allowed)
 
     monkeypatch.setattr(TransformersEngine, "_generate_batch", spy)
     requests = _requests(["a", "b", None])

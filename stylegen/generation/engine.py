@@ -94,6 +94,23 @@ class Engine(abc.ABC):
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         """Complete every request; results come back in request order."""
 
+    _token_lexicon = None  # TokenLexicon of this engine's tokenizer, built on first use
+
+    def allowed_ids(self, req: GenRequest) -> frozenset[int] | None:
+        """The token ids ``req`` may sample (None: all), from its lexicon (``GenRequest.words``)."""
+        if req.words is None:
+            return None
+        if self._token_lexicon is None:
+            from stylegen.generation.lexicon import TokenLexicon
+
+            self._token_lexicon = TokenLexicon(self.tokenizer, self.lexicon_stops())
+        return self._token_lexicon.ids(req.words)
+
+    def lexicon_stops(self) -> list[int]:
+        """End-of-turn ids a lexicon must always allow."""
+        eos = self.tokenizer.eos_token_id
+        return [eos] if eos is not None else []
+
     def describe(self) -> dict:
         """Settings worth recording in a run's manifest."""
         return {"engine": self.name}
@@ -209,17 +226,9 @@ class TransformersEngine(Engine):
             if missing:
                 raise ValueError(f"adapters {missing} are not loaded into the model")
             install_row_adapters(model)
-        self._lexicon = None  # TokenLexicon, built on the first request that carries words
 
-    def allowed_ids(self, req: GenRequest):
-        """The token ids ``req`` may sample (None: all), from its lexicon."""
-        if req.words is None:
-            return None
-        if self._lexicon is None:
-            from stylegen.generation.lexicon import TokenLexicon
-
-            self._lexicon = TokenLexicon(self.tokenizer, self.stop_ids)
-        return self._lexicon.ids(req.words)
+    def lexicon_stops(self) -> list[int]:
+        return self.stop_ids
 
     def describe(self) -> dict:
         import torch
@@ -242,15 +251,16 @@ class TransformersEngine(Engine):
         from concurrent.futures import ThreadPoolExecutor
 
         encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
-        for r in requests:  # each word's token ids once, here, not racing in the worker threads
-            self.allowed_ids(r)
+        # each request's lexicon ids here, once: not built racing in the worker threads
+        allowed = [self.allowed_ids(r) for r in requests]
         # Similar budgets and lengths together: less padding and fewer idle finished rows.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(encoded[i])))
         size = -(-self.batch_size // self.workers)
         batches = [order[start:start + size] for start in range(0, len(order), size)]
 
         def run(idx):
-            return self._generate_batch([requests[i] for i in idx], [encoded[i] for i in idx])
+            return self._generate_batch([requests[i] for i in idx], [encoded[i] for i in idx],
+                                        [allowed[i] for i in idx])
 
         if self.workers > 1 and len(batches) > 1:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="stylegen-engine") as pool:
@@ -263,7 +273,7 @@ class TransformersEngine(Engine):
                 results[i] = res
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]]) -> list[GenResult]:
+    def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
@@ -275,8 +285,7 @@ class TransformersEngine(Engine):
         config = GenerationConfig(
             max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
             eos_token_id=self.stop_ids, pad_token_id=layout.pad_id, use_cache=True)
-        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids,
-                              allowed=[self.allowed_ids(r) for r in reqs])
+        sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids, allowed=allowed)
         started = time.perf_counter()
         with torch.inference_mode():
             device = self.model.device

@@ -14,7 +14,7 @@ being written at all. Each request carries the words its completion may use:
 
 Digits, punctuation and whitespace are always allowed, so numbers from the facts and the
 list shape of bullets stay writable. The engine maps the words to token ids
-(:func:`token_ids`) and masks every other token before sampling; vLLM takes the same ids as
+(:class:`TokenLexicon`, through ``Engine.allowed_ids``) and masks every other token before sampling; vLLM takes the same ids as
 ``SamplingParams.allowed_token_ids``. The constraint is on tokens, not words: a word the
 lexicon lacks can still be spelled from pieces of words it has, rarely, which is why every
 output is still validated by the offtopic check.
@@ -30,7 +30,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 LETTERS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
-LEXICON_MODES = ("category", "open")
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,9 @@ def words(text: str) -> list[str]:
 
 def fact_words(facts: dict) -> set[str]:
     """Every word of every fact value, nested lists included."""
-    out: set[str] = set()
-    for value in (facts or {}).values():
-        for leaf in value if isinstance(value, (list, tuple)) else [value]:
-            if leaf is not None:
-                out.update(words(str(leaf)))
-    return out
+    from stylegen.validation.vocabulary import leaves
+
+    return {w for leaf in leaves(facts or {}) for w in words(leaf)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,6 +117,7 @@ class TokenLexicon:
     def ids(self, allowed: frozenset[str] | tuple[str, ...]) -> frozenset[int]:
         """Token ids of every spelling of ``allowed`` (with and without a leading space,
         lower case, capitalised, upper case), plus digits, punctuation and whitespace."""
+        allowed = frozenset(allowed)
         if allowed in self._sets:
             return self._sets[allowed]
         out = set(self.always)
@@ -130,8 +127,8 @@ class TokenLexicon:
             out |= self._word_ids[word]
         if len(self._sets) > 512:
             self._sets.clear()
-        self._sets[frozenset(allowed)] = frozenset(out)
-        return self._sets[frozenset(allowed)]
+        self._sets[allowed] = frozenset(out)
+        return self._sets[allowed]
 
     def _spell(self, word: str) -> frozenset[int]:
         forms = {word, word.capitalize(), word.upper()}

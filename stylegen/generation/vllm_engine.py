@@ -73,18 +73,7 @@ class VLLMEngine(Engine):
                               temperature=req.temperature if req.do_sample else 0.0,
                               top_p=req.top_p if req.do_sample else 1.0,
                               repetition_penalty=req.repetition_penalty, logprobs=0,
-                              allowed_token_ids=self.allowed_ids(req))
-
-    def allowed_ids(self, req: GenRequest) -> list[int] | None:
-        """The request's lexicon as token ids (``SamplingParams.allowed_token_ids``; None: all)."""
-        if req.words is None:
-            return None
-        if getattr(self, "_lexicon", None) is None:
-            from stylegen.generation.lexicon import TokenLexicon
-
-            stops = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
-            self._lexicon = TokenLexicon(self.tokenizer, stops)
-        return sorted(self._lexicon.ids(req.words))
+                              allowed_token_ids=_sorted_or_none(self.allowed_ids(req)))
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         if not requests:
@@ -98,6 +87,10 @@ class VLLMEngine(Engine):
                                  lora_request=lora if self.adapters else None, use_tqdm=False)
         share = (time.perf_counter() - started) / len(requests)
         return [_result(req, out, share) for req, out in zip(requests, outs)]
+
+
+def _sorted_or_none(ids):
+    return sorted(ids) if ids is not None else None
 
 
 def _result(req: GenRequest, out, seconds: float) -> GenResult:

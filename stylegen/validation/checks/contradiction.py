@@ -274,16 +274,17 @@ class Contradiction(Check):
 
     def _identities(self, doc, facts: dict) -> list[Hit]:
         """"<name> is a X", "it is a X", "<name>: a X" where X is not what the product is:
-        neither a word of its name nor a noun its category's names or approved copy use
-        for its products ("The Lull Pillow is a breathier sleep sack", "The Wind Shirt is
-        a 3.1 oz pack of recycled nylon")."""
+        not a word of its name, a generic noun, nor what its category calls any of its
+        products (:func:`_is_description`): "The Lull Pillow is a breathier sleep sack",
+        "The Wind Shirt is a 3.1 oz pack of recycled nylon"."""
         name = str(facts.get("name") or "")
-        own = text_keys(name) | {product_head(name)}
+        name_keys = text_keys(name)
+        own = name_keys | {product_head(name)}
         vocab, category = self._vocab(strict=False), facts.get("category")
         if vocab is None or not category or not vocab.is_known(category):
             return []
         hits = []
-        for head in _copula_heads(doc, text_keys(name), of_ends=True):
+        for head in _copula_heads(doc, name_keys, of_ends=True):
             key = stem(head.lower_)
             if _names_itself(key, own) or key in self.generic or _is_description(vocab, category, key):
                 continue
@@ -358,9 +359,9 @@ def _copula_heads(doc, name_keys: set, of_ends: bool = False) -> list:
         last = doc[end - 1] if end > det.i + 1 else None
         after = doc[end] if end < len(doc) else None
         bounded = after is None or after.pos_ in ("PUNCT", "ADP", "CCONJ", "PRON", "SCONJ") or after.lower_ in _BOUND
-        of_ok = of_ends or after is None or after.lower_ != "of"
-        if last is not None and last.pos_ in ("NOUN", "PROPN") and (bounded or of_ends and after.lower_ == "of") \
-                and of_ok:
+        ends_at_of = after is not None and after.lower_ == "of"
+        keep = (bounded or ends_at_of) if of_ends else (bounded and not ends_at_of)
+        if last is not None and last.pos_ in ("NOUN", "PROPN") and keep:
             heads.append(last)
     return heads
 
