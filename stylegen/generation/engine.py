@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import dataclasses
 import time
 from dataclasses import dataclass
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers
@@ -51,6 +52,9 @@ class GenRequest:
         adapter: The named adapter of a multi-adapter engine this request runs with
             (:func:`load_multi_engine`); None: the engine's own model (its merged adapter, or
             the base model where the engine holds named adapters).
+        text: A fixed completion (copy assembled from the facts): nothing is sampled, the
+            engine only scores how likely its model finds ``text`` after ``prompt``
+            (:func:`complete`).
     """
 
     prompt: str
@@ -64,6 +68,7 @@ class GenRequest:
     key: str = ""
     words: frozenset[str] | None = None
     adapter: str | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -106,6 +111,11 @@ class Engine(abc.ABC):
             self._token_lexicon = TokenLexicon(self.tokenizer, self.lexicon_stops())
         return self._token_lexicon.ids(req.words)
 
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Results for fixed-text requests (``GenRequest.text``): the text itself, with its
+        mean log-probability under the model where the engine can compute it (here: None)."""
+        return [GenResult(key=r.key, text=r.text or "") for r in requests]
+
     def lexicon_stops(self) -> list[int]:
         """End-of-turn ids a lexicon must always allow."""
         eos = self.tokenizer.eos_token_id
@@ -114,6 +124,27 @@ class Engine(abc.ABC):
     def describe(self) -> dict:
         """Settings worth recording in a run's manifest."""
         return {"engine": self.name}
+
+
+def complete(engine: Engine, requests: list[GenRequest]) -> list[GenResult]:
+    """Results for ``requests`` in order: fixed texts scored (:meth:`Engine.score`), the
+    rest generated (:meth:`Engine.generate`), each in one call."""
+    results: list[GenResult | None] = [None] * len(requests)
+    sampled = [i for i, r in enumerate(requests) if r.text is None]
+    if sampled:
+        for i, res in zip(sampled, engine.generate([requests[i] for i in sampled])):
+            results[i] = res
+    # the same text for the same prompt (variants whose frames ran out) is scored once
+    fixed: dict[tuple, list[int]] = {}
+    for i, r in enumerate(requests):
+        if r.text is not None:
+            fixed.setdefault((r.prompt, r.text, r.adapter), []).append(i)
+    if fixed:
+        scored = engine.score([requests[idx[0]] for idx in fixed.values()])
+        for idx, res in zip(fixed.values(), scored):
+            for i in idx:
+                results[i] = dataclasses.replace(res, key=requests[i].key)
+    return results  # type: ignore[return-value]
 
 
 def derive_seed(run_seed: int, *parts: object) -> int:
@@ -243,35 +274,70 @@ class TransformersEngine(Engine):
         return render_prompt(self.tokenizer, messages)
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        """Generate in batches of similar prompt length and token budget, ``workers`` at a time.
+        """Generate in batches of similar prompt length and token budget, ``workers`` at a time."""
+        encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+        # each request's lexicon ids here, once: not built racing in the worker threads
+        allowed = [self.allowed_ids(r) for r in requests]
+        # Similar budgets and lengths together: less padding and fewer idle finished rows.
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(encoded[i])))
+        return self._in_batches(order, lambda idx: self._generate_batch(
+            [requests[i] for i in idx], [encoded[i] for i in idx], [allowed[i] for i in idx]))
+
+    def _in_batches(self, order: list[int], run) -> list[GenResult]:
+        """``run`` on consecutive slices of ``order`` (one batch per worker share of
+        ``batch_size``), ``workers`` at a time; results back in index order.
 
         Batches are fixed before any runs, so which worker takes which batch cannot change
         a result.
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        encoded = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
-        # each request's lexicon ids here, once: not built racing in the worker threads
-        allowed = [self.allowed_ids(r) for r in requests]
-        # Similar budgets and lengths together: less padding and fewer idle finished rows.
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(encoded[i])))
         size = -(-self.batch_size // self.workers)
         batches = [order[start:start + size] for start in range(0, len(order), size)]
-
-        def run(idx):
-            return self._generate_batch([requests[i] for i in idx], [encoded[i] for i in idx],
-                                        [allowed[i] for i in idx])
-
         if self.workers > 1 and len(batches) > 1:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="stylegen-engine") as pool:
                 done = list(pool.map(run, batches))
         else:
             done = [run(idx) for idx in batches]
-        results: list[GenResult | None] = [None] * len(requests)
+        results: list[GenResult | None] = [None] * len(order)
         for idx, batch in zip(batches, done):
             for i, res in zip(idx, batch):
                 results[i] = res
         return results  # type: ignore[return-value]
+
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Mean log-probability of each fixed ``text`` (end-of-turn included) after its prompt,
+        under this engine's model and the request's adapter, in batches of ``batch_size``."""
+        # similar lengths together: less padding
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].text or ""))
+        return self._in_batches(order, lambda idx: self._score_batch([requests[i] for i in idx]))
+
+    def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
+        import torch
+
+        from stylegen.compat.peft import row_adapters
+
+        tok = self.tokenizer
+        prompts = [tok(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
+        texts = [tok(r.text, add_special_tokens=False)["input_ids"] + [self.stop_ids[0]] for r in reqs]
+        width = max(len(p) + len(t) for p, t in zip(prompts, texts))
+        ids = torch.full((len(reqs), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, (p, t) in enumerate(zip(prompts, texts)):  # right-padded: positions start at 0
+            ids[i, :len(p) + len(t)] = torch.tensor(p + t)
+            mask[i, :len(p) + len(t)] = 1
+        started = time.perf_counter()
+        with torch.inference_mode(), row_adapters(self._adapter_names(reqs)):
+            logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        seconds = (time.perf_counter() - started) / max(1, len(reqs))
+        results = []
+        for i, (p, t) in enumerate(zip(prompts, texts)):
+            pos = torch.arange(len(p) - 1, len(p) + len(t) - 1)
+            lp = logprobs[i, pos, torch.tensor(t)].mean().item()
+            results.append(GenResult(key=reqs[i].key, text=reqs[i].text, prompt_tokens=len(p), new_tokens=0,
+                                     seconds=seconds, mean_logprob=lp))
+        return results
 
     def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
         import torch

@@ -53,7 +53,7 @@ LOCK_FILE = ".lock"
 OUTPUTS = {"accepted": "outputs.jsonl", "rejected": "rejects.jsonl"}
 
 # Columns an attempt may leave out (added by later migrations): their stored default.
-_ATTEMPT_DEFAULTS = {"round": 1, "candidate": 0, "quality": None, "fixes": None, "brand": None}
+_ATTEMPT_DEFAULTS = {"round": 1, "candidate": 0, "quality": None, "fixes": None, "brand": None, "source": "model"}
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []  # in order; see the module docstring
 
@@ -123,6 +123,13 @@ def m004_brand(db: sqlite3.Connection) -> None:
     """
     db.execute("ALTER TABLE attempts ADD COLUMN brand TEXT")
     db.execute("ALTER TABLE rows ADD COLUMN brand TEXT")
+
+
+@migration
+def m005_source(db: sqlite3.Connection) -> None:
+    """Where each attempt's text came from: ``model`` (sampled) or ``assembled`` (from the
+    facts, :mod:`stylegen.generation.assemble`). NULL in rows written before it (model)."""
+    db.execute("ALTER TABLE attempts ADD COLUMN source TEXT")
 
 
 LEDGER_SCHEMA_VERSION = len(MIGRATIONS)  # after the last migration above
@@ -225,6 +232,7 @@ class Ledger:
         # m004's brand columns (absent only where a test runs an older migration list)
         self._brand = {table: "brand" in {c[1] for c in self.db.execute(f"PRAGMA table_info({table})")}
                        for table in ("attempts", "rows")}
+        self._source = "source" in {c[1] for c in self.db.execute("PRAGMA table_info(attempts)")}  # m005
 
     @contextmanager
     def transaction(self):
@@ -259,6 +267,7 @@ class Ledger:
                    "text", "findings", "errors", "warnings", "suggestions", "prompt_tokens", "new_tokens",
                    "gen_seconds", "validate_seconds", "round", "candidate", "quality", "fixes")
         columns += ("brand",) if self._brand["attempts"] else ()
+        columns += ("source",) if self._source else ()
         now = time.time()
         values = [(self.session, *(a.get(c, _ATTEMPT_DEFAULTS.get(c)) if c in _ATTEMPT_DEFAULTS else a[c]
                                    for c in columns), now) for a in attempts]

@@ -38,7 +38,7 @@ from types import SimpleNamespace
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.catalog import quarantine_instructions, read_catalog
-from stylegen.generation.engine import derive_seed, load_multi_engine, prompt_hash
+from stylegen.generation.engine import complete, derive_seed, load_multi_engine, prompt_hash
 from stylegen.generation.ledger import brand_row_key, FinishedRow, Ledger, LEDGER_FILE
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.rating import write_rating_sheet
@@ -423,7 +423,8 @@ def _generate(lanes: list[Lane], engine, ledger: Ledger, out: Path, progress: bo
     capacity = _capacity(lanes)
     for lane in lanes:
         settings = lane.inputs.settings
-        lane.pool = RequestPool(lane.todo, list(settings.tasks), settings.candidates, capacity)
+        lane.pool = RequestPool(lane.todo, list(settings.tasks), settings.candidates, capacity,
+                                assembled=settings.assemble)
         lane.sinks = _Sinks(_BrandLedger(ledger, lane), out, engine, lane.validator)
     passed = finished = 0
     with tqdm(total=sum(len(lane.todo) for lane in lanes), unit="row", desc="generate", disable=not progress,
@@ -470,7 +471,7 @@ def _step(taken: list[tuple[Lane, list]], engine, ledger: Ledger, out: Path) -> 
     for lane, jobs in taken:
         requests, notes = _requests(lane.inputs, lane.pool, jobs, engine, adapter=lane.adapter)
         parts.append((lane, jobs, requests, notes))
-    results = engine.generate([req for part in parts for req in part[2]])
+    results = complete(engine, [req for part in parts for req in part[2]])
     finished, start = [], 0
     for lane, jobs, requests, notes in parts:
         mine = results[start:start + len(requests)]

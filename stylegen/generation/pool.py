@@ -138,6 +138,7 @@ class FieldState:
     candidates: list[Candidate] = field(default_factory=list)
     rounds: int = 0  # rounds completed
     outstanding: int = 0  # candidates of the current round not back yet
+    extra_rounds: int = 0  # 1 where round 1 is assembled copy: the model still gets its rounds
 
     def best(self) -> Candidate | None:
         return min(self.candidates, key=Candidate.rank) if self.candidates else None
@@ -147,7 +148,11 @@ class FieldState:
         return best is not None and best.passed
 
     def settled(self, max_rounds: int) -> bool:
-        return self.outstanding == 0 and (self.passed() or self.rounds >= max_rounds)
+        return self.outstanding == 0 and (self.passed() or self.rounds >= max_rounds + self.extra_rounds)
+
+    def more_rounds(self, max_rounds: int) -> bool:
+        """The current round is over and failed, and another round is allowed."""
+        return self.outstanding == 0 and not self.passed() and self.rounds < max_rounds + self.extra_rounds
 
 
 @dataclass
@@ -169,6 +174,7 @@ class Job:
     task: str
     round: int
     index: int
+    assembled: bool = False  # copy assembled from the facts, not sampled (generation.assemble)
 
     def attempt(self, candidates: int) -> int:
         return (self.round - 1) * candidates + self.index + 1
@@ -182,11 +188,15 @@ class RequestPool:
         tasks: task names, in order.
         candidates: jobs per field per round.
         capacity: jobs per engine call.
+        assembled: tasks whose round 1 is assembled copy (``candidates`` variants); their
+            model rounds follow as rounds 2 and up.
     """
 
-    def __init__(self, rows: Iterable, tasks: list[str], candidates: int, capacity: int):
+    def __init__(self, rows: Iterable, tasks: list[str], candidates: int, capacity: int,
+                 assembled: Iterable[str] = ()):
         self._rows: Iterator = iter(rows)
         self.tasks, self.candidates, self.capacity = list(tasks), candidates, max(1, capacity)
+        self.assembled = frozenset(assembled)
         self.states: dict[str, RowState] = {}
         self._retries: deque[Job] = deque()
         self._fresh: deque[Job] = deque()
@@ -207,13 +217,15 @@ class RequestPool:
         if row is None:
             self._exhausted = True
             return
-        self.states[row.id] = RowState(row, {task: FieldState() for task in self.tasks})
+        self.states[row.id] = RowState(row, {task: FieldState(extra_rounds=int(task in self.assembled))
+                                             for task in self.tasks})
         for task in self.tasks:
             self._enqueue(self._fresh, row.id, task, 1)
 
     def _enqueue(self, queue: deque, row_id: str, task: str, round_: int) -> None:
         self.states[row_id].fields[task].outstanding += self.candidates
-        queue.extend(Job(row_id, task, round_, i) for i in range(self.candidates))
+        assembled = round_ == 1 and task in self.assembled
+        queue.extend(Job(row_id, task, round_, i, assembled) for i in range(self.candidates))
 
     def add(self, job: Job, candidate: Candidate) -> None:
         """File a job's candidate under its field."""
@@ -227,7 +239,7 @@ class RequestPool:
         """Queue the next round of every field of ``row_ids`` whose round is over and failed."""
         for rid in row_ids:
             for task, state in self.states[rid].fields.items():
-                if state.outstanding == 0 and not state.passed() and state.rounds < max_rounds:
+                if state.more_rounds(max_rounds):
                     self._enqueue(self._retries, rid, task, state.rounds + 1)
 
     def pop_settled(self, row_ids: Iterable[str], max_rounds: int) -> list[RowState]:

@@ -26,7 +26,8 @@ from typing import Callable
 
 from stylegen.errors import ConfigError
 from stylegen.generation.catalog import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
-from stylegen.generation.engine import derive_seed, GenRequest, load_engine, prompt_hash
+from stylegen.generation.assemble import assembled_completion
+from stylegen.generation.engine import complete, derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RequestPool, RowState
 from stylegen.generation.rating import write_rating_sheet
@@ -394,7 +395,7 @@ def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress
 
     settings = inputs.settings
     capacity = settings.batch_size * len(settings.tasks)
-    pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity)
+    pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity, assembled=settings.assemble)
     passed = finished = 0
     started = time.perf_counter()
     with tqdm(total=len(rows), unit="row", desc="generate", disable=not progress, mininterval=1.0,
@@ -415,7 +416,7 @@ def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress
 def _step(inputs: RunInputs, pool: RequestPool, jobs: list[Job], sinks: _Sinks) -> list[FinishedRow]:
     """One engine call: generate ``jobs``, validate and fix, record, settle and finish rows."""
     requests, notes = _requests(inputs, pool, jobs, sinks.engine)
-    results = sinks.engine.generate(requests)
+    results = complete(sinks.engine, requests)
     finished = _absorb(inputs, pool, jobs, requests, notes, results, sinks)
     _finish(sinks.ledger, sinks.out, finished)
     return finished
@@ -459,10 +460,13 @@ def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine,
         note = _note(state, job) if settings.feedback else None
         attempt = job.attempt(settings.candidates)
         prompt = engine.render(inputs.compose(job.task, state.row, note))
+        # assembled copy is scored against the same task prompt the model would answer
+        text = assembled_completion(state.row.facts, job.task, settings.tasks[job.task].kind, job.index) \
+            if job.assembled else None
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
                                    key=f"{job.row_id}/{job.task}", words=words[job.row_id], adapter=adapter,
-                                   **settings.sampling.as_kwargs()))
+                                   text=text, **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes
 
@@ -576,6 +580,7 @@ def _ledger_row(settings: RunSettings, job: Job, req, res, note, cand: Candidate
             "prompt_tokens": res.prompt_tokens, "new_tokens": res.new_tokens,
             "gen_seconds": res.seconds, "validate_seconds": validate_s,
             "round": job.round, "candidate": job.index, "quality": round(cand.quality, 4),
+            "source": "assembled" if job.assembled else "model",
             "fixes": json.dumps([fx.to_dict() for fx in cand.fixes]) if cand.fixes else None}
 
 

@@ -164,6 +164,9 @@ class GenerationSettings:
     # words a completion may use, held at decode time (stylegen.generation.lexicon):
     # the row's facts + the brand's approved copy for its category + function words
     lexicon: Literal["category", "open"] = "open"
+    # tasks whose first round is copy assembled from the facts (stylegen.generation.assemble);
+    # the model writes the field only when no assembled candidate passes
+    assemble: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -254,6 +257,10 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
                              f"unknown placeholder {{{var}}} (valid: {', '.join(sorted(known))})")
         if brand.schema_doc and name not in brand.schema_doc.get("properties", {}):
             problems.add(data.get("tasks"), name, f"tasks.{name}", f"task field is not a property of {brand.schema}")
+    for i, task in enumerate(brand.generation.assemble):
+        if task not in brand.tasks:
+            problems.add(data.get("generation"), "assemble", f"generation.assemble[{i}]",
+                         f"not a task (valid: {', '.join(brand.tasks)})")
     for fieldname in brand.readability:
         if fieldname not in brand.tasks:
             problems.add(data.get("readability"), fieldname, f"readability.{fieldname}",
