@@ -46,7 +46,8 @@ def make_brand(tmp: Path, base_model: str | None = None, adapter: str | None = N
     # The loop's mechanics under test: one candidate a round and the corrective note on,
     # whatever the sample brand ships as its defaults.
     # The lexicon is off: the tiny random model's text would be masked to a few hundred words.
-    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, "lexicon": "open",
+    # Assembled copy is off too: these tests script what the model writes.
+    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, "lexicon": "open", "assemble": [],
                                **generation})
     if max_new_tokens:
         for task in data["tasks"].values():

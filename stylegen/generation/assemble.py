@@ -285,17 +285,19 @@ def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[st
 
 
 def bullets(sheet: FactSheet, variant: int, max_items: int = 5) -> list[str]:
-    """One bullet per feature, short noun phrases two or three to a bullet, then the numbers,
-    materials and care."""
+    """One bullet per feature, short ones of a kind two or three to a bullet ("Folds flat
+    and packs small"), then the numbers, materials and care."""
     items = [p.core if p.kind != "included" else f"{p.core} included" for p in sheet.phrases
-             if p.kind != "np" or len(p.core.split()) >= 3]
-    shorts = [p.core for p in sheet.phrases if p.kind == "np" and len(p.core.split()) < 3]
-    groups = [shorts[i:i + 2] for i in range(0, len(shorts), 2)]
-    if len(groups) > 1 and len(groups[-1]) == 1:
-        last = groups.pop()
-        groups[-1] += last
-    for group in groups:
-        items.append(join_list(group) if len(group) > 1 else f"Has {with_article(group[0])}")
+             if p.kind not in ("np", "vp") or len(p.core.split()) >= 3]
+    for kind in ("np", "vp"):
+        shorts = [p.core for p in sheet.phrases if p.kind == kind and len(p.core.split()) < 3]
+        groups = [shorts[i:i + 2] for i in range(0, len(shorts), 2)]
+        if len(groups) > 1 and len(groups[-1]) == 1:
+            last = groups.pop()
+            groups[-1] += last
+        for group in groups:
+            lone = kind == "np" and len(group) == 1
+            items.append(f"Has {with_article(group[0])}" if lone else join_list(group))
     items += _fact_bullets(sheet)
     return [_cap(i) for i in items if len(i.split()) >= 3][:max_items]
 

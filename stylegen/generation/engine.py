@@ -142,8 +142,8 @@ def complete(engine: Engine, requests: list[GenRequest]) -> list[GenResult]:
     if fixed:
         scored = engine.score([requests[idx[0]] for idx in fixed.values()])
         for idx, res in zip(fixed.values(), scored):
-            for i in idx:
-                results[i] = dataclasses.replace(res, key=requests[i].key)
+            for n, i in enumerate(idx):  # the time is counted once
+                results[i] = dataclasses.replace(res, key=requests[i].key, seconds=res.seconds if n == 0 else 0.0)
     return results  # type: ignore[return-value]
 
 

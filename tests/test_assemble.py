@@ -1,0 +1,205 @@
+"""Copy assembled from the facts: the realizer's exact text, that it says nothing the facts
+do not, the engine's scoring of fixed texts, and the run loop (assembled first, model after)."""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
+from stylegen.cli import cli
+from stylegen.generation import assemble as A
+from stylegen.generation.engine import GenRequest, ScriptedEngine, TransformersEngine, complete
+from stylegen.generation.run import GenerateOptions, run_generate
+
+POT = {"name": "Flint Pot Set", "category": "Cookware",
+       "features": ["lids double as plates", "measuring marks inside", "two nesting pots", "folding handles"],
+       "materials": ["18/8 stainless steel"], "weight": "18.4 oz", "capacity": "2.5 L", "colors": ["Fog"],
+       "care": "Rinse after use and dry before storing.", "use": "day hikes"}
+TENT = {"name": "Cairnfold Tent", "category": "Tents",
+        "features": ["mesh inner", "two vestibules", "two doors", "six aluminum stakes"], "weight": "58.0 oz",
+        "dimensions": "108 x 60 in floor", "colors": ["Ember", "Slate"], "care": "Dry fully before storing."}
+SHIRT = {"name": "Mistral Wind Shirt", "category": "Jackets",
+         "features": ["elastic cuffs", "packs into its own pocket", "stuff sack included"]}
+
+
+def test_feature_phrases_are_classified_for_their_frames():
+    kinds = {p.text: p.kind for p in A.classify(["mesh inner", "sip lid", "packs into its own pocket",
+                                                  "inflates in 3 breaths", "fits a 100 g fuel canister inside",
+                                                  "lids double as plates", "stuff sack included",
+                                                  "padded shoulder straps"])}
+    assert kinds == {"mesh inner": "np", "sip lid": "np", "packs into its own pocket": "vp",
+                     "inflates in 3 breaths": "vp", "fits a 100 g fuel canister inside": "vp",
+                     "lids double as plates": "clause", "stuff sack included": "included",
+                     "padded shoulder straps": "np"}
+
+
+@pytest.mark.parametrize("np,expected", [
+    ("front stretch pocket", "a front stretch pocket"), ("adjustable hood", "an adjustable hood"),
+    ("two doors", "two doors"), ("measuring marks inside", "measuring marks inside"),
+    ("padded shoulder straps", "padded shoulder straps"), ("USB-C charging", "USB-C charging"),
+    ("20 LEDs on a 10 ft cord", "20 LEDs on a 10 ft cord")])
+def test_articles(np, expected):
+    assert A.with_article(np) == expected
+
+
+def test_golden_pot_set():
+    assert A.assembled_completion(POT, "description", "text", 0) == (
+        "The Flint Pot Set holds 2.5 L and weighs 18.4 oz. It has measuring marks inside, two nesting pots and"
+        " folding handles. Lids double as plates. It is made with 18/8 stainless steel. It comes in Fog."
+        " It is built for day hikes. Rinse after use and dry before storing.")
+    assert A.assembled_completion(POT, "description", "text", 1).startswith(
+        "At 18.4 oz, the Flint Pot Set holds 2.5 L. You get measuring marks inside")
+    assert A.assembled_completion(POT, "meta_description", "text", 0) == (
+        "Flint Pot Set: 2.5 L, 18.4 oz, in 18/8 stainless steel, with measuring marks inside, two nesting pots"
+        " and folding handles. Built for day hikes.")
+    assert A.assembled_completion(POT, "bullets", "list", 0).splitlines() == [
+        "- Lids double as plates", "- Measuring marks inside", "- Two nesting pots", "- Has folding handles",
+        "- Holds 2.5 L and weighs 18.4 oz"]
+
+
+def test_golden_tent_and_shirt():
+    assert A.assembled_completion(TENT, "description", "text", 0) == (
+        "The Cairnfold Tent weighs 58.0 oz. It has a mesh inner, two vestibules, two doors and six aluminum"
+        " stakes. The floor measures 108 x 60 in. It comes in Ember and Slate. Dry fully before storing.")
+    # short features share a bullet; "Folding handles" alone would be a two-word bullet
+    assert A.assembled_completion(TENT, "bullets", "list", 0).splitlines() == [
+        "- Six aluminum stakes", "- Mesh inner, two vestibules and two doors", "- Weighs 58.0 oz",
+        "- Dry fully before storing"]
+    # no weight or capacity: the first sentence still names the product
+    assert A.assembled_completion(SHIRT, "description", "text", 0) == (
+        "The Mistral Wind Shirt has elastic cuffs. It packs into its own pocket. A stuff sack comes with it.")
+    assert A.assembled_completion(SHIRT, "meta_description", "text", 0) == (
+        "Mistral Wind Shirt: with elastic cuffs and a stuff sack, and it packs into its own pocket.")
+
+
+# The frames' own words: everything else an assembled text says must come from the facts.
+FRAME_WORDS = set("the it has holds and weighs at comes in you get is made with a an of there also measures "
+                  "pick we for built sleeps one capacity to".split())
+
+
+def test_assembled_copy_says_nothing_the_facts_do_not(repo_root, brand):
+    from stylegen.generation.catalog import read_catalog
+
+    rows = read_catalog(repo_root / "catalog" / "sample_catalog.csv", brand.catalog).rows[:60]
+    for row in rows:
+        fact_words = set(re.findall(r"[a-z0-9]+", json.dumps(row.facts, ensure_ascii=False).lower()))
+        for task, spec in brand.tasks.items():
+            for variant in range(2):
+                text = A.assembled_completion(row.facts, task, spec.kind, variant)
+                stray = set(re.findall(r"[a-z0-9]+", text.lower())) - fact_words - FRAME_WORDS
+                assert not stray, (row.id, task, variant, stray, text)
+
+
+def test_variants_are_distinct_and_capped():
+    texts = A.variants(POT, "description", "text", 4)
+    assert len(texts) == len(set(texts)) == 2  # two frame sets: the frames run out before 4
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype="float32")
+    return TransformersEngine(model, AutoTokenizer.from_pretrained(tiny_model_dir), batch_size=4, threads=1)
+
+
+def _direct_logprob(engine, prompt: str, text: str) -> float:
+    import torch
+
+    tok = engine.tokenizer
+    p = tok(prompt, add_special_tokens=False)["input_ids"]
+    t = tok(text, add_special_tokens=False)["input_ids"] + [engine.stop_ids[0]]
+    with torch.inference_mode():
+        logits = engine.model(input_ids=torch.tensor([p + t])).logits[0].float()
+    lp = torch.log_softmax(logits, -1)
+    return sum(lp[len(p) - 1 + i, tok_id].item() for i, tok_id in enumerate(t)) / len(t)
+
+
+def test_score_is_the_mean_logprob_of_the_text_and_ignores_batch_neighbours(engine):
+    prompt = engine.render([{"role": "user", "content": "Write the meta description for Flint Pot Set."}])
+    texts = ["Flint Pot Set: 2.5 L, 18.4 oz.", "It folds flat.", "A much longer text about nesting pots and lids."]
+    reqs = [GenRequest(prompt=prompt, text=t, key=str(i)) for i, t in enumerate(texts)]
+    together = engine.score(reqs)
+    for req, res in zip(reqs, together):
+        alone = engine.score([req])[0]
+        assert res.text == req.text and res.new_tokens == 0
+        assert res.mean_logprob == pytest.approx(alone.mean_logprob, abs=1e-4)
+        assert res.mean_logprob == pytest.approx(_direct_logprob(engine, prompt, req.text), abs=1e-4)
+
+
+def test_complete_scores_fixed_texts_once_and_generates_the_rest(engine):
+    prompt = engine.render([{"role": "user", "content": "Hi"}])
+    reqs = [GenRequest(prompt=prompt, text="Same text.", key="a"), GenRequest(prompt=prompt, max_new_tokens=4,
+                                                                               key="b", do_sample=False),
+            GenRequest(prompt=prompt, text="Same text.", key="c")]
+    calls = []
+    original = engine.score
+    engine.score = lambda rs: calls.append(len(rs)) or original(rs)
+    try:
+        out = complete(engine, reqs)
+    finally:
+        del engine.score
+    assert calls == [1]  # the duplicate was scored once
+    assert [r.key for r in out] == ["a", "b", "c"]
+    assert out[0].text == out[2].text == "Same text." and out[0].mean_logprob == out[2].mean_logprob
+    assert out[1].new_tokens > 0
+
+
+def _run(tmp_path, brand, engine, limit=None):
+    catalog = write_csv(tmp_path / "cat.csv", [product("A1", features="folds flat;packs small"),
+                                               product("A2", features="folds flat;packs small")])
+    return run_generate(GenerateOptions(brand=str(brand), catalog=str(catalog), out=str(tmp_path / "run"),
+                                        no_adapter=True, progress=False), engine=engine)
+
+
+def _sources(run):
+    db = sqlite3.connect(run / "ledger.sqlite")
+    return db.execute("SELECT row_key, task, round, source, errors FROM attempts ORDER BY row_key, task, attempt"
+                      ).fetchall()
+
+
+def test_a_passing_assembled_field_costs_no_model_call(tmp_path):
+    brand = make_brand(tmp_path, assemble=["meta_description", "bullets"], candidates=2)
+    engine = ScriptedEngine(lambda req: good(parse_key(req)[1]))
+    summary = _run(tmp_path, brand, engine)
+    assert summary.accepted == 2
+    assert {parse_key(r)[1] for r in engine.requests} == {"description"}  # the model wrote only that
+    rows = _sources(tmp_path / "run")
+    assert {(t, s) for _, t, _, s, _ in rows} == {("description", "model"), ("meta_description", "assembled"),
+                                                   ("bullets", "assembled")}
+    out = read_jsonl(tmp_path / "run" / "outputs.jsonl")[0]
+    assert out["fields"]["meta_description"].startswith("Trail Thing A1: 9 oz, in aluminum")
+    assert out["fields"]["bullets"] == ["Folds flat and packs small", "Weighs 9 oz", "Made with aluminum"]
+
+
+def test_a_failing_assembled_field_gets_its_model_rounds_after(tmp_path):
+    brand = make_brand(tmp_path, assemble=["description"], candidates=2, max_attempts=2)
+    # a rule the assembled description fails (it states the materials) and the scripted one passes
+    rule = {"extends": "pattern", "pattern": r"\bmade with\b", "level": "error", "message": "no '{match}'",
+            "fields": ["description"]}
+    (tmp_path / "validators" / "T" / "NoMadeWith.yml").write_text(yaml.safe_dump(rule), encoding="utf-8")
+    engine = ScriptedEngine(lambda req: good(parse_key(req)[1]))
+    summary = _run(tmp_path, brand, engine)
+    assert summary.accepted == 2
+    desc = [(rnd, src, err) for rid, task, rnd, src, err in _sources(tmp_path / "run")
+            if rid == "A1" and task == "description"]
+    assert desc[:2] == [(1, "assembled", 1), (1, "assembled", 1)]
+    assert [(rnd, src) for rnd, src, _ in desc[2:]] == [(2, "model"), (2, "model")]  # round 2: the model
+    out = read_jsonl(tmp_path / "run" / "outputs.jsonl")[0]
+    assert out["fields"]["description"] == good("description")
+    assert out["best_attempt"]["description"] == 3
+
+
+def test_assemble_names_tasks_and_is_part_of_the_run_identity(tmp_path):
+    brand = make_brand(tmp_path, assemble=["description", "tagline"])
+    result = CliRunner().invoke(cli, ["brand", "check", str(brand)])
+    assert result.exit_code == 2
+    assert "generation.assemble[1]" in result.output and "not a task" in result.output
+    from stylegen.generation.settings import IDENTITY_KEYS
+
+    assert "assemble" in IDENTITY_KEYS
