@@ -190,8 +190,19 @@ def test_nightly_on_the_default_model_and_shipped_adapter(tmp_path):
     finished = read_jsonl(out / "outputs.jsonl") + read_jsonl(out / "rejects.jsonl")
     assert sorted(r["id"] for r in finished) == ["KC-10000", "KC-10001"]
     db = sqlite3.connect(out / "ledger.sqlite")
-    rows = db.execute("SELECT task, candidate, adapter_hash, new_tokens FROM attempts").fetchall()
-    assert len(rows) == 2 * 3 * 2 and {c for _, c, _, _ in rows} == {0, 1}
+    rows = db.execute("SELECT row_key, task, round, candidate, adapter_hash, new_tokens, source, errors"
+                      " FROM attempts").fetchall()
     settings = json.loads((out / "settings.json").read_text())
-    assert {h for _, _, h, _ in rows} == {settings["adapter_sha256"]} and all(n > 0 for *_, n in rows)
+    assert {r[4] for r in rows} == {settings["adapter_sha256"]}
+    for rid in ("KC-10000", "KC-10001"):
+        for task in ("description", "meta_description", "bullets"):
+            mine = [r for r in rows if r[0] == rid and r[1] == task]
+            # round 1: two assembled candidates, nothing sampled
+            assert [(r[2], r[3], r[5], r[6]) for r in mine if r[2] == 1] == [(1, 0, 0, "assembled"),
+                                                                            (1, 1, 0, "assembled")]
+            model = [r for r in mine if r[2] == 2]
+            if all(r[7] > 0 for r in mine if r[2] == 1):  # both failed: the model's round follows
+                assert len(model) == 2 and all(r[5] > 0 and r[6] == "model" for r in model)
+            else:
+                assert model == []
     assert (out / "review-sample.html").is_file() and (out / "report.md").is_file()

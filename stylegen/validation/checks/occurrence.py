@@ -2,7 +2,10 @@
 
 Keys: ``count`` (what to count: ``words``, ``sentences``, ``characters``, ``items`` (the
 number of items of a list field) or ``matches`` (of ``pattern``)), ``pattern`` (a
-regular expression, for ``count: matches``), ``min``, ``max`` (at least one of them).
+regular expression, for ``count: matches``), ``min``, ``max`` (at least one of them),
+``unless_facts_stated`` (true: a text under ``min`` passes when it states every one of
+the record's facts, :func:`stylegen.validation.coverage.fact_coverage`; a catalog row
+with three short facts cannot fill a 45-word description without inventing one).
 Words are runs of letters/digits with inner apostrophes, hyphens or dots ("two-person",
 "12.4"); sentences come from spaCy's sentence boundaries. Message placeholders:
 ``{count}``, ``{min}``, ``{max}``, ``{unit}``. The finding points at the start of the
@@ -28,11 +31,14 @@ class Occurrence(Check):
         min: int | None = None
         max: int | None = None
         pattern: str | None = None
+        unless_facts_stated: bool = False
 
     def setup(self, problem):
         opts = self.options
         if opts.min is None and opts.max is None:
             problem("count", "give min, max or both")
+        if opts.unless_facts_stated and opts.min is None:
+            problem("unless_facts_stated", "only applies with min")
         if (opts.count == "matches") != (opts.pattern is not None):
             problem("pattern", "pattern is required with count: matches, and only used with it")
         self.regex = None
@@ -51,11 +57,18 @@ class Occurrence(Check):
             return
         count, positions = self._count(target)
         values = {"count": count, "min": opts.min, "max": opts.max, "unit": opts.count}
-        if opts.min is not None and count < opts.min:
+        if opts.min is not None and count < opts.min and not self._states_every_fact(target):
             yield Hit(0 if target.text is not None else None, None, values=values)
         elif opts.max is not None and count > opts.max:
             start = positions[opts.max] if len(positions) > opts.max else (0 if target.text is not None else None)
             yield Hit(start, None, values=values)
+
+    def _states_every_fact(self, target) -> bool:
+        if not self.options.unless_facts_stated or target.text is None or not target.facts:
+            return False
+        from stylegen.validation.coverage import fact_coverage
+
+        return fact_coverage(target.text, target.facts) == 1.0
 
     def _count(self, target) -> tuple[int, list[int]]:
         kind = self.options.count
