@@ -42,7 +42,8 @@ class Phrase:
     Attributes:
         text: the feature as given (whitespace squashed).
         kind: ``np`` ("padded shoulder straps"), ``vp`` ("inflates in 3 breaths"),
-            ``clause`` ("lids double as plates") or ``included`` ("stuff sack included").
+            ``passive`` ("knitted on 8-gauge machines"), ``clause`` ("lids double as plates")
+            or ``included`` ("stuff sack included").
         core: the text the frame uses (for ``included``: the item without "included").
     """
 
@@ -55,9 +56,18 @@ def classify(features: list[str]) -> list[Phrase]:
     """Classify catalog feature phrases with spaCy's tagger (one batched pass)."""
     from stylegen.validation.nlp import parse
 
-    clean = [re.sub(r"\s+", " ", f).strip() for f in features if f and str(f).strip()]
+    clean = [_uncap(re.sub(r"\s+", " ", f).strip()) for f in features if f and str(f).strip()]
     docs = parse(clean, level="tags")
     return [_classify_one(text, doc) for text, doc in zip(clean, docs)]
+
+
+def _uncap(text: str) -> str:
+    """"Crew neck" -> "crew neck" (a list item's capital), "USB-C charging" and "V-neck" kept."""
+    first = text.split(" ", 1)[0]
+    head = first.split("-", 1)[0]
+    if len(head) > 1 and first[0].isupper() and first[1:].islower() and first.replace("-", "").isalpha():
+        return first.lower() + text[len(first):]
+    return text
 
 
 def _classify_one(text: str, doc) -> Phrase:
@@ -73,6 +83,9 @@ def _classify_one(text: str, doc) -> Phrase:
     verb_form = first.text.lower().endswith("s") and not first.text.lower().endswith("ss")
     if verb_form and (first.tag_ == "VBZ" or second.tag_ in ("IN", "DT", "PRP$", "RB", "CD", "JJS")):
         return Phrase(text, "vp", text)
+    participle = first.tag_ == "VBN" or (first.text.lower().endswith("ed") and first.tag_ in ("VBD", "JJ"))
+    if participle and second.tag_ in ("IN", "RB"):  # "knitted on 8-gauge machines"
+        return Phrase(text, "passive", text)
     if first.tag_ == "NNS" and second.tag_ in ("VBP", "VBZ"):  # "lids double as plates"
         return Phrase(text, "clause", text)
     return Phrase(text, "np", text)
@@ -81,7 +94,7 @@ def _classify_one(text: str, doc) -> Phrase:
 def with_article(np: str) -> str:
     """``np`` with "a"/"an" where a singular count noun needs one ("a front stretch pocket")."""
     words = np.split()
-    if not words:
+    if not words or " and " in np:  # "ribbed cuffs and hem": coordinated, no single head
         return np
     nouns = [w for w in words if w.lower() not in _TRAILERS]
     first, head = words[0].lower(), (nouns or words)[-1].lower()
@@ -176,8 +189,10 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
             out.append(_sentence(f"There is also {join_list(rest)}" if len(rest) == 1 and not
                                  rest[0].endswith("s") else f"It also has {join_list(rest)}"))
     pronoun = ["It", f"The {sheet.noun}"]
-    for i, p in enumerate(p for p in sheet.phrases if p.kind in ("vp", "clause", "included")):
-        if p.kind == "vp":
+    for i, p in enumerate(p for p in sheet.phrases if p.kind in ("vp", "clause", "included", "passive")):
+        if p.kind == "passive":
+            out.append(_sentence(f"{pronoun[(variant + i) % 2]} is {p.core}"))
+        elif p.kind == "vp":
             out.append(_sentence(f"{pronoun[(variant + i) % 2]} {p.core}"))
         elif p.kind == "clause":
             out.append(_sentence(p.core))
@@ -220,8 +235,16 @@ def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
         out.append(_sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}"))
     certs = sheet.lists.get("certifications", [])
     for cert in certs:
-        out.append(_sentence(f"It is {cert}" if _STATE_WORDS.search(cert) else f"It has {with_article(cert)}"))
+        out.append(_sentence(_cert_text(cert)))
     return out
+
+
+def _cert_text(cert: str) -> str:
+    if _STATE_WORDS.search(cert):  # "bluesign approved", "BPA-free"
+        return f"It is {cert}"
+    if re.fullmatch(r"[A-Z0-9]{2,6}", cert):  # a scheme's initials: "RWS", "GOTS"
+        return f"It is {cert} certified"
+    return f"It has {with_article(cert)}"
 
 
 def care_sentence(sheet: FactSheet) -> str:
@@ -253,7 +276,7 @@ def meta(sheet: FactSheet, variant: int, max_chars: int = 155) -> str:
     """A meta description: name, numbers, materials, features and use, cut to ``max_chars``
     by dropping features from the end (then the use, then the materials)."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")]
-    vps = [p.core for p in sheet.phrases if p.kind == "vp"]
+    vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
     materials = sheet.lists.get("materials", [])[:2]
     use = sheet.values.get("use")
@@ -287,7 +310,7 @@ def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[st
 def bullets(sheet: FactSheet, variant: int, max_items: int = 5) -> list[str]:
     """One bullet per feature, short ones of a kind two or three to a bullet ("Folds flat
     and packs small"), then the numbers, materials and care."""
-    items = [p.core if p.kind != "included" else f"{p.core} included" for p in sheet.phrases
+    items = [_cap(p.core) if p.kind != "included" else f"{p.core} included" for p in sheet.phrases
              if p.kind not in ("np", "vp") or len(p.core.split()) >= 3]
     for kind in ("np", "vp"):
         shorts = [p.core for p in sheet.phrases if p.kind == kind and len(p.core.split()) < 3]
