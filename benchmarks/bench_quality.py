@@ -38,9 +38,9 @@ from stylegen.validation.rules import load_rules  # noqa: E402
 NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "KettleCairn.Contradiction",
               "KettleCairn.UnitSense")
 BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1, "fixes": False,
-                           "temperature": 0.7, "top_p": 0.9}, "off": NEW_CHECKS}
+                           "temperature": 0.7, "top_p": 0.9, "assemble": []}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size", "lexicon")
+            "batch_size", "lexicon", "assemble")
 
 
 def brand_copy(tmp: Path, generation: dict, off: tuple) -> Path:
@@ -79,6 +79,10 @@ def metrics(run_dir: Path, tasks: list[str], candidates: int, wall: float, cores
     flagged = sum(1 for a in attempts if any(f["rule"] in NEW_CHECKS and f["level"] == "error"
                                               for f in json.loads(a["findings"])))
     n_acc = len(accepted)
+    source = {(a["row_key"], a["task"], a["attempt"]): a.get("source") or "model" for a in attempts}
+    best = [(r.row_key, json.loads(r.payload).get("best_attempt", {})) for r in rows if r.status == "accepted"]
+    assembled = {t: round(sum(source.get((k, t, b.get(t))) == "assembled" for k, b in best) / n_acc, 4)
+                 if n_acc else None for t in tasks}
     return {
         "rows_generated": len(rows), "accepted": n_acc,
         "accepted_share": round(n_acc / len(rows), 4) if rows else None,
@@ -87,6 +91,7 @@ def metrics(run_dir: Path, tasks: list[str], candidates: int, wall: float, cores
         "cpu_seconds_per_accepted_product": round(wall * cores / n_acc, 1) if n_acc else None,
         "tokens_per_accepted_product": round(tokens / n_acc, 1) if n_acc else None,
         "output_flag_rate": round(flagged / len(attempts), 4) if attempts else None,
+        "accepted_fields_assembled": assembled,  # share of accepted products whose field is assembled copy
         "candidates": len(attempts), "new_tokens": tokens, "wall_seconds": round(wall, 1), "cores": cores,
     }
 

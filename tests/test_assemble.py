@@ -203,3 +203,15 @@ def test_assemble_names_tasks_and_is_part_of_the_run_identity(tmp_path):
     from stylegen.generation.settings import IDENTITY_KEYS
 
     assert "assemble" in IDENTITY_KEYS
+
+
+def test_long_titles_lose_their_keyword_tail_and_parts_take_an_article():
+    long = ("Ridgeline Ultralight Waterproof Roll-Top Daypack With Padded Hip Belt, Hydration Sleeve - Moss / Slate")
+    assert A.short_name(long) == "Ridgeline Ultralight Waterproof Roll-Top Daypack"
+    assert A.short_name("Flint Pot Set") == "Flint Pot Set"
+    mug = {"name": "Dawn Mug", "features": ["sip lid"], "materials": ["BPA-free polypropylene lid", "18/8 stainless steel"],
+           "capacity": "0.35 L"}
+    text = A.assembled_completion(mug, "description", "text", 0)
+    assert "It is made with a BPA-free polypropylene lid and 18/8 stainless steel." in text
+    assert A.assembled_completion(mug, "meta_description", "text", 0) == (
+        "Dawn Mug: 0.35 L, in 18/8 stainless steel, with a sip lid and a BPA-free polypropylene lid.")

@@ -137,12 +137,22 @@ class FactSheet:
     @classmethod
     def from_facts(cls, facts: dict) -> "FactSheet":
         """Read a row's facts (``CatalogRow.facts``)."""
-        name = fact_text(facts.get("name")) or "It"
+        name = short_name(" ".join(fact_text(facts.get("name")).split())) or "It"
         values = {k: fact_text(v) for k, v in facts.items() if not isinstance(v, (list, tuple)) and fact_text(v)}
         lists = {k: [fact_text(x) for x in v if fact_text(x)] for k, v in facts.items()
                  if isinstance(v, (list, tuple))}
         features = lists.pop("features", [])
         return cls(name=name, noun=_noun(name), phrases=classify(features), values=values, lists=lists)
+
+
+def short_name(name: str, limit: int = 60) -> str:
+    """A catalog title without its keyword tail: "Ridgeline Ultralight Waterproof Roll-Top
+    Daypack With Padded Hip Belt, ... - Moss / Slate / Rust" -> "Ridgeline Ultralight
+    Waterproof Roll-Top Daypack". Titles up to ``limit`` characters are kept whole."""
+    if len(name) <= limit:
+        return name
+    cut = re.split(r"\s+[-|\u2013\u2014]\s+|,|\s+(?:with|With|for|For)\s+", name, maxsplit=1)[0].strip()
+    return cut if 0 < len(cut) <= limit else name
 
 
 def _noun(name: str) -> str:
@@ -204,18 +214,25 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
 
 def material_sentence(sheet: FactSheet, variant: int) -> str:
     """"It is made with recycled polyester and an EVA foam back panel."""
-    materials = [with_article(m) if _needs_article(m) else m for m in sheet.lists.get("materials", [])]
+    materials = _materials(sheet)
     if not materials:
         return ""
     frames = [f"It is made with {join_list(materials)}", f"The {sheet.noun} is made with {join_list(materials)}"]
     return _sentence(frames[variant % len(frames)])
 
 
+def _materials(sheet: FactSheet) -> list[str]:
+    return [with_article(m) if _needs_article(m) else m for m in sheet.lists.get("materials", [])]
+
+
+_PARTS = {"panel", "bladder", "frame", "sheet", "lining", "liner", "shell", "pole", "insert", "membrane",
+          "coating", "finish", "lid", "strap", "housing", "case", "head", "handle", "base", "body", "cord"}
+
+
 def _needs_article(material: str) -> bool:
-    # Parts ("EVA foam back panel", "TPU bladder") take an article; materials do not.
-    return material.split()[-1].lower() in {"panel", "bladder", "frame", "sheet", "lining", "liner", "shell",
-                                            "pole", "poles", "insert", "membrane", "coating", "finish"} \
-        and not material.split()[-1].lower().endswith("s")
+    # Parts ("EVA foam back panel", "TPU bladder", "BPA-free polypropylene lid") take an
+    # article; materials ("recycled polyester") do not.
+    return material.split()[-1].lower() in _PARTS
 
 
 def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
@@ -275,10 +292,12 @@ def _name_first(sentence: str, name: str) -> str:
 def meta(sheet: FactSheet, variant: int, max_chars: int = 155) -> str:
     """A meta description: name, numbers, materials, features and use, cut to ``max_chars``
     by dropping features from the end (then the use, then the materials)."""
-    nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")]
+    raw = sheet.lists.get("materials", [])
+    parts = [with_article(m) for m in raw if _needs_article(m)]  # "with a BPA-free lid", not "in" it
+    nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")] + parts
     vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
-    materials = sheet.lists.get("materials", [])[:2]
+    materials = [m for m in raw if not _needs_article(m)][:2]
     use = sheet.values.get("use")
     for keep_use, keep_mat in ((True, True), (False, True), (False, False)):
         for n in range(len(nps) + len(vps), -1, -1):
