@@ -197,9 +197,9 @@ def test_nightly_on_the_default_model_and_shipped_adapter(tmp_path):
     for rid in ("KC-10000", "KC-10001"):
         for task in ("description", "meta_description", "bullets"):
             mine = [r for r in rows if r[0] == rid and r[1] == task]
-            # round 1: two assembled candidates, nothing sampled
-            assert [(r[2], r[3], r[5], r[6]) for r in mine if r[2] == 1] == [(1, 0, 0, "assembled"),
-                                                                            (1, 1, 0, "assembled")]
+            # round 1: one assembled candidate per distinct frame set (1 or 2), nothing sampled
+            first = [(r[3], r[5], r[6]) for r in mine if r[2] == 1]
+            assert first in ([(0, 0, "assembled")], [(0, 0, "assembled"), (1, 0, "assembled")]), first
             model = [r for r in mine if r[2] == 2]
             if all(r[7] > 0 for r in mine if r[2] == 1):  # both failed: the model's round follows
                 assert len(model) == 2 and all(r[5] > 0 and r[6] == "model" for r in model)

@@ -70,15 +70,16 @@ def _invoke(*args):
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Every engine call's requests (the real engine runs them)."""
+    """Every engine call's requests, sampled or scored (the real engine runs them)."""
     seen: list[list] = []
-    original = TransformersEngine.generate
+    for name in ("generate", "score"):
+        original = getattr(TransformersEngine, name)
 
-    def spy(self, requests):
-        seen.append(list(requests))
-        return original(self, requests)
+        def spy(self, requests, original=original):
+            seen.append(list(requests))
+            return original(self, requests)
 
-    monkeypatch.setattr(TransformersEngine, "generate", spy)
+        monkeypatch.setattr(TransformersEngine, name, spy)
     return seen
 
 

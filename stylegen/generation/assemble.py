@@ -17,6 +17,8 @@ Facts the assembler has no frame for are left out, never paraphrased.
 """
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +155,17 @@ def short_name(name: str, limit: int = 60) -> str:
         return name
     cut = re.split(r"\s+[-|\u2013\u2014]\s+|,|\s+(?:with|With|for|For)\s+", name, maxsplit=1)[0].strip()
     return cut if 0 < len(cut) <= limit else name
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sheet(key: str) -> FactSheet:
+    return FactSheet.from_facts(json.loads(key))
+
+
+def fact_sheet(facts: dict) -> FactSheet:
+    """:meth:`FactSheet.from_facts`, cached for the rows in flight (the run loop asks for
+    each row's sheet once per task and candidate; the features' spaCy pass runs once)."""
+    return _cached_sheet(json.dumps(facts, sort_keys=True, ensure_ascii=False, default=str))
 
 
 def _noun(name: str) -> str:
@@ -376,16 +389,21 @@ def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet:
     List tasks come back one ``- item`` per line, so :func:`parse_completion` reads
     assembled and generated text the same way.
     """
-    sheet = sheet or FactSheet.from_facts(facts)
+    sheet = sheet or fact_sheet(facts)
     shape = shape_of(task, kind)
     if shape == "list":
         return "\n".join(LIST_MARKER + item for item in bullets(sheet, variant))
     return meta(sheet, variant) if shape == "meta" else description(sheet, variant)
 
 
+def variant_count(facts: dict, task: str, kind: str, limit: int) -> int:
+    """How many distinct assembled texts of ``task`` a row has (at most ``limit``)."""
+    return len(variants(facts, task, kind, limit))
+
+
 def variants(facts: dict, task: str, kind: str, count: int) -> list[str]:
     """Up to ``count`` distinct assembled texts of ``task`` (fewer when the frames run out)."""
-    sheet = FactSheet.from_facts(facts)
+    sheet = fact_sheet(facts)
     seen: dict[str, None] = {}
     for v in range(max(1, count) * 2):
         seen.setdefault(assembled_completion(facts, task, kind, v, sheet), None)

@@ -44,7 +44,7 @@ from stylegen.generation.pool import RequestPool
 from stylegen.generation.rating import write_rating_sheet
 from stylegen.generation.report import write_report
 from stylegen.generation.run import (_absorb, _catalog_reject, _check_out_dir, _finish, _in_scope, _requests,
-                                     _Sinks, _tokenizer_renderer, _with_adapter, adapter_dir, locked_run_dir,
+                                     _Sinks, assembled_variants, _tokenizer_renderer, _with_adapter, adapter_dir, locked_run_dir,
                                      PROMPTS_FILE, RunInputs, RunSummary, SETTINGS_FILE)
 from stylegen.generation.settings import run_settings
 from stylegen.kit._yaml import load_yaml
@@ -424,7 +424,7 @@ def _generate(lanes: list[Lane], engine, ledger: Ledger, out: Path, progress: bo
     for lane in lanes:
         settings = lane.inputs.settings
         lane.pool = RequestPool(lane.todo, list(settings.tasks), settings.candidates, capacity,
-                                assembled=settings.assemble)
+                                assembled=settings.assemble, variants=assembled_variants(settings))
         lane.sinks = _Sinks(_BrandLedger(ledger, lane), out, engine, lane.validator)
     passed = finished = 0
     with tqdm(total=sum(len(lane.todo) for lane in lanes), unit="row", desc="generate", disable=not progress,

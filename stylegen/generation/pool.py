@@ -151,15 +151,18 @@ class RequestPool:
         tasks: task names, in order.
         candidates: jobs per field per round.
         capacity: jobs per engine call.
-        assembled: tasks whose round 1 is assembled copy (``candidates`` variants); their
-            model rounds follow as rounds 2 and up.
+        assembled: tasks whose round 1 is assembled copy; their model rounds follow as
+            rounds 2 and up.
+        variants: ``(row, task) -> n``: how many distinct assembled texts the row has for
+            the task (at most ``candidates`` are used; default: ``candidates``).
     """
 
     def __init__(self, rows: Iterable, tasks: list[str], candidates: int, capacity: int,
-                 assembled: Iterable[str] = ()):
+                 assembled: Iterable[str] = (), variants=None):
         self._rows: Iterator = iter(rows)
         self.tasks, self.candidates, self.capacity = list(tasks), candidates, max(1, capacity)
         self.assembled = frozenset(assembled)
+        self._variants = variants
         self.states: dict[str, RowState] = {}
         self._retries: deque[Job] = deque()
         self._fresh: deque[Job] = deque()
@@ -186,9 +189,12 @@ class RequestPool:
             self._enqueue(self._fresh, row.id, task, 1)
 
     def _enqueue(self, queue: deque, row_id: str, task: str, round_: int) -> None:
-        self.states[row_id].fields[task].outstanding += self.candidates
         assembled = round_ == 1 and task in self.assembled
-        queue.extend(Job(row_id, task, round_, i, assembled) for i in range(self.candidates))
+        count = self.candidates
+        if assembled and self._variants is not None:  # identical texts would only be validated again
+            count = max(1, min(count, self._variants(self.states[row_id].row, task)))
+        self.states[row_id].fields[task].outstanding += count
+        queue.extend(Job(row_id, task, round_, i, assembled) for i in range(count))
 
     def add(self, job: Job, candidate: Candidate) -> None:
         """File a job's candidate under its field."""

@@ -26,7 +26,7 @@ from typing import Callable
 
 from stylegen.errors import ConfigError
 from stylegen.generation.catalog import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
-from stylegen.generation.assemble import assembled_completion
+from stylegen.generation.assemble import assembled_completion, variant_count
 from stylegen.generation.engine import complete, derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RequestPool, RowState
@@ -395,7 +395,8 @@ def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress
 
     settings = inputs.settings
     capacity = settings.batch_size * len(settings.tasks)
-    pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity, assembled=settings.assemble)
+    pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity, assembled=settings.assemble,
+                       variants=assembled_variants(settings))
     passed = finished = 0
     started = time.perf_counter()
     with tqdm(total=len(rows), unit="row", desc="generate", disable=not progress, mininterval=1.0,
@@ -469,6 +470,11 @@ def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine,
                                    text=text, **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes
+
+
+def assembled_variants(settings: RunSettings):
+    """The pool's ``variants`` callback: distinct assembled texts of a (row, task)."""
+    return lambda row, task: variant_count(row.facts, task, settings.tasks[task].kind, settings.candidates)
 
 
 def _note(state: RowState, job: Job) -> str | None:
