@@ -79,7 +79,7 @@ def test_golden_tent_and_shirt():
 
 # The frames' own words: everything else an assembled text says must come from the facts.
 FRAME_WORDS = set("the it has holds and weighs at comes in you get is made with a an of there also measures "
-                  "pick we for built sleeps one capacity to".split())
+                  "pick we for built sleeps one capacity to they them have are come".split())
 
 
 def test_assembled_copy_says_nothing_the_facts_do_not(repo_root, brand):
@@ -215,3 +215,14 @@ def test_long_titles_lose_their_keyword_tail_and_parts_take_an_article():
     assert "It is made with a BPA-free polypropylene lid and 18/8 stainless steel." in text
     assert A.assembled_completion(mug, "meta_description", "text", 0) == (
         "Dawn Mug: 0.35 L, in 18/8 stainless steel, with a sip lid and a BPA-free polypropylene lid.")
+
+
+def test_plural_product_names_agree():
+    lights = {"name": "Glimmer String Lights", "features": ["three brightness levels", "packs flat"],
+              "materials": ["silicone-coated wire"], "weight": "2.0 oz"}
+    assert A.assembled_completion(lights, "description", "text", 0) == (
+        "The Glimmer String Lights weigh 2.0 oz. They have three brightness levels. They pack flat."
+        " They are made with silicone-coated wire.")
+    assert A.assembled_completion(lights, "meta_description", "text", 0) == (
+        "Glimmer String Lights: 2.0 oz, in silicone-coated wire, with three brightness levels, and they pack flat.")
+    assert not A._is_plural("Flint Pot Set") and not A._is_plural("Trail Dress")

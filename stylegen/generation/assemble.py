@@ -289,7 +289,33 @@ def description(sheet: FactSheet, variant: int) -> str:
                          *detail_sentences(sheet, variant), care_sentence(sheet)] if p]
     if parts and not parts[0].startswith(f"The {sheet.name}") and not parts[0].startswith("At "):
         parts[0] = _name_first(parts[0], sheet.name)  # the first sentence names the product
-    return " ".join(parts)
+    text = " ".join(parts)
+    return _plural(text, sheet) if _is_plural(sheet.name) else text
+
+
+def _is_plural(name: str) -> bool:
+    """"Glimmer String Lights", "Trail Gloves": the frames' verbs must agree."""
+    last = name.split()[-1] if name.split() else ""
+    return last[:1].isupper() and last.endswith("s") and not last.endswith(("ss", "us", "is"))
+
+
+# Frame verbs and pronouns in the singular, and their plural (only the frames' own words).
+_PLURAL_SWAPS = [(r"\bIt is\b", "They are"), (r"\bIt has\b", "They have"), (r"\bIt also has\b", "They also have"),
+                 (r"\bIt comes\b", "They come"), (r"\bIt ([a-z]+)s\b", r"They \1"), (r"\bit\b", "them"),
+                 (r"\bThere is also\b", "There is also")]
+
+
+def _plural(text: str, sheet: FactSheet) -> str:
+    name = re.escape(sheet.name)
+    text = re.sub(rf"(\b{name} )(weighs|holds|has|comes|is)\b",
+                  lambda m: m.group(1) + {"weighs": "weigh", "holds": "hold", "has": "have", "comes": "come",
+                                          "is": "are"}[m.group(2)], text)
+    noun = re.escape(sheet.noun)
+    text = re.sub(rf"(The {noun} )is made\b", r"\1are made", text)
+    text = re.sub(rf"(The {noun} )([a-z]+)s\b(?! made)", r"\1\2", text)
+    for pattern, repl in _PLURAL_SWAPS:
+        text = re.sub(pattern, repl, text)
+    return text
 
 
 def _name_first(sentence: str, name: str) -> str:
@@ -316,6 +342,9 @@ def meta(sheet: FactSheet, variant: int, max_chars: int = 155) -> str:
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
                               use if keep_use else None)
+            if _is_plural(sheet.name):
+                text = re.sub(r", and it is\b", ", and they are", text)
+                text = re.sub(r", and it ([a-z]+?)s\b", r", and they \1", text)
             if len(text) <= max_chars:
                 return text
     return text[:max_chars]
