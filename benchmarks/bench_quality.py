@@ -38,9 +38,10 @@ from stylegen.validation.rules import load_rules  # noqa: E402
 NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "KettleCairn.Contradiction",
               "KettleCairn.UnitSense")
 BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1, "fixes": False,
-                           "temperature": 0.7, "top_p": 0.9, "assemble": []}, "off": NEW_CHECKS}
+                           "temperature": 0.7, "top_p": 0.9, "assemble": [],
+                           "fallback": "model"}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size", "lexicon", "assemble")
+            "batch_size", "lexicon", "assemble", "fallback")
 
 
 def brand_copy(tmp: Path, generation: dict, off: tuple) -> Path:

@@ -47,7 +47,8 @@ def make_brand(tmp: Path, base_model: str | None = None, adapter: str | None = N
     # whatever the sample brand ships as its defaults.
     # The lexicon is off: the tiny random model's text would be masked to a few hundred words.
     # Assembled copy is off too: these tests script what the model writes.
-    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, "lexicon": "open", "assemble": [],
+    data["generation"].update({"candidates": 1, "feedback": True, "max_attempts": 3, "lexicon": "open",
+                               "assemble": [], "fallback": "model",
                                **generation})
     if max_new_tokens:
         for task in data["tasks"].values():

@@ -226,3 +226,17 @@ def test_plural_product_names_agree():
     assert A.assembled_completion(lights, "meta_description", "text", 0) == (
         "Glimmer String Lights: 2.0 oz, in silicone-coated wire, with three brightness levels, and they pack flat.")
     assert not A._is_plural("Flint Pot Set") and not A._is_plural("Trail Dress")
+
+
+def test_with_fallback_none_a_failing_assembled_field_is_quarantined_not_sampled(tmp_path):
+    brand = make_brand(tmp_path, assemble=["description"], candidates=2, max_attempts=2, fallback="none")
+    rule = {"extends": "pattern", "pattern": r"\bmade with\b", "level": "error", "message": "no '{match}'",
+            "fields": ["description"]}
+    (tmp_path / "validators" / "T" / "NoMadeWith.yml").write_text(yaml.safe_dump(rule), encoding="utf-8")
+    engine = ScriptedEngine(lambda req: good(parse_key(req)[1]))
+    summary = _run(tmp_path, brand, engine)
+    assert summary.accepted == 0 and summary.rejected == 2
+    assert "description" not in {parse_key(r)[1] for r in engine.requests}  # the model never wrote it
+    rejects = read_jsonl(tmp_path / "run" / "rejects.jsonl")
+    assert all("T.NoMadeWith" in r["reason"] for r in rejects)
+    assert {s for _, t, _, s, _ in _sources(tmp_path / "run") if t == "description"} == {"assembled"}

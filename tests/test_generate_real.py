@@ -179,6 +179,34 @@ def test_candidate_text_does_not_depend_on_its_batch_neighbours(tmp_path, tiny_m
 
 
 @pytest.mark.slow
+def test_model_rounds_on_the_default_model_and_shipped_adapter(tmp_path):
+    """The model's own path (assembled copy off): SmolLM2-135M + the shipped adapter write
+    every field, two candidates each, with the sample brand's validators."""
+    import shutil
+
+    import yaml
+
+    kit = tmp_path / "kit"
+    shutil.copytree(ROOT / "brand", kit / "brand")
+    data = yaml.safe_load((kit / "brand" / "brand.yaml").read_text(encoding="utf-8"))
+    data["generation"].update(assemble=[], fallback="model")
+    data["model"]["adapter"] = str(ROOT / "adapters" / "kettle-cairn")
+    data["training"]["data"] = str(ROOT / "training_data" / "approved")
+    data["validators"]["path"] = str(ROOT / "validators")
+    (kit / "brand" / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(kit / "brand"), "--catalog",
+                                      str(ROOT / "catalog" / "sample_catalog.csv"), "--out", str(out),
+                                      "--limit", "1", "--candidates", "2", "--max-attempts", "1"])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(out / "ledger.sqlite")
+    rows = db.execute("SELECT task, candidate, adapter_hash, new_tokens, source FROM attempts").fetchall()
+    settings = json.loads((out / "settings.json").read_text())
+    assert len(rows) == 3 * 2 and {c for _, c, *_ in rows} == {0, 1}
+    assert {r[2] for r in rows} == {settings["adapter_sha256"]}
+    assert all(r[3] > 0 and r[4] == "model" for r in rows)
+
+
 def test_nightly_on_the_default_model_and_shipped_adapter(tmp_path):
     """The README's nightly path for real: SmolLM2-135M + the shipped adapter on two sample
     catalog rows with the sample brand's validators, candidates, fixes and rating sheet."""
@@ -197,12 +225,11 @@ def test_nightly_on_the_default_model_and_shipped_adapter(tmp_path):
     for rid in ("KC-10000", "KC-10001"):
         for task in ("description", "meta_description", "bullets"):
             mine = [r for r in rows if r[0] == rid and r[1] == task]
-            # round 1: one assembled candidate per distinct frame set (1 or 2), nothing sampled
-            first = [(r[3], r[5], r[6]) for r in mine if r[2] == 1]
-            assert first in ([(0, 0, "assembled")], [(0, 0, "assembled"), (1, 0, "assembled")]), first
-            model = [r for r in mine if r[2] == 2]
-            if all(r[7] > 0 for r in mine if r[2] == 1):  # both failed: the model's round follows
-                assert len(model) == 2 and all(r[5] > 0 and r[6] == "model" for r in model)
-            else:
-                assert model == []
+            # round 1 only: one assembled candidate per distinct frame set (1 or 2), nothing
+            # sampled; the sample brand quarantines a field whose assembled copy fails
+            assert [(r[2], r[3], r[5], r[6]) for r in mine] in (
+                [(1, 0, 0, "assembled")], [(1, 0, 0, "assembled"), (1, 1, 0, "assembled")]), mine
+    # the adapter ranked them: each assembled candidate's quality holds its log-probability
+    qualities = [q for (q,) in db.execute("SELECT quality FROM attempts")]
+    assert len(set(qualities)) > 1
     assert (out / "review-sample.html").is_file() and (out / "report.md").is_file()

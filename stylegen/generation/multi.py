@@ -424,7 +424,8 @@ def _generate(lanes: list[Lane], engine, ledger: Ledger, out: Path, progress: bo
     for lane in lanes:
         settings = lane.inputs.settings
         lane.pool = RequestPool(lane.todo, list(settings.tasks), settings.candidates, capacity,
-                                assembled=settings.assemble, variants=assembled_variants(settings))
+                                assembled=settings.assemble, variants=assembled_variants(settings),
+                                fallback=settings.fallback)
         lane.sinks = _Sinks(_BrandLedger(ledger, lane), out, engine, lane.validator)
     passed = finished = 0
     with tqdm(total=sum(len(lane.todo) for lane in lanes), unit="row", desc="generate", disable=not progress,

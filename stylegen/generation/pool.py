@@ -102,6 +102,11 @@ class FieldState:
     rounds: int = 0  # rounds completed
     outstanding: int = 0  # candidates of the current round not back yet
     extra_rounds: int = 0  # 1 where round 1 is assembled copy: the model still gets its rounds
+    last_round: int | None = None  # 1 where assembled copy has no model rounds after it
+
+    def _limit(self, max_rounds: int) -> int:
+        limit = max_rounds + self.extra_rounds
+        return limit if self.last_round is None else min(limit, self.last_round)
 
     def best(self) -> Candidate | None:
         return min(self.candidates, key=Candidate.rank) if self.candidates else None
@@ -111,11 +116,11 @@ class FieldState:
         return best is not None and best.passed
 
     def settled(self, max_rounds: int) -> bool:
-        return self.outstanding == 0 and (self.passed() or self.rounds >= max_rounds + self.extra_rounds)
+        return self.outstanding == 0 and (self.passed() or self.rounds >= self._limit(max_rounds))
 
     def more_rounds(self, max_rounds: int) -> bool:
         """The current round is over and failed, and another round is allowed."""
-        return self.outstanding == 0 and not self.passed() and self.rounds < max_rounds + self.extra_rounds
+        return self.outstanding == 0 and not self.passed() and self.rounds < self._limit(max_rounds)
 
 
 @dataclass
@@ -155,14 +160,18 @@ class RequestPool:
             rounds 2 and up.
         variants: ``(row, task) -> n``: how many distinct assembled texts the row has for
             the task (at most ``candidates`` are used; default: ``candidates``).
+        fallback: ``model``: a field whose assembled candidates all fail gets the model's
+            rounds; ``none``: it is settled with its best assembled candidate (a product
+            with a failing field is quarantined for a person).
     """
 
     def __init__(self, rows: Iterable, tasks: list[str], candidates: int, capacity: int,
-                 assembled: Iterable[str] = (), variants=None):
+                 assembled: Iterable[str] = (), variants=None, fallback: str = "model"):
         self._rows: Iterator = iter(rows)
         self.tasks, self.candidates, self.capacity = list(tasks), candidates, max(1, capacity)
         self.assembled = frozenset(assembled)
         self._variants = variants
+        self._last = 1 if fallback == "none" else None
         self.states: dict[str, RowState] = {}
         self._retries: deque[Job] = deque()
         self._fresh: deque[Job] = deque()
@@ -183,10 +192,14 @@ class RequestPool:
         if row is None:
             self._exhausted = True
             return
-        self.states[row.id] = RowState(row, {task: FieldState(extra_rounds=int(task in self.assembled))
-                                             for task in self.tasks})
+        self.states[row.id] = RowState(row, {task: self._field(task) for task in self.tasks})
         for task in self.tasks:
             self._enqueue(self._fresh, row.id, task, 1)
+
+    def _field(self, task: str) -> FieldState:
+        if task not in self.assembled:
+            return FieldState()
+        return FieldState(extra_rounds=1, last_round=self._last)
 
     def _enqueue(self, queue: deque, row_id: str, task: str, round_: int) -> None:
         assembled = round_ == 1 and task in self.assembled

@@ -396,7 +396,7 @@ def _generate(inputs: RunInputs, rows: list[CatalogRow], sinks: _Sinks, progress
     settings = inputs.settings
     capacity = settings.batch_size * len(settings.tasks)
     pool = RequestPool(rows, list(settings.tasks), settings.candidates, capacity, assembled=settings.assemble,
-                       variants=assembled_variants(settings))
+                       variants=assembled_variants(settings), fallback=settings.fallback)
     passed = finished = 0
     started = time.perf_counter()
     with tqdm(total=len(rows), unit="row", desc="generate", disable=not progress, mininterval=1.0,

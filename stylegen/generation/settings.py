@@ -18,7 +18,7 @@ from stylegen.errors import ConfigError
 # which text a row gets. Batch size, progress bars and limits do not.
 IDENTITY_KEYS = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_sha256", "seed", "max_attempts",
                  "candidates", "feedback", "fixes", "tasks", "sampling", "lexicon",
-                 "assemble")
+                 "assemble", "fallback")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class RunSettings:
     tasks: dict[str, TaskSpec]
     lexicon: str = "open"  # generation.lexicon: the words each completion may use
     assemble: tuple[str, ...] = ()  # generation.assemble: tasks whose first round is assembled copy
+    fallback: str = "model"  # generation.fallback: model rounds after failing assembled copy, or none
     catalog: str = ""
     catalog_sha256: str = ""
     adapter: str | None = None
@@ -107,7 +108,7 @@ class RunSettings:
 _MISSING = object()
 # Identity keys added after run directories already existed: an old directory's stored
 # identity lacks them, which is fine when the run keeps the old behaviour.
-_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open", "assemble": []}
+_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open", "assemble": [], "fallback": "model"}
 
 
 def run_settings(brand, overrides) -> RunSettings:
@@ -130,7 +131,7 @@ def run_settings(brand, overrides) -> RunSettings:
         candidates=pick("candidates"), batch_size=pick("batch_size"),
         sampling=Sampling(gen.temperature, gen.top_p, gen.repetition_penalty, gen.do_sample),
         feedback=gen.feedback, fixes=gen.fixes, lexicon=gen.lexicon,
-        assemble=tuple(t for t in brand.tasks if t in gen.assemble),
+        assemble=tuple(t for t in brand.tasks if t in gen.assemble), fallback=gen.fallback,
         tasks={name: TaskSpec(t.prompt, t.kind, t.max_new_tokens) for name, t in brand.tasks.items()},
         limit=getattr(overrides, "limit", None), max_reject_rate=getattr(overrides, "max_reject_rate", 1.0))
     _check_ranges(settings)

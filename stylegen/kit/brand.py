@@ -167,6 +167,9 @@ class GenerationSettings:
     # tasks whose first round is copy assembled from the facts (stylegen.generation.assemble);
     # the model writes the field only when no assembled candidate passes
     assemble: list[str] = field(default_factory=list)
+    # what a field gets when all its assembled candidates fail: the model's rounds, or
+    # none (the product is quarantined with the assembled copy's findings, for a person)
+    fallback: Literal["model", "none"] = "model"
 
 
 @dataclass
