@@ -78,7 +78,7 @@ def test_drop_that_breaks_the_minimum_is_reverted(brand, validator):
     assert [f.rule for f in before] == ["KettleCairn.Grounded"]
     dropped = record.fields["description"].replace(" The lid is titanium.", "")
     broken = validator.check([replace(record, fields={**record.fields, "description": dropped}, raw=None)])[0]
-    assert [f.rule for f in broken] == ["KettleCairn.DescriptionWords"]  # the drop's own result
+    assert [f.rule for f in broken if f.level == "error"] == ["KettleCairn.DescriptionWords"]  # the drop's own result
     [outcome] = fix_records(validator, [record], [before])
     assert outcome.fixes == [] and outcome.record is record and outcome.findings == before
 
