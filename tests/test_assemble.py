@@ -74,7 +74,7 @@ def test_golden_tent_and_shirt():
     assert A.assembled_completion(SHIRT, "description", "text", 0) == (
         "The Mistral Wind Shirt has elastic cuffs. It packs into its own pocket. A stuff sack comes with it.")
     assert A.assembled_completion(SHIRT, "meta_description", "text", 0) == (
-        "Mistral Wind Shirt: with elastic cuffs and a stuff sack, and it packs into its own pocket.")
+        "Mistral Wind Shirt with elastic cuffs and a stuff sack, and it packs into its own pocket.")
 
 
 # The frames' own words: everything else an assembled text says must come from the facts.
@@ -240,3 +240,8 @@ def test_with_fallback_none_a_failing_assembled_field_is_quarantined_not_sampled
     rejects = read_jsonl(tmp_path / "run" / "rejects.jsonl")
     assert all("T.NoMadeWith" in r["reason"] for r in rejects)
     assert {s for _, t, _, s, _ in _sources(tmp_path / "run") if t == "description"} == {"assembled"}
+
+
+def test_count_nouns_in_ing_take_an_article():
+    assert A.with_article("simmer ring") == "a simmer ring"
+    assert A.with_article("nonstick ceramic coating") == "nonstick ceramic coating"

@@ -33,6 +33,7 @@ _DIM_TAIL = re.compile(r"^(?P<size>.*\d.*?\b(?:in|cm|mm|ft|m))\s+(?P<part>[a-z][
 _STATE_WORDS = re.compile(r"(?:-free|approved|certified|recycled|organic)$", re.IGNORECASE)
 _MASS_SUFFIXES = ("ing", "tion", "wear", "ware")
 _PLURAL_ENDINGS = ("s",)
+_COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening"}
 _TRAILERS = {"inside", "outside", "included", "only", "too"}  # words after a feature's head noun
 _DIM_PARTS = {"floor", "seat", "base", "opening", "panel"}  # "108 x 60 in floor": the floor measures it
 
@@ -103,7 +104,8 @@ def with_article(np: str) -> str:
     if first in {"a", "an", "the", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "twin", "dual", "double", "each", "every", "no"} or first[0].isdigit():
         return np
-    if head.endswith(_PLURAL_ENDINGS) and not head.endswith("ss") or head.endswith(_MASS_SUFFIXES):
+    mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
+    if head.endswith(_PLURAL_ENDINGS) and not head.endswith("ss") or mass:
         return np
     article = "an" if first[0] in "aeiou" else "a"
     return f"{article} {np}"
@@ -355,10 +357,10 @@ def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[st
     parts = [", ".join(numbers)] if numbers else []
     if materials:
         parts.append(f"in {join_list(materials)}")
-    head = f"{name}: " + ", ".join(parts)
     features = nps[:n]
+    head = f"{name}: " + ", ".join(parts) if parts else name  # "Name: 22 L, 15.8 oz, ..." or "Name with ..."
     if features:
-        head += (", with " if parts else "with ") + join_list(features)
+        head += (", with " if parts else " with ") + join_list(features)
     verbs = vps[:max(0, n - len(nps))]
     if verbs:  # one sentence: a meta description has at most two
         head = head.rstrip(", :") + (", and it " if features or parts else " ") + join_list(verbs)
