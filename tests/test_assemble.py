@@ -244,4 +244,5 @@ def test_with_fallback_none_a_failing_assembled_field_is_quarantined_not_sampled
 
 def test_count_nouns_in_ing_take_an_article():
     assert A.with_article("simmer ring") == "a simmer ring"
-    assert A.with_article("nonstick ceramic coating") == "nonstick ceramic coating"
+    assert A.with_article("nonstick ceramic coating") == "a nonstick ceramic coating"
+    assert A.with_article("USB-C charging") == "USB-C charging"

@@ -33,7 +33,8 @@ _DIM_TAIL = re.compile(r"^(?P<size>.*\d.*?\b(?:in|cm|mm|ft|m))\s+(?P<part>[a-z][
 _STATE_WORDS = re.compile(r"(?:-free|approved|certified|recycled|organic)$", re.IGNORECASE)
 _MASS_SUFFIXES = ("ing", "tion", "wear", "ware")
 _PLURAL_ENDINGS = ("s",)
-_COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening"}
+_COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening",
+              "coating", "lining", "casing", "housing", "setting"}
 _TRAILERS = {"inside", "outside", "included", "only", "too"}  # words after a feature's head noun
 _DIM_PARTS = {"floor", "seat", "base", "opening", "panel"}  # "108 x 60 in floor": the floor measures it
 
@@ -355,10 +356,13 @@ def meta(sheet: FactSheet, variant: int, max_chars: int = 155) -> str:
 def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[str], vps: list[str], n: int,
                use: str | None) -> str:
     parts = [", ".join(numbers)] if numbers else []
-    if materials:
-        parts.append(f"in {join_list(materials)}")
+    made = f"in {join_list(materials)}" if materials else ""
     features = nps[:n]
-    head = f"{name}: " + ", ".join(parts) if parts else name  # "Name: 22 L, 15.8 oz, ..." or "Name with ..."
+    if numbers:  # "Name: 22 L, 15.8 oz, in ..., with ..."
+        head = f"{name}: " + ", ".join(parts + ([made] if made else []))
+    else:  # "Name in recycled nylon, with ..." / "Name with ..."
+        head = f"{name} {made}".strip()
+        parts = [made] if made else []
     if features:
         head += (", with " if parts else " with ") + join_list(features)
     verbs = vps[:max(0, n - len(nps))]
