@@ -288,3 +288,16 @@ def test_rule_options_choose_kinds_facts_and_ignored_claims(kit):
     # only the weight fact counts, so 1.2 L is unsupported; certifications are not reported
     assert [(f["match"], f["field"]) for f in findings if f["field"] == "description"] == [
         ("1.2 L", "description"), ("titanium", "description")]
+
+
+def test_vulgar_fractions_stated_as_in_the_facts_are_supported(tmp_path):
+    # NFKC spells "½" with a FRACTION SLASH; the validator's normalised text must still read 1/2
+    facts = {"name": "Drizzle Fleece", "category": "Jackets", "features": ["full-length zip"],
+             "materials": ["\u00bd-inch rib-knit cuffs"], "weight": "11.3 oz"}
+    rows = [{"id": "H-1", "description": "It weighs 11.3 oz and has \u00bd-inch rib-knit cuffs.", "facts": facts},
+            {"id": "H-2", "description": "It weighs 11.3 oz and has \u00be-inch rib-knit cuffs.", "facts": facts}]
+    path = tmp_path / "half.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path), "--brand", str(ROOT / "brand"), "--format", "json"])
+    grounded = [f for f in json.loads(result.output)["findings"] if f["rule"] == "KettleCairn.Grounded"]
+    assert [(f["id"], f["match"]) for f in grounded] == [("H-2", "\u00be-inch")]

@@ -42,6 +42,8 @@ def normalize(text: str) -> tuple[str, list[int] | None]:
         if ch in INVISIBLE:
             continue
         plain = unicodedata.normalize("NFKC", ch) if not ch.isascii() else ch
+        # NFKC spells "½" as "1\u20442" (FRACTION SLASH); the number readers know "1/2"
+        plain = plain.replace("\u2044", "/")
         out.append(plain)
         offsets.extend([i] * len(plain))
     norm = "".join(out)

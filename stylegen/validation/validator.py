@@ -190,6 +190,8 @@ def _finding(rule, hit, target: Target, record: Record) -> Finding:
         start = mapping[min(start, len(mapping) - 1)] if start is not None else None
         end = mapping[min(end, len(mapping) - 1)] if end is not None else None
         text = _original_text(record, key)
+        if spanned and start is not None and end is not None:
+            match = text[start:end]  # the match as written ("¾-inch"), not as normalised
     line, col = record.line, None
     if text is not None and start is not None:
         line, col = record.locate(key, start, text)
