@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-# The sample run covers the first 100 catalog rows (about 9 minutes of generation on 2 CPU
+# The sample run covers the first 100 catalog rows (about a minute of generation on 2 CPU
 # cores); STYLEGEN_LIMIT=all runs the whole 1,200-row catalog, as a real night would.
 LIMIT=${STYLEGEN_LIMIT:-100}
 limit_opt=(--limit "$LIMIT")
