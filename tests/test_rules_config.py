@@ -215,3 +215,12 @@ def test_unquoted_on_in_brand_levels_is_not_a_level(kit):
     result = check(kit)
     assert result.exit_code == 2
     assert "validators.levels" in result.output and "KettleCairn.Hedging" in result.output
+
+
+def test_unless_facts_stated_needs_a_minimum(kit):
+    path = rule(kit, "KettleCairn/MetaLength.yml")
+    text = path.read_text().replace("min: 80\n", "") + "unless_facts_stated: true\n"
+    path.write_text(text, encoding="utf-8")
+    result = validate(kit)
+    assert result.exit_code == 2
+    assert f"{path}:" in result.output and "unless_facts_stated: only applies with min" in result.output
