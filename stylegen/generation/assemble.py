@@ -21,18 +21,15 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from stylegen.kit.prompts import LIST_MARKER, fact_text
 
-TASK_SHAPES = ("prose", "meta", "list")  # what a task's assembled text looks like
 _INCLUDED = re.compile(r"^(?P<item>.+?)\s+included$", re.IGNORECASE)
 _VOLUME = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*(?:l|ml|liters?|litres?|fl oz|gal)\b", re.IGNORECASE)
 _PEOPLE = re.compile(r"^\s*(\d+)[ -]?(?:person|people|p)\s*$", re.IGNORECASE)
 _DIM_TAIL = re.compile(r"^(?P<size>.*\d.*?\b(?:in|cm|mm|ft|m))\s+(?P<part>[a-z][a-z ]*)$", re.IGNORECASE)
 _STATE_WORDS = re.compile(r"(?:-free|approved|certified|recycled|organic)$", re.IGNORECASE)
 _MASS_SUFFIXES = ("ing", "tion", "wear", "ware")
-_PLURAL_ENDINGS = ("s",)
 _COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening",
               "coating", "lining", "casing", "housing", "setting"}
 _TRAILERS = {"inside", "outside", "included", "only", "too"}  # words after a feature's head noun
@@ -106,7 +103,7 @@ def with_article(np: str) -> str:
                  "ten", "twin", "dual", "double", "each", "every", "no"} or first[0].isdigit():
         return np
     mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
-    if head.endswith(_PLURAL_ENDINGS) and not head.endswith("ss") or mass:
+    if head.endswith("s") and not head.endswith("ss") or mass:
         return np
     article = "an" if first[0] in "aeiou" else "a"
     return f"{article} {np}"
@@ -304,8 +301,7 @@ def _is_plural(name: str) -> bool:
 
 # Frame verbs and pronouns in the singular, and their plural (only the frames' own words).
 _PLURAL_SWAPS = [(r"\bIt is\b", "They are"), (r"\bIt has\b", "They have"), (r"\bIt also has\b", "They also have"),
-                 (r"\bIt comes\b", "They come"), (r"\bIt ([a-z]+)s\b", r"They \1"), (r"\bit\b", "them"),
-                 (r"\bThere is also\b", "There is also")]
+                 (r"\bIt comes\b", "They come"), (r"\bIt ([a-z]+)s\b", r"They \1"), (r"\bit\b", "them")]
 
 
 def _plural(text: str, sheet: FactSheet) -> str:
@@ -445,9 +441,3 @@ def variants(facts: dict, task: str, kind: str, count: int) -> list[str]:
         if len(seen) >= count:
             break
     return list(seen)
-
-
-def field_value_words(value: Any) -> int:
-    """Word count of an assembled value (list items summed), for the benchmark."""
-    items = value if isinstance(value, list) else [value]
-    return sum(len(str(i).split()) for i in items)

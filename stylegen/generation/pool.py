@@ -13,7 +13,6 @@ therefore never run in shrinking batches.
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
