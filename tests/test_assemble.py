@@ -246,3 +246,10 @@ def test_count_nouns_in_ing_take_an_article():
     assert A.with_article("simmer ring") == "a simmer ring"
     assert A.with_article("nonstick ceramic coating") == "a nonstick ceramic coating"
     assert A.with_article("USB-C charging") == "USB-C charging"
+
+
+def test_the_run_report_says_which_fields_were_assembled(tmp_path):
+    brand = make_brand(tmp_path, assemble=["meta_description", "bullets"], candidates=2, fallback="none")
+    _run(tmp_path, brand, ScriptedEngine(lambda req: good(parse_key(req)[1])))
+    md = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "copy assembled from the facts first for meta_description, bullets (no model rounds after it)" in md

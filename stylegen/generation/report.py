@@ -121,8 +121,13 @@ def write_report(run_dir: Path, ledger, settings: dict) -> dict:
 
 def _loop(settings: dict) -> str:
     note = "a corrective note" if settings.get("feedback", True) else "fresh samples, no corrective note"
-    return (f"{settings.get('candidates', 1)} candidate(s) per field per round, up to"
+    loop = (f"{settings.get('candidates', 1)} candidate(s) per field per round, up to"
             f" {settings.get('max_attempts')} round(s), {note}")
+    assembled = settings.get("assemble") or []
+    if not assembled:
+        return loop
+    after = "then the model's rounds" if settings.get("fallback", "model") == "model" else "no model rounds after it"
+    return f"copy assembled from the facts first for {', '.join(assembled)} ({after}); model: {loop}"
 
 
 def _pct(value) -> str:
