@@ -163,9 +163,13 @@ def _cached_sheet(key: str) -> FactSheet:
 
 
 def fact_sheet(facts: dict) -> FactSheet:
-    """:meth:`FactSheet.from_facts`, cached for the rows in flight (the run loop asks for
-    each row's sheet once per task and candidate; the features' spaCy pass runs once)."""
-    return _cached_sheet(json.dumps(facts, sort_keys=True, ensure_ascii=False, default=str))
+    """:meth:`FactSheet.from_facts`, cached for the rows in flight (the features' spaCy
+    pass runs once per row, not once per task and variant)."""
+    return _cached_sheet(_facts_key(facts))
+
+
+def _facts_key(facts: dict) -> str:
+    return json.dumps(facts, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _noun(name: str) -> str:
@@ -327,7 +331,7 @@ def _name_first(sentence: str, name: str) -> str:
 # --- meta descriptions and bullets ----------------------------------------------------------
 
 
-def meta(sheet: FactSheet, variant: int, max_chars: int = 155) -> str:
+def meta(sheet: FactSheet, max_chars: int = 155) -> str:
     """A meta description: name, numbers, materials, features and use, cut to ``max_chars``
     by dropping features from the end (then the use, then the materials)."""
     raw = sheet.lists.get("materials", [])
@@ -370,7 +374,7 @@ def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[st
     return text
 
 
-def bullets(sheet: FactSheet, variant: int, max_items: int = 5) -> list[str]:
+def bullets(sheet: FactSheet, max_items: int = 5) -> list[str]:
     """One bullet per feature, short ones of a kind two or three to a bullet ("Folds flat
     and packs small"), then the numbers, materials and care."""
     items = [_cap(p.core) if p.kind != "included" else f"{p.core} included" for p in sheet.phrases
@@ -423,21 +427,23 @@ def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet:
     sheet = sheet or fact_sheet(facts)
     shape = shape_of(task, kind)
     if shape == "list":
-        return "\n".join(LIST_MARKER + item for item in bullets(sheet, variant))
-    return meta(sheet, variant) if shape == "meta" else description(sheet, variant)
-
-
-def variant_count(facts: dict, task: str, kind: str, limit: int) -> int:
-    """How many distinct assembled texts of ``task`` a row has (at most ``limit``)."""
-    return len(variants(facts, task, kind, limit))
+        return "\n".join(LIST_MARKER + item for item in bullets(sheet))  # one frame set: no variants
+    return meta(sheet) if shape == "meta" else description(sheet, variant)
 
 
 def variants(facts: dict, task: str, kind: str, count: int) -> list[str]:
-    """Up to ``count`` distinct assembled texts of ``task`` (fewer when the frames run out)."""
-    sheet = fact_sheet(facts)
+    """Up to ``count`` distinct assembled texts of ``task`` (fewer when the frames run out),
+    cached for the rows in flight: the pool counts them, the run loop takes them by index."""
+    return list(_cached_variants(_facts_key(facts), task, kind, count))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_variants(key: str, task: str, kind: str, count: int) -> tuple[str, ...]:
+    facts = json.loads(key)
+    sheet = _cached_sheet(key)
     seen: dict[str, None] = {}
     for v in range(max(1, count) * 2):
         seen.setdefault(assembled_completion(facts, task, kind, v, sheet), None)
         if len(seen) >= count:
             break
-    return list(seen)
+    return tuple(seen)

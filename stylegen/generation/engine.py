@@ -22,9 +22,9 @@ split changed. The same requests with the same settings always reproduce exactly
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import os
-import dataclasses
 import time
 from dataclasses import dataclass
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers

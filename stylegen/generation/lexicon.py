@@ -14,10 +14,10 @@ being written at all. Each request carries the words its completion may use:
 
 Digits, punctuation and whitespace are always allowed, so numbers from the facts and the
 list shape of bullets stay writable. The engine maps the words to token ids
-(:class:`TokenLexicon`, through ``Engine.allowed_ids``) and masks every other token before sampling; vLLM takes the same ids as
-``SamplingParams.allowed_token_ids``. The constraint is on tokens, not words: a word the
-lexicon lacks can still be spelled from pieces of words it has, rarely, which is why every
-output is still validated by the offtopic check.
+(:class:`TokenLexicon`, through ``Engine.allowed_ids``) and masks every other token before
+sampling; vLLM takes the same ids as ``SamplingParams.allowed_token_ids``. The constraint
+is on tokens, not words: a word the lexicon lacks can still be spelled from pieces of words
+it has, rarely, which is why every output is still validated by the offtopic check.
 
 brand.yaml ``generation.lexicon`` switches it (``category``, or ``open``: any word);
 docs/QUALITY.md has the measurements.

@@ -44,8 +44,8 @@ from stylegen.generation.pool import RequestPool
 from stylegen.generation.rating import write_rating_sheet
 from stylegen.generation.report import write_report
 from stylegen.generation.run import (_absorb, _catalog_reject, _check_out_dir, _finish, _in_scope, _requests,
-                                     _Sinks, assembled_variants, _tokenizer_renderer, _with_adapter, adapter_dir, locked_run_dir,
-                                     PROMPTS_FILE, RunInputs, RunSummary, SETTINGS_FILE)
+                                     _Sinks, _tokenizer_renderer, _with_adapter, adapter_dir, assembled_variants,
+                                     locked_run_dir, PROMPTS_FILE, RunInputs, RunSummary, SETTINGS_FILE)
 from stylegen.generation.settings import run_settings
 from stylegen.kit._yaml import load_yaml
 from stylegen.kit.brand import load_brand

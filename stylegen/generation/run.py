@@ -26,7 +26,7 @@ from typing import Callable
 
 from stylegen.errors import ConfigError
 from stylegen.generation.catalog import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
-from stylegen.generation.assemble import assembled_completion, variant_count
+from stylegen.generation.assemble import variants
 from stylegen.generation.engine import complete, derive_seed, GenRequest, load_engine, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RequestPool, RowState
@@ -462,8 +462,7 @@ def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine,
         attempt = job.attempt(settings.candidates)
         prompt = engine.render(inputs.compose(job.task, state.row, note))
         # assembled copy is scored against the same task prompt the model would answer
-        text = assembled_completion(state.row.facts, job.task, settings.tasks[job.task].kind, job.index) \
-            if job.assembled else None
+        text = _assembled_texts(settings, state.row, job.task)[job.index] if job.assembled else None
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
                                    key=f"{job.row_id}/{job.task}", words=words[job.row_id], adapter=adapter,
@@ -472,9 +471,14 @@ def _requests(inputs: RunInputs, pool: RequestPool, jobs: list[Job], engine,
     return requests, notes
 
 
+def _assembled_texts(settings: RunSettings, row: CatalogRow, task: str) -> list[str]:
+    """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``."""
+    return variants(row.facts, task, settings.tasks[task].kind, settings.candidates)
+
+
 def assembled_variants(settings: RunSettings):
-    """The pool's ``variants`` callback: distinct assembled texts of a (row, task)."""
-    return lambda row, task: variant_count(row.facts, task, settings.tasks[task].kind, settings.candidates)
+    """The pool's ``variants`` callback: how many distinct assembled texts a (row, task) has."""
+    return lambda row, task: len(_assembled_texts(settings, row, task))
 
 
 def _note(state: RowState, job: Job) -> str | None:

@@ -108,7 +108,8 @@ class RunSettings:
 _MISSING = object()
 # Identity keys added after run directories already existed: an old directory's stored
 # identity lacks them, which is fine when the run keeps the old behaviour.
-_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open", "assemble": [], "fallback": "model"}
+_ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open", "assemble": [],
+                   "fallback": "model"}
 
 
 def run_settings(brand, overrides) -> RunSettings:
