@@ -51,7 +51,6 @@ def _mixed(args, work: Path, model: str) -> dict:
 
     from gen_support import make_brand, product, write_csv
     from multi_support import make_adapter
-    from stylegen.generation.multi import MultiOptions, run_multi
     from stylegen.generation.run import GenerateOptions, run_generate
     from stylegen.models import resolve_model
 
@@ -69,8 +68,8 @@ def _mixed(args, work: Path, model: str) -> dict:
     runs.write_text(yaml.safe_dump({"brands": [{"brand": str(brands[n]), "catalog": str(catalogs[n]), "name": n,
                                                 "adapter": str(adapters[n])} for n in brands]}))
     started = time.perf_counter()
-    summary = run_multi(MultiOptions(runs=str(runs), out=str(work / "mixed"), batch_size=args.batch_size,
-                                     progress=False))
+    summary = run_generate(GenerateOptions(runs=str(runs), out=str(work / "mixed"), batch_size=args.batch_size,
+                                           progress=False))
     mixed_s = time.perf_counter() - started
     assert summary.accepted + summary.rejected == 2 * args.rows
     mixed_gen = summary.report["throughput"]["generate_seconds"]

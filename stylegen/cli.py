@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from stylegen.errors import StylegenError
 
@@ -271,38 +272,29 @@ def generate(brand_dir, catalog, out, limit, dry_run, adapter, no_adapter, max_r
     from stylegen.generation.run import GenerateOptions, run_generate
 
     if runs:
-        summary = _generate_runs(runs, out, dry_run, max_reject_rate, seed, batch_size, max_attempts, candidates,
-                                 runner)
-        for line in summary.lines():
-            click.echo(line)
-        sys.exit(summary.exit_code)
-    if adapter and no_adapter:
+        _check_run_file_flags()
+    elif adapter and no_adapter:
         raise click.UsageError("--adapter and --no-adapter exclude each other")
+    given_out = click.get_current_context().get_parameter_source("out") not in (None, ParameterSource.DEFAULT)
     summary = run_generate(GenerateOptions(
-        brand=brand_dir, catalog=catalog, out=out, limit=limit, dry_run=dry_run, adapter=adapter,
-        no_adapter=no_adapter, max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
-        max_attempts=max_attempts, candidates=candidates, runner=runner, actors=actors))
+        brand=brand_dir, catalog=catalog, out=out if given_out or not runs else None, limit=limit, dry_run=dry_run,
+        adapter=adapter, no_adapter=no_adapter, max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
+        max_attempts=max_attempts, candidates=candidates, runner=runner, actors=actors, runs=runs))
     for line in summary.lines():
         click.echo(line)
     sys.exit(summary.exit_code)
 
-def _generate_runs(runs, out, dry_run, max_reject_rate, seed, batch_size, max_attempts, candidates, runner):
+
+def _check_run_file_flags() -> None:
     """``generate --runs FILE``: the options a run file replaces must not be given too."""
-    from click.core import ParameterSource
-
-    from stylegen.generation.multi import MultiOptions, run_multi
-
     ctx = click.get_current_context()
-    given = lambda name: ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)  # noqa: E731
     clash = [flag for name, flag in (("brand_dir", "--brand"), ("catalog", "--catalog"), ("limit", "--limit"),
                                      ("adapter", "--adapter"), ("no_adapter", "--no-adapter"),
-                                     ("actors", "--actors")) if given(name)]
+                                     ("actors", "--actors"))
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
     if clash:
         raise click.UsageError(f"--runs takes each brand's kit, catalog, limit and adapter from the run file;"
                                f" drop {', '.join(clash)} (or put them in the run file)")
-    return run_multi(MultiOptions(runs=runs, out=out if given("out") else None, dry_run=dry_run,
-                                  max_reject_rate=max_reject_rate, seed=seed, batch_size=batch_size,
-                                  max_attempts=max_attempts, candidates=candidates, runner=runner))
 
 # --- eval --------------------------------------------------------------------
 # (eval command, owned by the evaluation work)

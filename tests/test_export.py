@@ -50,7 +50,7 @@ def shopify_run(tmp_path, monkeypatch):
         return DESCRIPTION if task == "description" else good(task)
 
     engine = ScriptedEngine(script)
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda brand, settings: engine)
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out", str(out),
                                       "--no-adapter", "--max-reject-rate", "1.0"])

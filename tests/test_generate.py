@@ -34,7 +34,7 @@ def setup(tmp_path, monkeypatch):
     brand = make_brand(tmp_path)
     catalog = write_csv(tmp_path / "cat.csv", [product(s) for s in ("A", "B", "C", "D")])
     state = {}
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: state["engine"])
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda brand, settings: state["engine"])
 
     def run(engine=None, *args):
         if engine is not None:
@@ -128,7 +128,7 @@ def test_reject_rate_sets_exit_code(setup):
 def test_catalog_rejects_join_the_run(tmp_path, monkeypatch):
     brand = make_brand(tmp_path)
     catalog = write_csv(tmp_path / "cat.csv", [product("A"), product("A"), product("B", care="x" * 5000)])
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda b, s: scripted({}))
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda b, s: scripted({}))
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out",
                                       str(tmp_path / "run"), "--no-adapter", "--max-reject-rate", "0.5"])
     assert result.exit_code == 1 and "3 rows: 1 accepted, 2 rejected" in result.output

@@ -264,7 +264,7 @@ def test_generate_feeds_grounding_findings_back_to_the_retry(tmp_path, monkeypat
         return invented if (rid, task) == ("A", "description") and first else good(task)
 
     engine = ScriptedEngine(script)
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda brand, settings: engine)
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
                                       "--out", str(tmp_path / "run"), "--no-adapter"])
     assert result.exit_code == 0, result.output

@@ -95,7 +95,7 @@ def test_generate_with_a_lexicon_needs_approved_copy(tmp_path, monkeypatch):
     brand = make_brand(tmp_path, lexicon="category")  # the copy has no training_data/ beside it
     catalog = write_csv(tmp_path / "cat.csv", [product("A")])
     engine = ScriptedEngine(lambda req: "unused")
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda brand, settings: engine)
     result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
                                       "--out", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output

@@ -250,7 +250,9 @@ def test_resume_skips_finished_rows_and_every_row_lands_once(tmp_path, night, ca
 
 
 def test_the_sample_run_file_loads_both_sample_brands_on_one_base_model():
-    from stylegen.generation.multi import load_lanes, load_run_file, MultiOptions
+    from stylegen.generation.lanes import run_file_lanes as load_lanes
+    from stylegen.generation.runfile import load_run_file
+    from stylegen.generation.settings import GenerateOptions as MultiOptions
 
     run = load_run_file(ROOT / "samples" / "night.yaml")
     lanes = load_lanes(run, MultiOptions(runs=str(run.path), dry_run=True))
@@ -258,3 +260,27 @@ def test_the_sample_run_file_loads_both_sample_brands_on_one_base_model():
     assert {lane.inputs.settings.base_model for lane in lanes} == {"smollm2-135m-instruct"}
     assert [len(lane.inputs.rows) + len(lane.inputs.rejects) for lane in lanes] == [20, 20]
     assert run.resolve(run.out) == ROOT / "runs" / "night-sample"
+
+
+def test_a_run_file_resumed_with_other_settings_is_refused_naming_each_brand(tmp_path, night):
+    """The same contract as one brand: another seed, candidate count or a brand without its
+    adapter is refused (exit 2), naming the brand and the changed key; nothing is written."""
+    out = tmp_path / "night"
+    runs = _run_file(tmp_path / "n.yaml", night, limit=1)
+    assert _invoke("--runs", runs, "--out", out).exit_code == 0
+    before = _lines(out)
+    for flags, key in ((["--seed", "7"], "seed"), (["--candidates", "3"], "candidates")):
+        result = _invoke("--runs", runs, "--out", out, *flags)
+        assert result.exit_code == 2, result.output
+        for name in ("kettle-cairn", "halyard-hem"):
+            assert f"brand {name}: started with different settings ({key} changed)" in result.output, result.output
+    data = yaml.safe_load(runs.read_text())
+    del data["brands"][0]["adapter"]
+    data["brands"][0]["no_adapter"] = True
+    no_adapter = tmp_path / "no-adapter.yaml"
+    no_adapter.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = _invoke("--runs", no_adapter, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "brand kettle-cairn: started with different settings (adapter_sha256 changed)" in result.output
+    assert "brand halyard-hem: started" not in result.output
+    assert _lines(out) == before

@@ -166,7 +166,7 @@ def test_a_rule_fix_saves_a_round_and_is_recorded_in_ledger_and_outputs(tmp_path
 
 
 def test_a_fixer_crash_on_one_record_keeps_the_others_fixed(tmp_path, monkeypatch):
-    import stylegen.generation.run as run_mod
+    import stylegen.generation.step as run_mod
     from stylegen.validation.fixes import fix_records as real
 
     def flaky(validator, records, findings=None, **kw):

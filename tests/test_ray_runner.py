@@ -147,3 +147,33 @@ def test_runner_setting_is_checked_and_missing_ray_is_a_usage_error(tmp_path, mo
                                       "--out", str(tmp_path / "run"), "--no-adapter"])
     assert result.exit_code == 2, result.output
     assert "pip install -e .[ray]" in result.output
+
+
+@pytest.mark.parametrize("runner", ["local", "ray"])
+def test_a_run_resumed_with_other_settings_is_refused_by_either_runner(tmp_path, tiny_model_dir, cluster, runner):
+    """The identity belongs to the run directory, not the runner: a run started with either
+    runner and resumed (with either runner) with another seed, another candidate count or
+    without its adapter is refused, exit 2, naming the changed key; nothing is written."""
+    from multi_support import make_adapter
+
+    brand = make_brand(tmp_path, base_model=str(tiny_model_dir), max_new_tokens=8, max_attempts=1)
+    adapter = make_adapter(tmp_path / "adapter", tiny_model_dir, seed=1)
+    catalog = write_csv(tmp_path / "cat.csv", [product(s) for s in ("A", "B")])
+    out = tmp_path / "run"
+    base = ["generate", "--brand", str(brand), "--catalog", str(catalog), "--out", str(out), "--runner", runner,
+            "--actors", "1"]
+    started = CliRunner().invoke(cli, [*base, "--adapter", str(adapter)], catch_exceptions=False)
+    assert started.exit_code == 0, started.output
+    before = _rows(out)
+    assert len(before) == 2
+    for other in ("local", "ray"):
+        resume = [*base[:-4], "--runner", other, "--actors", "1"]
+        for flags, key in ((["--adapter", str(adapter), "--seed", "7"], "seed"),
+                           (["--adapter", str(adapter), "--candidates", "3"], "candidates"),
+                           (["--no-adapter"], "adapter_sha256")):
+            result = CliRunner().invoke(cli, [*resume, *flags])
+            assert result.exit_code == 2, (other, flags, result.output)
+            assert f"started with different settings ({key} changed)" in result.output, result.output
+    assert _rows(out) == before
+    same = CliRunner().invoke(cli, [*base, "--adapter", str(adapter)], catch_exceptions=False)
+    assert same.exit_code == 0 and "2 were already done" in same.output, same.output

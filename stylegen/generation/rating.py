@@ -11,6 +11,7 @@ import csv
 import html
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from stylegen.generation.ledger import brand_row_key
@@ -19,6 +20,17 @@ from stylegen.kit.prompts import fact_text
 SHEET_HTML, SHEET_CSV = "review-sample.html", "review-sample.csv"
 SAMPLE_SIZE = 20
 VERDICTS = ("ship", "fix", "reject")
+
+
+@dataclass(frozen=True)
+class SheetBrand:
+    """What the sheet shows of the run's brands: a title and the task columns, in order.
+
+    A :class:`~stylegen.kit.brand.BrandKit` has both; a run of several brands joins them.
+    """
+
+    name: str
+    tasks: list[str]
 
 
 def sample_accepted(ledger, seed: int, size: int = SAMPLE_SIZE) -> list[dict]:
@@ -37,7 +49,7 @@ def write_rating_sheet(run_dir: Path, ledger, brand, facts: dict[str, dict], see
     Args:
         run_dir: the run directory.
         ledger: its ledger (the accepted rows are read from it).
-        brand: the brand kit (task order and names).
+        brand: the brand kit, or a :class:`SheetBrand` (title and task order).
         facts: catalog facts by product id (by ``<brand>:<id>`` in a multi-brand run, whose
             output records carry a ``brand``).
         seed: the run seed (the same run always samples the same products).

@@ -21,6 +21,33 @@ IDENTITY_KEYS = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_s
                  "assemble", "fallback")
 
 
+@dataclass
+class GenerateOptions:
+    """What ``stylegen generate`` was asked to do (None: take it from the brand kit).
+
+    One object serves both kinds of run: ``brand`` + ``catalog`` (a one-lane run), or
+    ``runs`` (a run file of several brands, each a lane; the file gives each brand's kit,
+    catalog, limit and adapter, and the CLI refuses those flags beside it).
+    """
+
+    brand: str = "brand"
+    catalog: str = "catalog/sample_catalog.csv"
+    out: str | None = None  # None: the run file's out, else runs/nightly
+    limit: int | None = None
+    dry_run: bool = False
+    adapter: str | None = None
+    no_adapter: bool = False
+    max_reject_rate: float = 1.0
+    seed: int | None = None
+    batch_size: int | None = None
+    max_attempts: int | None = None
+    candidates: int | None = None
+    progress: bool = True
+    runner: str | None = None  # local | ray (stylegen.generation.ray_runner); None: brand.yaml generation.runner
+    actors: int = 2  # the Ray runner's actor pool size
+    runs: str | None = None  # a run file (several brands); replaces brand, catalog, limit and adapter
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Decoding settings shared by every request of a run."""
@@ -112,29 +139,32 @@ _ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon":
                    "fallback": "model"}
 
 
-def run_settings(brand, overrides) -> RunSettings:
+def run_settings(brand, options: GenerateOptions) -> RunSettings:
     """The effective settings: the brand kit's ``generation`` section, overridden by flags.
 
     Args:
         brand: the loaded brand kit.
-        overrides: an object with ``seed``, ``max_attempts``, ``candidates``, ``batch_size``,
-            ``limit`` and ``max_reject_rate`` attributes (None: take the brand's value).
+        options: the command line's options; ``seed``, ``max_attempts``, ``candidates``
+            and ``batch_size`` override the brand's value unless None.
 
     Raises:
         ConfigError: a flag is out of range (all problems at once).
     """
     gen = brand.generation
-    pick = lambda name: getattr(overrides, name, None) if getattr(overrides, name, None) is not None \
-        else getattr(gen, name)  # noqa: E731
+
+    def pick(flag, kit_value):
+        return kit_value if flag is None else flag
+
     settings = RunSettings(
         brand=str(brand.file), brand_fingerprint=brand.fingerprint(), base_model=brand.model.base_model,
-        dtype=brand.model.dtype, seed=pick("seed"), max_attempts=pick("max_attempts"),
-        candidates=pick("candidates"), batch_size=pick("batch_size"),
+        dtype=brand.model.dtype, seed=pick(options.seed, gen.seed),
+        max_attempts=pick(options.max_attempts, gen.max_attempts),
+        candidates=pick(options.candidates, gen.candidates), batch_size=pick(options.batch_size, gen.batch_size),
         sampling=Sampling(gen.temperature, gen.top_p, gen.repetition_penalty, gen.do_sample),
         feedback=gen.feedback, fixes=gen.fixes, lexicon=gen.lexicon,
         assemble=tuple(t for t in brand.tasks if t in gen.assemble), fallback=gen.fallback,
         tasks={name: TaskSpec(t.prompt, t.kind, t.max_new_tokens) for name, t in brand.tasks.items()},
-        limit=getattr(overrides, "limit", None), max_reject_rate=getattr(overrides, "max_reject_rate", 1.0))
+        limit=options.limit, max_reject_rate=options.max_reject_rate)
     _check_ranges(settings)
     return settings
 

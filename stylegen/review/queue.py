@@ -21,7 +21,7 @@ from stylegen.generation.ledger import LEDGER_FILE, Ledger, append_line
 from stylegen.generation.rating import VERDICTS, sample_accepted
 SETTINGS_FILE = "settings.json"  # written by generate (stylegen.generation.run)
 from stylegen.validation.findings import Finding
-from stylegen.validation.records import Record
+from stylegen.validation.records import parse_field_key, Record
 
 APPROVED_EDITS = "approved-edits.jsonl"
 
@@ -289,7 +289,7 @@ def export_decisions(store: ReviewStore, path: str | Path) -> int:
 
 
 def _task(finding: Finding) -> str:
-    return (finding.field or "").split("[")[0]
+    return parse_field_key(finding.field)[0]
 
 
 def _finding_args(data: dict) -> dict:

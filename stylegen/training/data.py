@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from stylegen.errors import DataError
 from stylegen.kit import prompts
-from stylegen.validation.records import read_records
+from stylegen.validation.records import read_records, task_of
 from stylegen.validation.validator import Validator
 
 
@@ -207,8 +207,7 @@ def _validation_errors(brand, records) -> dict:
         for finding in findings:
             if finding.level != "error":
                 continue
-            task = (finding.field or "").split("[")[0] or None
-            task = task if task in brand.tasks else None
+            task = task_of(finding.field, brand.tasks)
             blocked.setdefault(id(record), {}).setdefault(task, []).append(f"{finding.rule}: {finding.message}")
     return blocked
 

@@ -108,6 +108,31 @@ def field_texts(record: Record, names: list[str] | None = None) -> Iterator[tupl
                     yield f"{name}[{i}]", name, item
 
 
+def parse_field_key(key: str | None) -> tuple[str, int | None]:
+    """A finding's or fix's field key as (field name, list index or None).
+
+    ``description`` -> ``("description", None)``; ``bullets[2]`` -> ``("bullets", 2)``; a
+    nested key (``facts.name``) is named by its first part. The one parser of the keys
+    :func:`field_texts` makes.
+    """
+    name, _, rest = (key or "").partition("[")
+    index = rest[:-1] if rest.endswith("]") else ""
+    return name.split(".", 1)[0], int(index) if index.isdigit() else None
+
+
+def task_of(key: str | None, tasks) -> str | None:
+    """The task a field key belongs to (``bullets[2]`` -> ``bullets``), or None if it is no task."""
+    name = parse_field_key(key)[0]
+    return name if name in tasks else None
+
+
+def field_text(value) -> str:
+    """One field's value as one text: list items one per line, strings as they are."""
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(v).strip() for v in value if str(v).strip())
+    return str(value or "").strip()
+
+
 def read_records(path: str | Path, brand, field_name: str | None = None) -> tuple[list[Record], list[Finding]]:
     """Read records from a file, a directory (recursively) or ``-`` (stdin).
 

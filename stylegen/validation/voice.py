@@ -44,7 +44,7 @@ from stylegen.kit.prompts import parse_completion, render_messages
 from stylegen.training.data import data_files, Example, files_sha256, is_eval, split
 from stylegen.training.adapter import read_manifest
 from stylegen.validation.readability import count_words
-from stylegen.validation.records import read_records
+from stylegen.validation.records import field_text, read_records  # noqa: F401 (field_text re-exported)
 
 
 FORMAT = "stylegen-voice/1"
@@ -57,13 +57,6 @@ FEATURES = (
 )
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _MIN_CALIBRATION = 10  # texts per class on the held-out side needed to calibrate there
-
-
-def field_text(value) -> str:
-    """One field's value as one text: list items one per line, strings as they are."""
-    if isinstance(value, (list, tuple)):
-        return "\n".join(str(v).strip() for v in value if str(v).strip())
-    return str(value or "").strip()
 
 
 def record_texts(fields: dict, tasks) -> list[tuple[str, str]]:

@@ -103,12 +103,12 @@ def test_out_that_is_a_file_is_refused_before_work(tmp_path, tiny_model_dir):
 
 def test_library_refuses_out_that_is_a_file(tmp_path):
     from stylegen.errors import ConfigError
-    from stylegen.generation.run import _check_out_dir
+    from stylegen.generation.directory import check_out_dir
 
     out = tmp_path / "run"
     out.write_text("not a folder")
     with pytest.raises(ConfigError, match="run: the run directory .* is an existing file, not a folder"):
-        _check_out_dir(out)
+        check_out_dir(out)
 
 
 # --- kill -9 at random points, then resume ----------------------------------------------

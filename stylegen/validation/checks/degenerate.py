@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import read_quantities
 from stylegen.validation.nlp import load_nlp
+from stylegen.validation.records import parse_field_key
 
 SUBCHECKS = ("phrase", "sentence", "fact", "verbless", "doubled")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019.\-][A-Za-z0-9]+)*")
 # A sentence: up to terminal punctuation (and closing quotes), or to a line end.
 # A full stop inside a token ("4.2", "U.S") does not end a sentence.
 _SENTENCE = re.compile(r"[^\s](?:[^.!?\n]|[.!?](?=[^\s.!?]))*(?:[.!?]+[\"'\u201d\u2019)]*|$)", re.MULTILINE)
-_INDEX = re.compile(r"\[(\d+)\]$")
 FUNCTION_WORDS = frozenset("""
 a an the and or but nor so yet of in on at to for from by with without into onto over under
 as than then too very just also only even is are was were be been being am it its it's this
@@ -184,11 +184,11 @@ def _sentences(text: str) -> tuple[tuple[int, int], ...]:
 
 def _earlier_items(target) -> list[str]:
     """For a list item ``bullets[2]``: the texts of items 0 and 1; else nothing."""
-    m = _INDEX.search(target.key or "")
+    index = parse_field_key(target.key)[1]
     value = target.record.fields.get(target.name) if target.record is not None else None
-    if m is None or not isinstance(value, list):
+    if index is None or not isinstance(value, list):
         return []
-    return [v for v in value[: int(m.group(1))] if isinstance(v, str)]
+    return [v for v in value[:index] if isinstance(v, str)]
 
 
 def _hit(start: int, end: int, kind: str, problem: str, fix: str) -> Hit:
