@@ -37,7 +37,7 @@ SHAPE = re.compile(r"^(- [^\n]{3,80}\n?){3,5}$")
 
 def requests(engine, brand, rows: int, max_new_tokens: int):
     """GenRequests for the bullets task of the first ``rows`` catalog rows, with their lexicons."""
-    from stylegen.generation.catalog import read_catalog
+    from stylegen.catalog.rows import read_catalog
     from stylegen.generation.engine import GenRequest
     from stylegen.generation.lexicon import build_lexicon
     from stylegen.kit.prompts import render_messages

@@ -32,7 +32,7 @@ import stylegen.generation.engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY befo
 
 def _prompts(tokenizer, n: int) -> list[str]:
     from stylegen.kit.brand import load_brand
-    from stylegen.generation.catalog import read_catalog
+    from stylegen.catalog.rows import read_catalog
     from stylegen.kit.prompts import render_messages, render_prompt
 
     brand = load_brand(ROOT / "brand")

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "StylegenError": "errors", "ConfigError": "errors", "DataError": "errors",
     "BrandKit": "kit.brand", "load_brand": "kit.brand",
-    "InitOptions": "kit.init", "InitResult": "kit.init", "init_brand": "kit.init",
+    "InitOptions": "init.kit", "InitResult": "init.kit", "init_brand": "init.kit",
     "Finding": "validation.findings", "LEVELS": "validation.findings", "Record": "validation.records", "read_records": "validation.records",
     "Rule": "validation.rules", "load_rules": "validation.rules", "check_brand_kit": "validation.rules",
     "Validator": "validation.validator", "ValidationReport": "validation.validator", "validate_paths": "validation.validator",
@@ -30,7 +30,7 @@ _EXPORTS = {
     "prepare_dataset": "training.data", "train": "training.trainer", "read_manifest": "training.adapter", "check_adapter": "training.adapter",
     "Engine": "generation.engine", "GenRequest": "generation.engine", "GenResult": "generation.engine", "TransformersEngine": "generation.engine",
     "ScriptedEngine": "generation.engine", "load_engine": "generation.engine",
-    "read_catalog": "generation.catalog", "Catalog": "generation.catalog",
+    "read_catalog": "catalog.rows", "Catalog": "catalog.rows",
     "GenerateOptions": "generation.run", "run_generate": "generation.run",
     "Claim": "validation.grounding", "ClaimTerm": "validation.grounding", "unsupported_claims": "validation.grounding",
     "load_claim_terms": "validation.grounding",

@@ -377,7 +377,7 @@ def voice_contrast(brand_dir, out, data, limit, adapter, seed, batch_size, threa
 
     Appends to OUT and skips records already there, so an interrupted run resumes.
     """
-    from stylegen.validation.voice import generate_contrast
+    from stylegen.generation.contrast import generate_contrast
 
     summary = generate_contrast(brand_dir, out=out, data=data, limit=limit, seed=seed, batch_size=batch_size,
                                 adapter=adapter, threads=threads, echo=lambda m: click.echo(m, err=True))
@@ -403,7 +403,7 @@ def voice_fit(brand_dir, contrast, data, adapter, out, max_terms):
 
     Prints the held-out ROC AUC and what each threshold of the `voice` rule passes and flags.
     """
-    from stylegen.validation.voice import FitOptions, fit_summary, fit_voice
+    from stylegen.training.voice_fit import FitOptions, fit_summary, fit_voice
 
     model, path = fit_voice(brand_dir, contrast=list(contrast) or None, data=data, adapter=adapter, out=out,
                             options=FitOptions(max_terms=max_terms))
@@ -420,9 +420,14 @@ def voice_fit(brand_dir, contrast, data, adapter, out, max_terms):
 @_handle_errors
 def voice_score(paths, brand_dir, model_path, field_name):
     """Print the brand-voice score of every field of the records in PATHS (JSONL, CSV, text, -)."""
-    from stylegen.validation.voice import format_scores, score_paths
+    from stylegen.validation.voice import score_paths
 
-    click.echo(format_scores(score_paths(list(paths), brand_dir, model_path, field_name)), nl=False)
+    rows = score_paths(list(paths), brand_dir, model_path, field_name)
+    for r in rows:
+        click.echo(f"{r['where']}: {r['id'] or '-'} {r['field']}: {r['score']:.2f} ({r['words']} words)")
+    if rows:
+        click.echo(f"mean brand-voice score: {sum(r['score'] for r in rows) / len(rows):.2f} over {len(rows)}"
+                   " field(s)")
 
 
 @cli.command("review")
@@ -480,7 +485,7 @@ def export_cmd(run_dir, fmt, output):
 @_handle_errors
 def init_cmd(target, source, copy_fields, fact_fields, id_field, name):
     """Draft a brand kit in TARGET from approved copy, then check the copy against it."""
-    from stylegen.kit.init import InitOptions, init_brand
+    from stylegen.init.kit import InitOptions, init_brand
 
     result = init_brand(InitOptions(Path(target), Path(source), list(copy_fields), list(fact_fields), id_field, name))
     click.echo(result.summary())

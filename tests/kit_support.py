@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from stylegen.validation.rules import BUILTIN_DIR
+from stylegen.validation.suites import BUILTIN_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -83,7 +83,7 @@ FRAME_WORDS = set("the it has holds and weighs at comes in you get is made with 
 
 
 def test_assembled_copy_says_nothing_the_facts_do_not(repo_root, brand):
-    from stylegen.generation.catalog import read_catalog
+    from stylegen.catalog.rows import read_catalog
 
     rows = read_catalog(repo_root / "catalog" / "sample_catalog.csv", brand.catalog).rows[:60]
     for row in rows:

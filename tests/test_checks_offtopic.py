@@ -12,11 +12,13 @@ from click.testing import CliRunner
 
 from stylegen.cli import cli
 from stylegen.kit.brand import load_brand
-from stylegen.validation.calibration import approved_flag_rate, approved_records
+from stylegen.validation.calibration import approved_flag_rate
+from stylegen.validation.corpus import load_corpus
 from stylegen.validation.records import read_records, Record
 from stylegen.validation.rules import load_rules
 from stylegen.validation.validator import Validator
-from stylegen.validation.vocabulary import held_out_ids, load_vocabulary, stem
+from stylegen.validation.corpus import held_out_ids
+from stylegen.validation.vocabulary import load_vocabulary, stem
 from kit_support import copy_validators
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +67,7 @@ def kit_with_rule(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_vocabulary_leaves_the_held_out_records_out(brand):
     vocab = load_vocabulary(brand)
-    ids = [r.id for r in approved_records(brand)]
+    ids = [r.id for r in load_corpus(brand).with_facts()]
     assert vocab.held_out == held_out_ids(ids, brand.training.eval_fraction) and vocab.held_out
     assert vocab.records == len(ids) - len(vocab.held_out)
     assert "KC-B0069" in vocab.held_out  # the only approved copy that says "kayak"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from stylegen.evaluation.scoring import PerplexityScorer
+from stylegen.training.scoring import PerplexityScorer
 from stylegen.kit.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import DataError

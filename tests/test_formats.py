@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from stylegen.errors import ConfigError
-from stylegen.generation.catalog import read_catalog
-from stylegen.generation.formats import parse_html_body
+from stylegen.catalog.rows import read_catalog
+from stylegen.catalog.formats import parse_html_body
 from stylegen.kit.brand import load_brand
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -76,7 +76,7 @@ def _raising_engine():
 
 
 def test_row_raising_inside_an_actor_is_quarantined_with_its_error(tmp_path, cluster):
-    from stylegen.generation.catalog import read_catalog
+    from stylegen.catalog.rows import read_catalog
     from stylegen.generation.ray_runner import run_rows_ray
     from stylegen.generation.run import RunInputs
     from stylegen.generation.settings import run_settings

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from stylegen.cli import cli
-from stylegen.generation.catalog import read_catalog
+from stylegen.catalog.rows import read_catalog
 from stylegen.kit.brand import load_brand
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from stylegen.cli import cli
 from stylegen.kit.brand import load_brand
-from stylegen.validation.checks._terms import BRAND_SOURCES
+from stylegen.validation.terms import BRAND_SOURCES
 from stylegen.validation.grounding import as_claim_terms, brand_claim_terms, ClaimTerm
 from kit_support import copy_validators
 

@@ -12,8 +12,10 @@ from stylegen.kit.brand import load_brand
 from stylegen.cli import cli
 from stylegen.errors import ConfigError
 from stylegen.validation.records import Record
-from stylegen.validation.voice import (MODEL_FILE, THRESHOLDS, VoiceModel, approved_records, field_text, fit_voice,
-                            generate_contrast, held_out_ids, load_voice_model, roc_auc)
+from stylegen.generation.contrast import generate_contrast
+from stylegen.training.voice_fit import fit_voice, held_out_ids
+from stylegen.validation.corpus import task_records as approved_records
+from stylegen.validation.voice import MODEL_FILE, THRESHOLDS, VoiceModel, field_text, load_voice_model, roc_auc
 
 from voice_support import approved, contrast_record, make_kit, write_contrast
 
@@ -77,7 +79,7 @@ def test_score_is_the_platt_calibrated_linear_score(fitted):
 def test_plain_python_scoring_matches_scikit_learn(fitted):
     import numpy as np
 
-    from stylegen.validation.voice import _vectorizer
+    from stylegen.validation.voice import vectorizer as _vectorizer
 
     kit, model, _ = fitted
     texts = [r["description"] for r in approved(kit)[:3]] + ["A  b!  Is it?\nWeird   spacing; x", "", "I"]

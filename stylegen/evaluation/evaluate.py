@@ -40,9 +40,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from stylegen.errors import ConfigError, DataError
-from stylegen.generation.catalog import CatalogRow
+from stylegen.catalog.rows import CatalogRow
 from stylegen.generation.engine import derive_seed, load_inference_model, TransformersEngine
-from stylegen._plotting import pyplot
+from stylegen.plotting import pyplot
 from stylegen.generation.ledger import Ledger, LEDGER_FILE
 from stylegen.generation.report import failures_by_rule, rate
 from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
@@ -50,12 +50,13 @@ from stylegen.generation.settings import run_settings
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import format_completion, render_messages, split_conversation
 from stylegen.training.data import Example, tokenize
-from stylegen.evaluation.scoring import PerplexityScorer
+from stylegen.training.scoring import PerplexityScorer
 from stylegen.training.adapter import adapter_sha256, check_adapter
 from stylegen.validation.readability import score
 from stylegen.validation.rules import load_rules
-from stylegen.validation.voice import (approved_records, held_out_ids, load_voice_model, MODEL_FILE, record_texts,
-                                       roc_auc, VoiceModel)
+from stylegen.training.voice_fit import held_out_ids
+from stylegen.validation.corpus import task_records
+from stylegen.validation.voice import load_voice_model, MODEL_FILE, record_texts, roc_auc, VoiceModel
 
 
 DEFAULT_ARMS = ("prompt-only", "adapter")
@@ -198,9 +199,9 @@ def eval_split(brand, data: str | None, manifest: dict | None, limit: int | None
         DataError: no held-out records, or an eval record is also a training record.
     """
 
-    approved, _ = approved_records(brand)
+    approved, _ = task_records(brand)
     if data is not None:
-        held_records, _ = approved_records(brand, data)
+        held_records, _ = task_records(brand, data)
         held = {r.id for r in held_records}
         train = [r for r in approved if r.id not in held]
         source = f"--data {data}"

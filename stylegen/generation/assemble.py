@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from stylegen.kit.prompts import LIST_MARKER, fact_text
+from stylegen.validation.nlp import parse
 
 _INCLUDED = re.compile(r"^(?P<item>.+?)\s+included$", re.IGNORECASE)
 _VOLUME = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*(?:l|ml|liters?|litres?|fl oz|gal)\b", re.IGNORECASE)
@@ -55,7 +56,6 @@ class Phrase:
 
 def classify(features: list[str]) -> list[Phrase]:
     """Classify catalog feature phrases with spaCy's tagger (one batched pass)."""
-    from stylegen.validation.nlp import parse
 
     clean = [_uncap(re.sub(r"\s+", " ", f).strip()) for f in features if f and str(f).strip()]
     docs = parse(clean, level="tags")

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from stylegen.errors import DataError
+from stylegen.generation.ledger import LEDGER_FILE, Ledger, OUTPUTS
 
 EXPORT_FORMATS = ("shopify-csv", "csv", "jsonl")
 SHOPIFY_COLUMNS = ["Handle", "Body (HTML)", "SEO Description"]
@@ -28,7 +29,6 @@ def accepted_records(run_dir: str | Path) -> list[dict]:
         DataError: ``run_dir`` is not a run directory or an output line is not JSON.
     """
     run_dir = Path(run_dir)
-    from stylegen.generation.ledger import LEDGER_FILE, Ledger, OUTPUTS
 
     if (run_dir / LEDGER_FILE).is_file():
         ledger = Ledger(run_dir / LEDGER_FILE)

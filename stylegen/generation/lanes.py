@@ -19,14 +19,17 @@ from typing import Callable
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.assemble import variants
-from stylegen.generation.catalog import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
+from stylegen.catalog.rows import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
 from stylegen.generation.engine import load_engine, load_multi_engine
 from stylegen.generation.ledger import brand_row_key, FinishedRow
+from stylegen.generation.lexicon import build_lexicon
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
+from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
+from stylegen.models import resolve_model
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
 from stylegen.validation.validator import Validator
 
@@ -51,8 +54,6 @@ class RunInputs:
     @cached_property
     def lexicon(self):
         """The brand's lexicon (built once, on first use: it reads the approved copy)."""
-        from stylegen.generation.lexicon import build_lexicon
-
         return build_lexicon(self.brand)
 
     def words_for(self, row: CatalogRow) -> frozenset[str] | None:
@@ -333,10 +334,6 @@ def _vllm_engine(brand, settings: RunSettings):
     Raises:
         ConfigError: vllm is not installed (exit 2, naming the extra).
     """
-    # vllm_engine imports vLLM (and CUDA torch) at module level: only a vLLM run loads it
-    from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
-    from stylegen.models import resolve_model
-
     import_vllm()  # before the model is resolved: the missing extra is the error to report
     adapters = {"brand": str(settings.adapter)} if settings.adapter else {}
     return VLLMEngine(str(resolve_model(settings.base_model)), adapters=adapters, dtype=brand.model.dtype)

@@ -25,11 +25,13 @@ docs/QUALITY.md has the measurements.
 from __future__ import annotations
 
 import functools
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-LETTERS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
+from stylegen.errors import DataError
+from stylegen.validation.corpus import leaves, load_corpus
+from stylegen.validation.corpus import words as corpus_words
+from stylegen.validation.records import field_texts
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,13 @@ class Lexicon:
 
 
 def words(text: str) -> list[str]:
-    """The lower-case words of ``text`` (letter runs, with an inner apostrophe)."""
-    return [w.lower() for w in LETTERS.findall(text or "")]
+    """The corpus words of ``text`` that hold no digit: digits are always allowed by shape,
+    so the lexicon spells only words of letters."""
+    return [w for w in corpus_words(text) if not any(ch.isdigit() for ch in w)]
 
 
 def fact_words(facts: dict) -> set[str]:
-    """Every word of every fact value, nested lists included."""
-    from stylegen.validation.vocabulary import leaves
-
+    """Every lexicon word of every fact value, nested lists included."""
     return {w for leaf in leaves(facts or {}) for w in words(leaf)}
 
 
@@ -82,17 +83,12 @@ def build_lexicon(brand, settings: LexiconSettings = LexiconSettings()) -> Lexic
     Raises:
         DataError: the approved copy cannot be found or holds no record with facts.
     """
-    from stylegen.validation.vocabulary import held_out_ids
-    from stylegen.training.data import data_files
-    from stylegen.validation.records import field_texts, read_records
-    from stylegen.errors import DataError
-
-    files = data_files(brand.resolve(brand.training.data))
-    records = [r for path in files for r in read_records(path, brand)[0] if r.id and isinstance(r.facts, dict)]
+    corpus = load_corpus(brand)
+    records = corpus.with_facts()
     if not records:
-        raise DataError(f"no approved records with facts in {', '.join(map(str, files))}: the lexicon "
+        raise DataError(f"no approved records with facts in {', '.join(map(str, corpus.files))}: the lexicon "
                         "(generation.lexicon) is learned from them")
-    held = held_out_ids([r.id for r in records], brand.training.eval_fraction)
+    held = corpus.held_out()
     per_category: dict[str, Counter] = {}
     for rec in records:
         if rec.id in held:

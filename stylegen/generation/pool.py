@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from stylegen.generation.lexicon import function_words, words
+from stylegen.validation.corpus import fact_words, fold
 from stylegen.validation.coverage import COVERAGE_FACTS, covered_facts, fact_coverage  # noqa: F401 (re-exported)
 from stylegen.validation.findings import Finding
 
@@ -56,19 +58,13 @@ def fact_precision(text: str, facts: dict | None) -> float:
     A 135M model's invented relations ("holds steam in its mouth", "keeps your feet cool")
     bring words of their own; a candidate that says the product's facts in the brand's
     sentence shapes has few. 1.0 for a text with no word but fact and function words.
+    Numbers are not words here (grounding checks them); plurals are folded as grounding folds them.
     """
-    from stylegen.generation.lexicon import fact_words, function_words, words
-
-    own = {_fold(w) for w in fact_words(facts or {})}
-    content = [w for w in words(text) if w not in function_words()]
+    own = fact_words(facts)
+    content = [fold(w) for w in words(text) if w not in function_words()]
     if not content:
         return 0.0
-    return sum(_fold(w) in own for w in content) / len(content)
-
-
-def _fold(word: str) -> str:
-    """Plural folded: "pockets" and "pocket" meet."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+    return sum(w in own for w in content) / len(content)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from stylegen.generation.ray_runner import import_ray, RayRunner
 from stylegen.generation.runfile import DEFAULT_OUT, load_run_file
 from stylegen.generation.settings import GenerateOptions  # noqa: F401 (public API)
 from stylegen.generation.step import feedback_note  # noqa: F401 (public API)
+from stylegen.generation.vllm_engine import import_vllm
 
 
 def run_generate(options: GenerateOptions, engine=None, engine_factory=None) -> RunSummary:
@@ -70,8 +71,6 @@ def _runner(plan: RunPlan, options: GenerateOptions, engine, engine_factory):
     name = options.runner or _kit_runner(plan, options)
     if name != "ray":
         if engine is None and not options.dry_run and plan.lanes[0].inputs.brand.model.engine == "vllm":
-            from stylegen.generation.vllm_engine import import_vllm  # vLLM loads CUDA torch: only on its path
-
             import_vllm()  # no vllm: exit 2 before a run directory is made
         return LocalRunner(engine)
     if plan.multi:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.errors import ConfigError
-from stylegen.kit._yaml import load_yaml
+from stylegen.kit.yaml_lines import load_yaml
 from stylegen.kit.config import load_dataclass, Problems
 
 DEFAULT_OUT = "runs/nightly"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from stylegen.kit._yaml import load_yaml, short
+from stylegen.kit.yaml_lines import load_yaml, short
 from stylegen.kit.config import Problems, load_dataclass
 from stylegen.errors import ConfigError
 

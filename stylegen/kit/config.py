@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from stylegen.kit._yaml import line_of, short
+from stylegen.kit.yaml_lines import line_of, short
 
 _MISSING = object()
 

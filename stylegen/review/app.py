@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylegen.errors import ConfigError
-from stylegen.review.queue import AlreadyDecided, ReviewStore, StaleEdit, queue_view
+from stylegen.review.queue import AlreadyDecided, export_decisions, ReviewStore, StaleEdit, queue_view
 
 COOKIE = "stylegen_review_token"
 
@@ -183,10 +183,9 @@ def run_review(options: ReviewOptions, echo=print) -> int:
     Returns:
         The number of decisions exported (export), else 0 after the server stops.
     """
-    from stylegen.review.queue import export_decisions
-
     try:
-        import flask, flask_wtf  # noqa: F401
+        import flask  # noqa: F401
+        import flask_wtf  # noqa: F401
     except ImportError:
         raise ConfigError("stylegen review needs Flask and Flask-WTF: pip install 'stylegen[review]'") from None
     store = ReviewStore(options.run_dir, options.approved)

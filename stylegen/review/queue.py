@@ -16,12 +16,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylegen.errors import DataError
-from stylegen.generation.ledger import LEDGER_FILE, Ledger, append_line
-from stylegen.generation.rating import VERDICTS, sample_accepted
-SETTINGS_FILE = "settings.json"  # written by generate (stylegen.generation.run)
+from stylegen.catalog.rows import read_catalog
+from stylegen.errors import ConfigError, DataError
+from stylegen.generation.directory import SETTINGS_FILE
+from stylegen.generation.ledger import append_line, Ledger, LEDGER_FILE
+from stylegen.generation.rating import sample_accepted, VERDICTS
+from stylegen.generation.report import write_report
+from stylegen.kit.brand import load_brand
 from stylegen.validation.findings import Finding
 from stylegen.validation.records import parse_field_key, Record
+from stylegen.validation.validator import Validator
 
 APPROVED_EDITS = "approved-edits.jsonl"
 
@@ -57,17 +61,11 @@ class ReviewStore:
     """A run directory opened for review: its ledger, brand kit, catalog facts and validator."""
 
     def __init__(self, run_dir: str | Path, approved_path: str | Path | None = None):
-        from stylegen.generation.catalog import read_catalog
-        from stylegen.kit.brand import load_brand
-        from stylegen.validation.validator import Validator
-
         self.run_dir = Path(run_dir)
         if not (self.run_dir / LEDGER_FILE).is_file():
             raise DataError(f"{self.run_dir}: not a run directory (no {LEDGER_FILE})")
         self.settings = json.loads((self.run_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
         if "brand" not in self.settings and "brands" in self.settings:
-            from stylegen.errors import ConfigError
-
             raise ConfigError(f"{self.run_dir}: a multi-brand run (stylegen generate --runs);"
                               " stylegen review does not open those yet")
         self.brand = load_brand(self.settings["brand"])
@@ -76,7 +74,7 @@ class ReviewStore:
         self._ledgers: list[Ledger] = []
         _ = self.ledger  # opened now: a bad or newer ledger fails at start
         self.approved_path = Path(approved_path) if approved_path else self.run_dir / APPROVED_EDITS
-        self.facts = _catalog_facts(read_catalog, self.settings.get("catalog"), self.brand)
+        self.facts = _catalog_facts(self.settings.get("catalog"), self.brand)
 
     @property
     def ledger(self) -> Ledger:
@@ -203,8 +201,6 @@ class ReviewStore:
         with self.ledger.transaction() as db:
             db.execute("INSERT OR REPLACE INTO review_ratings VALUES (?, ?, ?, ?, ?)",
                        (row_key, verdict, note.strip() or None, reviewer, time.time()))
-        from stylegen.generation.report import write_report
-
         write_report(self.run_dir, self.ledger, self.settings)  # the report shows the ratings
 
     def rating_sample(self) -> list[dict]:
@@ -298,7 +294,7 @@ def _finding_args(data: dict) -> dict:
     return args
 
 
-def _catalog_facts(read_catalog, catalog: str | None, brand) -> dict:
+def _catalog_facts(catalog: str | None, brand) -> dict:
     """Facts by product id from the run's catalog (empty when the catalog is gone)."""
     if not catalog or not Path(catalog).is_file():
         return {}

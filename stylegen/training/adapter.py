@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.models import model_info, weights_sha256
-from stylegen.training.data import data_files, files_sha256
+from stylegen.validation.corpus import data_files, files_sha256
 
 FORMAT = "stylegen-adapter/1"
 MANIFEST = "manifest.json"

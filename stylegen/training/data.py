@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from stylegen.errors import DataError
 from stylegen.kit import prompts
+from stylegen.validation.corpus import data_files, files_sha256, held_out_ids, is_eval  # noqa: F401 (re-exported)
 from stylegen.validation.records import read_records, task_of
 from stylegen.validation.validator import Validator
 
 
-SUFFIXES = (".jsonl", ".csv")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -91,31 +91,6 @@ class PreparedData:
         if len(self.excluded) > limit:
             lines.append(f"    ... and {len(self.excluded) - limit} more (all in the adapter manifest)")
         return lines
-
-
-def data_files(path: str | Path) -> list[Path]:
-    """The training files of a file or a folder (``*.jsonl``, ``*.csv``, recursively, sorted).
-
-    Raises:
-        DataError: nothing readable there.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise DataError(f"training data: {path}: no such file or directory")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not files:
-        raise DataError(f"training data: {path}: no *.jsonl or *.csv files")
-    return files
-
-
-def files_sha256(files: list[Path]) -> str:
-    """One sha256 over the data files (names and bytes), for the manifest."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def load_examples(brand, files: list[Path], tokenizer) -> tuple[list[Example], list[dict], int]:
@@ -316,18 +291,9 @@ def _shingles(text: str) -> set:
     return {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
 
 
-def is_eval(record_id: str, eval_fraction: float) -> bool:
-    """The split: a record is held out when the hash of its id falls below ``eval_fraction``."""
-    value = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big") / 2**64
-    return value < eval_fraction
-
-
 def split(examples: list[Example], eval_fraction: float) -> tuple[list[Example], list[Example]]:
-    """Deterministic split by record id; at least one eval record when there are two or more."""
-    ids = sorted({e.record_id for e in examples})
-    held = {rid for rid in ids if is_eval(rid, eval_fraction)}
-    if eval_fraction > 0 and not held and len(ids) > 1:  # tiny sets: hold out the lowest hash
-        held = {min(ids, key=lambda rid: hashlib.sha256(rid.encode()).digest())}
+    """Deterministic split by record id (:func:`stylegen.validation.corpus.held_out_ids`)."""
+    held = held_out_ids([e.record_id for e in examples], eval_fraction)
     return [e for e in examples if e.record_id not in held], [e for e in examples if e.record_id in held]
 
 

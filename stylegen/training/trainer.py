@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from stylegen._plotting import pyplot
-from stylegen._versions import package_versions
+from stylegen.plotting import pyplot
+from stylegen.versions import package_versions
 from stylegen.compat.transformers import early_stopping, renamed_training_args
 from stylegen.errors import ConfigError
 from stylegen.kit.brand import BrandKit, load_brand, TrainingSettings
 from stylegen.kit.config import load_dataclass, Problems
 from stylegen.models import load_tokenizer, model_info, pick_dtype
-from stylegen.evaluation.scoring import completion_perplexity
+from stylegen.training.scoring import completion_perplexity
 from stylegen.training.collate import CompletionCollator, padding_share
 from stylegen.training.adapter import ADAPTER_FILES, FORMAT, portable_adapter_config, write_card
 from stylegen.training.data import example_dict, excluded_by_rule, PreparedData, prepare_dataset, tokenize

@@ -3,7 +3,7 @@ has already approved?
 
 Approved copy is good copy by definition, so an error-level finding on it is a false flag.
 Measured honestly only on records the rules did not learn from: the held-out side of the
-training split (``stylegen.training.data.split`` with brand.yaml
+training split (:mod:`stylegen.validation.corpus` with brand.yaml
 ``training.eval_fraction``), which the learned checks (``offtopic``, ``contradiction``)
 leave out of their vocabulary. :func:`approved_flag_rate` is that measurement; with
 ``folds`` it cross-validates instead (every approved record checked against a
@@ -14,16 +14,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from stylegen.training.data import data_files
-from stylegen.validation.records import read_records
+from stylegen.validation.corpus import held_out_ids, load_corpus
 from stylegen.validation.validator import Validator
-from stylegen.validation.vocabulary import held_out_ids, load_vocabulary
-
-
-def approved_records(brand, data: str | Path | None = None) -> list:
-    """The approved records (with an id and facts) of brand.yaml ``training.data`` or ``data``."""
-    files = data_files(data if data is not None else brand.resolve(brand.training.data))
-    return [r for path in files for r in read_records(path, brand)[0] if r.id and isinstance(r.facts, dict)]
+from stylegen.validation.vocabulary import load_vocabulary
 
 
 def approved_flag_rate(brand, rules, data: str | Path | None = None, folds: int | None = None) -> dict:
@@ -42,7 +35,7 @@ def approved_flag_rate(brand, rules, data: str | Path | None = None, folds: int 
         ``{"records": n, "flagged": k, "rate": k / n, "by_rule": {rule id: records},
         "flagged_ids": {record id: ["Rule: message", ...]}, "split": ...}``.
     """
-    records = approved_records(brand, data)
+    records = load_corpus(brand, data).with_facts()
     rules = list(rules)
     if folds is None:
         held = held_out_ids([r.id for r in records], brand.training.eval_fraction)

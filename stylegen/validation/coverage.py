@@ -3,12 +3,9 @@ ranking (:mod:`stylegen.generation.pool`) and of rules that allow short copy whe
 fact is in it (``occurrence`` with ``unless_facts_stated``)."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
-_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
-# Words of a fact that say nothing about whether the copy covers it.
-_FILLER = frozenset("a an and the of for with in on to from by its it is or".split())
+from stylegen.validation.corpus import FILLER, folded_words
 # Facts a reader expects the copy to be about; colours and care are optional extras.
 COVERAGE_FACTS = ("features", "materials", "weight", "dimensions", "capacity", "use", "certifications")
 
@@ -30,11 +27,11 @@ def fact_coverage(text: str, facts: dict | None) -> float:
 def covered_facts(text: str, facts: dict | None) -> set[str]:
     """The fact items (features, materials, sizes, use, ...) ``text`` mentions: at least
     half of an item's words (fillers aside) appear in it."""
-    words = set(_WORD.findall(text.lower()))
+    words = set(folded_words(text))
     out = set()
     for key in COVERAGE_FACTS:
         for item in _items((facts or {}).get(key)):
-            need = [w for w in _WORD.findall(item.lower()) if w not in _FILLER]
+            need = [w for w in folded_words(item) if w not in FILLER]
             if need and sum(w in words for w in need) * 2 >= len(need):
                 out.add(f"{key}:{item}")
     return out

@@ -46,6 +46,7 @@ from stylegen.validation.claim_context import (
     comparisons, coordinations, COORDINATION, expand_coordination, in_comparison, number_in_comparison,
 )
 from stylegen.validation.claim_forms import base_forms, derived_spellings
+from stylegen.validation.corpus import FILLER, fold, folded_words, leaves, words
 from stylegen.validation.nlp import load_nlp
 
 
@@ -208,42 +209,10 @@ def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=
 # --- the facts side -------------------------------------------------------------------
 
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_STOP = frozenset("a an and the of with in on to for from by or at its".split())
-
-
-def _leaves(value) -> list[str]:
-    """Every string leaf of a facts value (lists and mappings flattened)."""
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _leaves(v)]
-    if value is None or isinstance(value, bool):
-        return []
-    return [str(value)]
-
-
-def _singular(word: str) -> str:
-    """A crude singular that makes "zippers"/"zipper" and "batteries"/"battery" meet."""
-    if len(word) <= 3 or word.endswith(("ss", "us", "is", "as")):
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses")):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") else word
-
-
-def _words(text: str) -> list[str]:
-    """Normalized words: lower case, curly quotes straightened, plurals folded."""
-    text = text.lower().replace("\u2019", "'")
-    return [_singular(w) for w in _WORD.findall(text)]
-
-
 def _fact_words(text: str) -> frozenset:
     """The words of one fact value and the base forms they stand for ("softer" also
     stands for "soft", "breathability" for "breathable")."""
-    words = set(_words(text))
+    words = set(folded_words(text))
     return frozenset(words.union(*(base_forms(w) for w in words)))
 
 
@@ -261,7 +230,7 @@ def _phrase_after(text: str, end: int) -> str:
 
 def _words_after(text: str, end: int) -> list[str]:
     """The content words of :func:`_phrase_after` (at most five), plurals folded."""
-    return [w for w in _words(_phrase_after(text, end)) if w not in _STOP][:_PHRASE_WORDS]
+    return [w for w in folded_words(_phrase_after(text, end)) if w not in FILLER][:_PHRASE_WORDS]
 
 
 @dataclass(frozen=True)
@@ -298,13 +267,13 @@ def _counted(leaf: str, quantities: list["Quantity"]) -> list[Counted]:
 def _counted_phrase(leaf: str, end: int, value: float | None) -> Counted | None:
     """The :class:`Counted` of the phrase after ``end``; a phrase without a count is one
     thing when its noun is singular, an unknown number when plural."""
-    raw = [w for w in _WORD.findall(_phrase_after(leaf, end).lower()) if w not in _STOP][:_PHRASE_WORDS]
+    raw = [w for w in words(_phrase_after(leaf, end)) if w not in FILLER][:_PHRASE_WORDS]
     if not raw:
         return None
-    words = [_singular(w) for w in raw]
+    folded = [fold(w) for w in raw]
     if value is None:
-        value = 1.0 if words[-1] == raw[-1] else None
-    return Counted(value, frozenset(words), words[-1])
+        value = 1.0 if folded[-1] == raw[-1] else None
+    return Counted(value, frozenset(folded), folded[-1])
 
 
 @dataclass(frozen=True)
@@ -346,17 +315,17 @@ class FactIndex:
         as "waterproof and windproof".
         """
         facts = facts or {}
-        leaves = [expand_coordination(leaf) for key, value in facts.items() for leaf in _leaves(value)]
-        read = {leaf: read_quantities(leaf) for leaf in leaves}
-        quantities = [(leaf, q) for leaf in leaves for q in read[leaf]]
+        values = [expand_coordination(leaf) for key, value in facts.items() for leaf in leaves(value)]
+        read = {leaf: read_quantities(leaf) for leaf in values}
+        quantities = [(leaf, q) for leaf in values for q in read[leaf]]
         # "comes in two colors": the length of a list fact is a fact too
         counts = frozenset(len(v) for v in facts.values() if isinstance(v, (list, tuple)) and v)
         shares = [Share(q.value, frozenset(_words_after(leaf, q.span[1])), f"{q.text} {_phrase_after(leaf, q.span[1])}")
                   for leaf, q in quantities if q.unit == "%"]
         counted: dict = {}
-        for c in (c for leaf in leaves for c in _counted(leaf, read[leaf])):
+        for c in (c for leaf in values for c in _counted(leaf, read[leaf])):
             counted.setdefault(c.head, []).append(c)
-        return cls([_fact_words(leaf) for leaf in leaves], [q for _, q in quantities], counts,
+        return cls([_fact_words(leaf) for leaf in values], [q for _, q in quantities], counts,
                    [s for s in shares if s.words], counted)
 
     @classmethod
@@ -369,8 +338,8 @@ class FactIndex:
 
     def mentions(self, phrase: str) -> bool:
         """True when one fact value holds every content word of ``phrase`` (any order)."""
-        words = {w for w in _words(phrase) if w not in _STOP} or set(_words(phrase))
-        return bool(words) and any(words <= ws for ws in self.word_sets)
+        folded = {w for w in folded_words(phrase) if w not in FILLER} or set(folded_words(phrase))
+        return bool(folded) and any(folded <= ws for ws in self.word_sets)
 
 
 # --- numbers --------------------------------------------------------------------------
@@ -884,7 +853,7 @@ def _coordination_claims(text: str, coordinated, index: FactIndex, terms: tuple[
     """
     claims = []
     for c in coordinated:
-        if _NEGATIONS.intersection(_words(text[:c.span[0]])[-3:]):
+        if _NEGATIONS.intersection(folded_words(text[:c.span[0]])[-3:]):
             continue
         term, inner = _term_for(c.expanded, terms), _term_for(c.text.rstrip("-"), terms)
         if term is None and inner is None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterator
 
 from stylegen.errors import DataError
-from stylegen.kit._yaml import short as _cut
+from stylegen.kit.yaml_lines import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")

@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from stylegen.errors import ConfigError
-from stylegen.kit._yaml import line_of, load_yaml, short
+from stylegen.kit.yaml_lines import line_of, load_yaml, short
 from stylegen.kit.brand import load_brand
 from stylegen.kit.config import load_dataclass, Problems
 from stylegen.validation.checks import check_types
 from stylegen.validation.findings import LEVELS
+from stylegen.validation.suites import available_suites, BUILTIN_DIR, suite_files, suites_dir
 
 
 COMMON_KEYS = ("extends", "message", "level", "fields", "description", "fix")
-RULE_SUFFIXES = (".yml", ".yaml")
 FIX_ACTIONS = ("replace", "remove", "strip_period", "capitalize", "truncate", "drop_sentence")
 FIX_KEYS = ("action", "with")
 # The fix actions that make sense per built-in check type: span actions need a match with
@@ -90,39 +90,6 @@ class Rule:
     def applies_to(self, name: str) -> bool:
         """Whether the rule checks the field ``name``."""
         return self.fields is None or name in self.fields
-
-
-# Suites that ship inside the package: `suites: [Default]` works with no validators folder.
-BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
-
-
-def suites_dir(brand) -> Path:
-    """The kit's own folder of validator suites (it may not exist: built-in suites still load)."""
-    return brand.resolve(brand.validators.path)
-
-
-def _suite_folders(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-
-
-def available_suites(brand) -> list[str]:
-    """Names of the suites a kit can use: the built-in ones and its own folder's."""
-    return sorted(set(_suite_folders(BUILTIN_DIR)) | set(_suite_folders(suites_dir(brand))))
-
-
-def suite_files(brand, suite: str) -> list[Path]:
-    """A suite's rule files: the built-in ones, each replaced by a kit file of the same
-    name (``validators/Default/Passive.yml`` overrides the built-in ``Passive``), plus the
-    kit's own files; sorted by rule name."""
-    files: dict[str, Path] = {}
-    for root in (BUILTIN_DIR, suites_dir(brand)):
-        folder = _suite_folders(root).get(suite)
-        for file in sorted(folder.iterdir()) if folder else []:
-            if file.suffix in RULE_SUFFIXES:
-                files[file.stem] = file
-    return [files[name] for name in sorted(files)]
 
 
 def load_rules(brand, suites: list[str] | None = None, include_off: bool = False) -> list[Rule]:

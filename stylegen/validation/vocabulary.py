@@ -33,8 +33,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from stylegen.errors import DataError
-from stylegen.generation.catalog import read_catalog
-from stylegen.training.data import data_files, Example, files_sha256, split
+from stylegen.catalog.rows import read_catalog
+from stylegen.validation.corpus import data_files, files_sha256, held_out_ids, leaves
 from stylegen.validation.records import field_texts, read_records
 
 WORD = re.compile(r"[^\W\d_]+")  # runs of letters, as spaCy's is_alpha sees them
@@ -95,17 +95,6 @@ def _bases(word: str) -> set[str]:
             if base[-1] == base[-2]:
                 out.add(base[:-1])  # "trapped" -> trap
     return out
-
-
-def leaves(value) -> list[str]:
-    """Every string of a facts value, lists and mappings flattened."""
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in leaves(v)]
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in leaves(v)]
-    if value is None or isinstance(value, bool):
-        return []
-    return [str(value)]
 
 
 def facts_keys(facts: dict | None) -> frozenset[str]:
@@ -197,12 +186,6 @@ class BrandVocabulary:
         if ("kinds",) not in self._memo:
             self._memo[("kinds",)] = frozenset(k for heads in self.kinds.values() for k in heads)
         return self._memo[("kinds",)]
-
-
-def held_out_ids(record_ids, eval_fraction: float) -> frozenset[str]:
-    """The held-out record ids: the split ``stylegen train`` makes (sha256 of the id)."""
-    fake = [Example(id=r, record_id=r, task=None, prompt="", completion="", source="") for r in sorted(set(record_ids))]
-    return frozenset(e.record_id for e in split(fake, eval_fraction)[1])
 
 
 def load_vocabulary(brand, data: str | Path | None = None, catalogs=(),

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from gen_support import COLUMNS, generate_bad_catalog, ROOT, make_brand, product, write_csv
 from stylegen.cli import cli
 from stylegen.errors import DataError
-from stylegen.generation.catalog import quarantine_instructions, read_catalog, strip_html
+from stylegen.catalog.rows import quarantine_instructions, read_catalog, strip_html
 from stylegen.kit.brand import load_brand
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from stylegen.errors import StylegenError
-from stylegen.generation.catalog import read_catalog
+from stylegen.catalog.rows import read_catalog
 from stylegen.kit.brand import load_brand
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,7 +53,8 @@ from dataclasses import dataclass, field
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
-from stylegen.validation.vocabulary import (category_key, facts_keys, leaves, product_head, stem, text_keys, vocabulary_of,
+from stylegen.validation.corpus import leaves
+from stylegen.validation.vocabulary import (category_key, facts_keys, product_head, stem, text_keys, vocabulary_of,
                                            WORD)
 
 SUBCHECKS = ("pairs", "numbers", "kind", "part", "identity")

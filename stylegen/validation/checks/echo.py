@@ -29,9 +29,10 @@ import re
 from dataclasses import dataclass, field
 
 from stylegen.errors import ConfigError
-from stylegen.kit._yaml import load_yaml
+from stylegen.kit.yaml_lines import load_yaml
 from stylegen.kit.prompts import DEFAULT_SYSTEM
 from stylegen.validation.checks import Check, Hit, register
+from stylegen.validation.suites import available_suites, suite_files
 
 ECHOES = ("prompt", "retry", "message", "label", "role", "phrase")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019\-][A-Za-z0-9]+)*")
@@ -112,8 +113,6 @@ class Echo(Check):
 
     def _suite_files(self, root) -> list:
         """Rule files of the brand's suites and of this rule's own suite."""
-        from stylegen.validation.rules import suite_files  # rules imports the checks package
-
         if root is None or self.rule is None:
             return []
         suites = dict.fromkeys(list(self.brand.validators.suites) + [self.rule.suite])
@@ -229,8 +228,6 @@ def _label_regex(labels: list[str]):
 
 def _rule_id_regex(brand):
     """A rule id ``Suite.Rule`` of any suite the kit can use (or ``Stylegen``), in parentheses or not."""
-    from stylegen.validation.rules import available_suites
-
     suites = {"Stylegen"} | (set(available_suites(brand)) if brand is not None else set())
     alt = "|".join(sorted(map(re.escape, suites), key=len, reverse=True))
     return re.compile(rf"\(?\b(?:{alt})\.[A-Z][A-Za-z0-9]*\b\)?")

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from stylegen.validation.checks import Check, Hit, register
+from stylegen.validation.readability import is_english_word
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _MIN_LETTERS = 5  # shorter words are one edit from too many others
@@ -64,7 +65,6 @@ def name_words(facts: dict | None) -> list[str]:
 
 def misspellings(text: str, words: list[str], options) -> list[tuple[int, int, str]]:
     """``(start, end, right word)`` of every near-miss of a name word in ``text``."""
-    from stylegen.validation.readability import is_english_word
 
     tokens = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
     lower = {w.lower(): w for w in words}

@@ -18,6 +18,7 @@ from typing import Literal
 
 from stylegen.validation.readability import count_words
 from stylegen.validation.checks import Check, Hit, register
+from stylegen.validation.coverage import fact_coverage
 from stylegen.validation.patterns import compile_rule_pattern, find_spans
 
 
@@ -66,7 +67,6 @@ class Occurrence(Check):
     def _states_every_fact(self, target) -> bool:
         if not self.options.unless_facts_stated or target.text is None or not target.facts:
             return False
-        from stylegen.validation.coverage import fact_coverage
 
         return fact_coverage(target.text, target.facts) == 1.0
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stylegen.validation.checks import Check, Hit, register
-from stylegen.validation.checks._terms import TermMatcher, resolve_terms
+from stylegen.validation.terms import TermMatcher, resolve_terms
 
 
 @register("substitution")

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from stylegen.validation.checks import Check, Hit, register
-from stylegen.validation.checks._terms import resolve_terms, TermMatcher
+from stylegen.validation.terms import resolve_terms, TermMatcher
 from stylegen.validation.readability import is_english_word
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylegen.kit import _drafts
+from stylegen.init import drafts as _drafts
 
 _SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
 _PROMPTS = {"description": "Write the product description for {name}.",

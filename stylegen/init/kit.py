@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
-from stylegen.kit._kit_writer import KitDraft as _Draft
-from stylegen.kit._corpus import as_list, guess_fields, is_list_column, read_rows
+from stylegen.init.writer import KitDraft as _Draft
+from stylegen.init.source import as_list, guess_fields, is_list_column, read_rows
 
 _ADVICE = {"occurrence": "widen the rule's min/max in {file}, or fix those records",
            "readability": "lower the field's `readability` min in brand.yaml, or fix those records",

@@ -66,7 +66,7 @@ def _shopify_rows(path: Path, text: str) -> list[dict]:
     """Products of a Shopify export: the body's text is the description, its ``<li>`` items
     the bullets, SEO Description the meta description; Title, Type, Tags and the options
     (Size, Color, ...) are facts. Variants are folded by the catalog reader's own code."""
-    from stylegen.generation.formats import LIST_SUFFIX, platform_rows
+    from stylegen.catalog.formats import LIST_SUFFIX, platform_rows
     from stylegen.kit.brand import CatalogMap
 
     cmap = CatalogMap(id="Handle", format="shopify-csv", html_columns=["Body (HTML)"], list_separator=",")

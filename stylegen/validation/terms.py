@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 from stylegen.errors import ConfigError
-from stylegen.kit._yaml import short
+from stylegen.kit.yaml_lines import short
 from stylegen.validation.grounding import brand_claim_terms
 from stylegen.validation.nlp import annotate, load_nlp
 

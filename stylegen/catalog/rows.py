@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from stylegen.errors import DataError
+from stylegen.catalog import formats
 from stylegen.kit.prompts import CONTROL_TOKEN
 
 MAX_ID_CHARS = 64
@@ -121,8 +122,7 @@ def read_catalog(path: str | Path, catalog_map) -> Catalog:
 
 
 def _formatted_rows(path: Path, text: str, cmap, is_jsonl: bool):
-    """The rows as the mapping's ``format`` lays them out (see :mod:`stylegen.generation.formats`)."""
-    from stylegen.generation import formats
+    """The rows as the mapping's ``format`` lays them out (see :mod:`stylegen.catalog.formats`)."""
 
     fmt = getattr(cmap, "format", "auto")
     if fmt in formats.PLATFORM_FORMATS:
