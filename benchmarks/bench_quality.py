@@ -1,6 +1,7 @@
-"""What ships, per CPU-second: the nightly pipeline on the first N sample catalog rows.
+"""What ships, per CPU-second: the nightly pipeline on the first N catalog rows of any kit.
 
-    python benchmarks/bench_quality.py                       # the brand's shipped settings, 100 rows
+    python benchmarks/bench_quality.py                       # the sample brand's shipped settings, 100 rows
+    python benchmarks/bench_quality.py --brand KIT --catalog FILE   # any kit (e.g. one `stylegen init` drafted)
     python benchmarks/bench_quality.py --rows 40 --json q.json
     python benchmarks/bench_quality.py --config baseline     # the old loop: corrective note on,
                                                              # 3 attempts, 1 candidate, no fixes, no new checks
@@ -13,6 +14,13 @@ cpu_seconds_per_accepted_product (wall x cores), tokens_per_accepted_product,
 approved_flag_rate (share of held-out approved records the new checks flag at error level)
 and output_flag_rate (share of generated candidates the new checks flag, before
 selection). Every figure is computed from the run's ledger.
+
+Per field, the accepted copy against the brand's approved copy
+(:mod:`stylegen.evaluation.measures`): voice_auc (a TF-IDF n-gram discriminator, names and
+numbers masked, 5-fold; 0.5 = indistinguishable), verbatim_reuse, boilerplate,
+fact_recall, fact_precision and unsupported_claims (grounding, must be 0). The same
+discriminator on approved copy against a held-out quarter of approved copy is printed as
+``voice_auc_floor`` (what "indistinguishable" measures as on this corpus).
 """
 from __future__ import annotations
 
@@ -30,9 +38,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stylegen.catalog.rows import read_catalog  # noqa: E402
+from stylegen.evaluation.measures import field_measures, field_texts_of, voice_auc  # noqa: E402
 from stylegen.generation.ledger import LEDGER_FILE, Ledger  # noqa: E402
 from stylegen.generation.run import GenerateOptions, run_generate  # noqa: E402
 from stylegen.kit.brand import load_brand  # noqa: E402
+from stylegen.validation.corpus import load_corpus  # noqa: E402
+from stylegen.validation.records import Record  # noqa: E402
 from stylegen.validation.rules import load_rules  # noqa: E402
 
 NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "KettleCairn.Contradiction",
@@ -44,18 +56,22 @@ GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candi
             "batch_size", "lexicon", "assemble", "fallback")
 
 
-def brand_copy(tmp: Path, generation: dict, off: tuple) -> Path:
-    """A copy of the sample brand kit with generation settings changed and rules turned off."""
+def brand_copy(tmp: Path, kit: Path, generation: dict, off: tuple) -> Path:
+    """A copy of a brand kit with generation settings changed and rules turned off (its
+    relative paths made absolute, so the copy reads the kit's own files)."""
+    kit = load_brand(kit).root
     dst = tmp / "brand"
-    shutil.copytree(ROOT / "brand", dst)
+    shutil.copytree(kit, dst)
     data = yaml.safe_load((dst / "brand.yaml").read_text(encoding="utf-8"))
     data["generation"].update(generation)
     for key in ("schema", "claims"):
-        data[key] = str((ROOT / "brand" / data[key]).resolve())
-    data["model"]["adapter"] = str((ROOT / "brand" / data["model"]["adapter"]).resolve())
-    data["training"]["data"] = str((ROOT / "brand" / data["training"]["data"]).resolve())
-    data["validators"]["path"] = str((ROOT / "validators").resolve())
-    known = {r.id for r in load_rules(load_brand(ROOT / "brand"), include_off=True)}
+        if data.get(key):
+            data[key] = str((kit / data[key]).resolve())
+    if data["model"].get("adapter"):
+        data["model"]["adapter"] = str((kit / data["model"]["adapter"]).resolve())
+    data["training"]["data"] = str((kit / data["training"]["data"]).resolve())
+    data["validators"]["path"] = str((kit / data["validators"]["path"]).resolve())
+    known = {r.id for r in load_rules(load_brand(kit), include_off=True)}
     data["validators"].setdefault("levels", {}).update({rule: "off" for rule in off if rule in known})
     (dst / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return dst
@@ -97,6 +113,39 @@ def metrics(run_dir: Path, tasks: list[str], candidates: int, wall: float, cores
     }
 
 
+def voice_figures(run_dir: Path, brand, approved: list) -> dict:
+    """Per field: the night's accepted copy against the brand's approved copy."""
+    ledger = Ledger(run_dir / LEDGER_FILE)
+    try:
+        payloads = [json.loads(r.payload) for r in ledger.finished_rows() if r.status == "accepted"]
+    finally:
+        ledger.close()
+    facts = catalog_facts(run_dir)
+    accepted = [Record(id=p["id"], fields=p["fields"], facts=facts.get(p["id"])) for p in payloads]
+    return {task: field_measures(field_texts_of(accepted, task), field_texts_of(approved, task))
+            for task in brand.tasks}
+
+
+def catalog_facts(run_dir: Path) -> dict:
+    """Each accepted product's catalog facts, read back with the run's own catalog mapping."""
+    settings = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
+    brand = load_brand(settings["brand"])
+    return {row.id: row.facts for row in read_catalog(settings["catalog"], brand.catalog).rows}
+
+
+def voice_floor(brand, approved: list) -> dict:
+    """The discriminator on approved copy against a held-out quarter of approved copy."""
+    import random
+
+    out = {}
+    for task in brand.tasks:
+        texts = field_texts_of(approved, task)
+        random.Random(0).shuffle(texts)
+        quarter = len(texts) // 4
+        out[task] = voice_auc(texts[:quarter], texts[quarter:])
+    return out
+
+
 def approved_rate(brand_dir: Path) -> dict | None:
     """The new checks' error-level flag rate on the held-out approved copy."""
     try:
@@ -123,16 +172,19 @@ def run(args) -> dict:
     generation = {**config["generation"], **parse_sets(args.set)}
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
-        brand_dir = brand_copy(Path(tmp), generation, config["off"])
+        brand_dir = brand_copy(Path(tmp), Path(args.brand), generation, config["off"])
         out = Path(args.out) if args.out else Path(tmp) / "run"
         started = time.perf_counter()
-        summary = run_generate(GenerateOptions(brand=str(brand_dir), catalog=str(ROOT / "catalog/sample_catalog.csv"),
+        summary = run_generate(GenerateOptions(brand=str(brand_dir), catalog=str(args.catalog),
                                                out=str(out), limit=args.rows, progress=not args.quiet))
         wall = time.perf_counter() - started
         brand = load_brand(brand_dir)
-        result = {"config": args.config, "generation": {k: getattr(brand.generation, k) for k in GEN_KEYS},
+        approved = load_corpus(brand).with_facts()
+        result = {"config": args.config, "brand": brand.name, "catalog": str(args.catalog),
+                  "generation": {k: getattr(brand.generation, k) for k in GEN_KEYS},
                   "rows": args.rows, **metrics(out, list(brand.tasks), brand.generation.candidates, wall, cores),
-                  "approved_flag_rate": approved_rate(ROOT / "brand"), "run_dir": str(out) if args.out else None}
+                  "approved_flag_rate": approved_rate(Path(args.brand)), "run_dir": str(out) if args.out else None,
+                  "voice": voice_figures(out, brand, approved), "voice_auc_floor": voice_floor(brand, approved)}
         result["rejected_input"] = summary.report["rows"]["rejected_input"]
     return result
 
@@ -140,6 +192,9 @@ def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100, help="first N catalog rows")
+    parser.add_argument("--brand", default=str(ROOT / "brand"), help="brand kit folder (default: the sample brand)")
+    parser.add_argument("--catalog", default=str(ROOT / "catalog" / "sample_catalog.csv"),
+                        help="catalog file (default: the sample catalog)")
     parser.add_argument("--config", choices=("shipped", "baseline"), default="shipped")
     parser.add_argument("--set", action="append", default=[], help="generation setting KEY=VALUE (a sweep point)")
     parser.add_argument("--baseline", help="a JSON written by an earlier --config baseline run, printed beside")

@@ -24,13 +24,11 @@ docs/QUALITY.md has the measurements.
 """
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
 from stylegen.errors import DataError
-from stylegen.validation.corpus import leaves, load_corpus
-from stylegen.validation.corpus import words as corpus_words
+from stylegen.validation.corpus import function_words, leaves, letter_words, load_corpus
 from stylegen.validation.records import field_texts
 
 
@@ -61,20 +59,12 @@ class Lexicon:
 def words(text: str) -> list[str]:
     """The corpus words of ``text`` that hold no digit: digits are always allowed by shape,
     so the lexicon spells only words of letters."""
-    return [w for w in corpus_words(text) if not any(ch.isdigit() for ch in w)]
+    return letter_words(text)
 
 
 def fact_words(facts: dict) -> set[str]:
     """Every lexicon word of every fact value, nested lists included."""
     return {w for leaf in leaves(facts or {}) for w in words(leaf)}
-
-
-@functools.lru_cache(maxsize=1)
-def function_words() -> frozenset[str]:
-    """English function words (spaCy's stop-word list), lower case, with clitics."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(w.lower() for w in STOP_WORDS) | {"'s", "n't", "'re", "'ll", "'ve", "'d"}
 
 
 def build_lexicon(brand, settings: LexiconSettings = LexiconSettings()) -> Lexicon:

@@ -17,9 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from stylegen.generation.lexicon import function_words, words
-from stylegen.validation.corpus import fact_words, fold
-from stylegen.validation.coverage import COVERAGE_FACTS, covered_facts, fact_coverage  # noqa: F401 (re-exported)
+from stylegen.validation.coverage import COVERAGE_FACTS, covered_facts, fact_coverage, fact_precision  # noqa: F401
 from stylegen.validation.findings import Finding
 
 _LEVEL_ORDER = ("error", "warning", "suggestion")
@@ -50,21 +48,6 @@ def quality_score(text: str, facts: dict | None, mean_logprob: float | None) -> 
     """
     return (fact_coverage(text, facts) + PRECISION_WEIGHT * fact_precision(text, facts)
             + FLUENCY_WEIGHT * (mean_logprob or 0.0))
-
-
-def fact_precision(text: str, facts: dict | None) -> float:
-    """Share of the text's words that are the row's own fact words (function words aside).
-
-    A 135M model's invented relations ("holds steam in its mouth", "keeps your feet cool")
-    bring words of their own; a candidate that says the product's facts in the brand's
-    sentence shapes has few. 1.0 for a text with no word but fact and function words.
-    Numbers are not words here (grounding checks them); plurals are folded as grounding folds them.
-    """
-    own = fact_words(facts)
-    content = [fold(w) for w in words(text) if w not in function_words()]
-    if not content:
-        return 0.0
-    return sum(w in own for w in content) / len(content)
 
 
 @dataclass

@@ -16,6 +16,7 @@ the learned checks (vocabulary, lexicon), calibration, the voice model, training
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -169,6 +170,20 @@ def fold(word: str) -> str:
 def folded_words(text: str) -> list[str]:
     """:func:`words` with plurals folded: how a text is compared with facts."""
     return [fold(w) for w in words(text)]
+
+
+def letter_words(text: str) -> list[str]:
+    """:func:`words` that hold no digit: what a lexicon spells and precision counts (numbers
+    are read apart, as quantities)."""
+    return [w for w in words(text) if not any(ch.isdigit() for ch in w)]
+
+
+@functools.lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """English function words (spaCy's stop-word list), lower case, with clitics."""
+    from spacy.lang.en.stop_words import STOP_WORDS  # spaCy: heavy, loaded on first use
+
+    return frozenset(w.lower() for w in STOP_WORDS) | {"'s", "n't", "'re", "'ll", "'ve", "'d"}
 
 
 def fact_words(facts: dict | None) -> frozenset[str]:

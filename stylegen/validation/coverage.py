@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stylegen.validation.corpus import FILLER, folded_words
+from stylegen.validation.corpus import fact_words, FILLER, fold, folded_words, function_words, letter_words
 # Facts a reader expects the copy to be about; colours and care are optional extras.
 COVERAGE_FACTS = ("features", "materials", "weight", "dimensions", "capacity", "use", "certifications")
 
@@ -35,6 +35,21 @@ def covered_facts(text: str, facts: dict | None) -> set[str]:
             if need and sum(w in words for w in need) * 2 >= len(need):
                 out.add(f"{key}:{item}")
     return out
+
+
+def fact_precision(text: str, facts: dict | None) -> float:
+    """Share of the text's words that are the row's own fact words (function words aside).
+
+    A 135M model's invented relations ("holds steam in its mouth", "keeps your feet cool")
+    bring words of their own; a candidate that says the product's facts in the brand's
+    sentence shapes has few. 1.0 for a text with no word but fact and function words.
+    Numbers are not words here (grounding checks them); plurals are folded as grounding folds them.
+    """
+    own = fact_words(facts)
+    content = [fold(w) for w in letter_words(text) if w not in function_words()]
+    if not content:
+        return 0.0
+    return sum(w in own for w in content) / len(content)
 
 
 def _items(value: Any) -> list[str]:
