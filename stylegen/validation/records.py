@@ -45,6 +45,8 @@ _META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a review
 MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
 MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
 MAX_DEPTH = 50  # JSON nesting of one record (real records nest 2-3 levels)
+EMPTY_INPUT = "empty input: no records to check"
+NO_RECORDS = "no records in the input"
 
 
 @dataclass
@@ -187,7 +189,7 @@ def _read_stdin(brand, field_name):
 
 def _read_text_as(suffix: str, text: str, name: str, brand, field_name):
     if not text.strip():
-        return [], [_input(name, 1, "empty input: no records to check")]
+        return [], [_input(name, 1, EMPTY_INPUT)]
     if "\x00" in text and suffix not in (".jsonl", ".csv"):
         return [], [_input(name, text[:text.index("\x00")].count("\n") + 1,
                            "contains a NUL byte: binary data, not text")]
@@ -264,7 +266,7 @@ def _finish(records: list, findings: list, path: str):
         else:
             first[rec.id] = rec.line
     if not records and not findings:
-        findings.append(_input(path, 1, "no records in the input"))
+        findings.append(_input(path, 1, NO_RECORDS))
     findings.sort(key=lambda f: f.line or 0)
     return records, findings
 
@@ -272,31 +274,23 @@ def _finish(records: list, findings: list, path: str):
 def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     """Records from CSV text with a header row; list cells are parsed (see module doc).
 
-    A bad row (a cell over the csv module's size limit, an unterminated quote, which
-    would swallow the rest of the file) is reported with its line and reading goes on
-    where the csv module can.
+    The text is cut into records by :func:`csv_records` (which knows the quote state), so a
+    bad row (a stray quote, an unterminated quote, a row over :data:`MAX_LINE_CHARS`) is
+    reported with its line and reading goes on at the next line; a cell over
+    :data:`MAX_FIELD_CHARS` is reported with its field and the row's other fields are checked.
     """
     records, findings = [], []
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    if not _header_ok(reader, path, brand, findings):
+    chunks = csv_records(text)
+    header = _csv_header(next(chunks, None), path, brand, findings)
+    if header is None:
         return records, findings
-    start = reader.line_num + 1  # the first data row's line (after the header)
-    while True:
-        lineno = start
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            findings.append(_input(path, lineno, _csv_problem(exc)))
-            start = reader.line_num + 1
-            if "end of data" in str(exc) or reader.line_num == lineno - 1:
-                break
+    for lineno, chunk in chunks:
+        row = _csv_row_values(chunk, lineno, path, findings)
+        if row is None:
             continue
-        start = reader.line_num + 1
-        if None in row:
-            findings.append(_input(path, lineno, f"{len(row[None])} more cells than header columns"))
-            row.pop(None)
+        if len(row) > len(header):
+            findings.append(_input(path, lineno, f"{len(row) - len(header)} more cells than header columns"))
+        row = dict(zip(header, row + [""] * (len(header) - len(row))))
         data = _csv_row(row, path, lineno, brand, findings)
         record = _record_from(data, path, lineno, brand, findings, raw=False)
         if record is not None:
@@ -304,31 +298,83 @@ def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     return _finish(records, findings, path)
 
 
-def _header_ok(reader, path: str, brand, findings: list) -> bool:
-    """False (with a finding naming the row) when the first row is not a usable header."""
+def csv_records(text: str, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str | None]]:
+    """``(first line, record text)`` per CSV record; the text is None for an unreadable record.
+
+    The quote state is followed line by line (a quote opens a quoted cell only at the start
+    of a cell, ``""`` inside one is a quote), so a record spans lines only inside a quoted
+    cell. A record whose quote never closes, or that grows past ``limit`` characters, is
+    given as None and reading starts again at the line after its first: one bad quote costs
+    its own row, never the rest of the file. Blank lines are left out.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    i = 0
+    while i < len(lines):
+        start, quoted, size = i, False, 0
+        while i < len(lines) and size <= limit:
+            quoted = _ends_quoted(lines[i], quoted)
+            size += len(lines[i])
+            i += 1
+            if not quoted:
+                break
+        if quoted or size > limit:
+            i = start + 1
+            yield start + 1, None
+        elif "".join(lines[start:i]).strip():
+            yield start + 1, "".join(lines[start:i])
+
+
+def _ends_quoted(line: str, quoted: bool) -> bool:
+    """Whether a quoted cell is still open at the end of ``line`` (``quoted``: open at its start)."""
+    i = 0
+    while True:
+        j = line.find('"', i)
+        if j < 0:
+            return quoted
+        if quoted and line.startswith('""', j):
+            i = j + 2
+        elif quoted:
+            quoted, i = False, j + 1
+        else:  # a quote opens a quoted cell only where a cell starts; elsewhere it is a character
+            quoted, i = j == 0 or line[j - 1] == ",", j + 1
+
+
+def _csv_row_values(chunk: str | None, lineno: int, path: str, findings: list) -> list[str] | None:
+    """The cells of one record, or None after reporting why the row was skipped."""
+    if chunk is None:
+        findings.append(_input(path, lineno, "unterminated quote: this row's quoted cell never closes (or the row is "
+                                             f"over {MAX_LINE_CHARS:,} characters); reading goes on at the next "
+                                             "line; row skipped"))
+        return None
+    if len(chunk) > MAX_LINE_CHARS:
+        findings.append(_input(path, lineno, f"row too long ({len(chunk):,} characters; the limit is "
+                                             f"{MAX_LINE_CHARS:,}); row skipped"))
+        return None
+    if csv.field_size_limit() < MAX_LINE_CHARS:  # cells over MAX_FIELD_CHARS are reported per field
+        csv.field_size_limit(MAX_LINE_CHARS)
     try:
-        names = reader.fieldnames
+        rows = list(csv.reader(io.StringIO(chunk, newline=""), strict=True))
     except csv.Error as exc:
-        findings.append(_input(path, 1, f"header row: {_csv_problem(exc)}"))
-        return False
-    if not names:
-        return False
+        findings.append(_input(path, lineno, f"not valid CSV: {exc}; row skipped"))
+        return None
+    return rows[0] if rows else None
+
+
+def _csv_header(first, path: str, brand, findings: list) -> list[str] | None:
+    """The header's column names, or None (with a finding naming the row) when it is not usable."""
+    if first is None:
+        return None
+    lineno, chunk = first
+    names = _csv_row_values(chunk, lineno, path, findings)
+    if names is None:
+        return None
     known = set(_META_KEYS) | set(brand.tasks)
     if not known & {str(n).strip() for n in names}:
         findings.append(_input(path, 1, f"the first row {_cut(', '.join(names))} looks like data, not a header: "
                                         f"a CSV needs a header row with columns such as id, "
                                         f"{', '.join(brand.tasks)}"))
-        return False
-    return True
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    message = str(exc)
-    if "field larger than field limit" in message:
-        return f"a cell is too long (over {csv.field_size_limit():,} characters); row skipped"
-    if "end of data" in message or "unexpected end" in message:
-        return "unterminated quote: this row's quoted cell never closes; the rest of the file was not read"
-    return f"not valid CSV: {message}"
+        return None
+    return names
 
 
 def _csv_row(row: dict, path: str, lineno: int, brand, findings: list) -> dict:
@@ -433,6 +479,17 @@ def read_text(text: str, path: str, brand, field_name: str | None = None) -> Rec
 def _is_list_task(brand, key: str) -> bool:
     task = brand.tasks.get(key)
     return task is not None and task.kind == "list"
+
+
+def skipped_rows(records: list[Record], findings: list[Finding]) -> list[str]:
+    """``path:line`` of each input row reported as malformed that gave no record (so was not checked).
+
+    An input with no rows at all (:data:`EMPTY_INPUT`, :data:`NO_RECORDS`) skipped nothing.
+    """
+    read = {(r.path, r.line) for r in records}
+    places = dict.fromkeys((f.path, f.line) for f in findings if f.rule == INPUT_RULE
+                           and f.message not in (EMPTY_INPUT, NO_RECORDS))
+    return [f"{path}:{line}" for path, line in places if (path, line) not in read]
 
 
 def _input(path, line, message, col=None, rid=None, field=None) -> Finding:
