@@ -19,7 +19,7 @@ from stylegen.validation.checks import ANNOTATIONS, Check, Target
 from stylegen.validation.findings import at_or_above, Finding, FORMATTERS, LEVELS
 from stylegen.validation import nlp
 from stylegen.validation.records import field_texts, read_records, Record, skipped_rows
-from stylegen.validation.normalize import invisible_findings, normalize_record
+from stylegen.validation.normalize import confusable_findings, invisible_findings, normalize_record
 from stylegen.validation.patterns import PatternTimeout, TIMEOUT_RULE
 from stylegen.validation.rules import load_rules
 
@@ -114,7 +114,8 @@ class Validator:
                     findings.append(_timeout_finding(rule, target, record, exc))
         if record.offsets:
             original = replace(record, fields=record.original)
-            findings += invisible_findings(record, list(field_texts(original)))
+            texts_as_written = list(field_texts(original))
+            findings += invisible_findings(record, texts_as_written) + confusable_findings(record, texts_as_written)
         if record.note:
             findings = [_waive(f, record.note) for f in findings]
         order = {key: i for i, (key, _, _) in enumerate(texts)}
