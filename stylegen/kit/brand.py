@@ -41,7 +41,8 @@ class Terminology:
 class ReadabilityTarget:
     """A textstat metric with bounds for one field; skipped below ``min_words`` words."""
 
-    RANGES: ClassVar[dict] = {"min_words": ">=0"}
+    RANGES: ClassVar[dict] = {"min_words": ">=0", "min": "finite", "max": "finite"}
+    ORDER: ClassVar[tuple] = (("min", "max"),)
 
     metric: ReadabilityMetric = "flesch_reading_ease"
     min: float | None = None
