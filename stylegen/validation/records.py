@@ -15,7 +15,9 @@ Inputs ``stylegen validate`` accepts:
   field is a list field, each non-empty line is one item (a leading ``-`` or ``*`` is
   dropped).
 * ``-``: standard input, read as JSONL when its first character is ``{``, else as text.
-* a **directory**: every ``*.jsonl``, ``*.csv``, ``*.txt`` and ``*.md`` below it, sorted.
+* a **directory**: every ``*.jsonl``, ``*.csv``, ``*.txt`` and ``*.md`` below it, sorted. A
+  broken link is an error and a ``.json``/``.ndjson``/``.tsv`` file a warning (neither is
+  passed over silently); other files are not inputs and are left alone.
 
 A malformed record (bad JSON, not an object, missing id, a field of the wrong type) is
 reported as a :class:`~stylegen.validation.findings.Finding` of rule ``Stylegen.Input`` (level
@@ -41,6 +43,7 @@ from stylegen.kit._yaml import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
+_NEAR_SUFFIXES = (".json", ".ndjson", ".tsv", ".markdown", ".text")  # look like inputs: reported when skipped
 _META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a reviewed record came from
 MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
 MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
@@ -168,8 +171,19 @@ def _decode(data: bytes, name: str) -> tuple[str, list[Finding]]:
 
 
 def _read_dir(folder: Path, brand, field_name):
+    """Every readable file below ``folder``; a broken link or a ``.json`` file is reported, not passed over."""
     records, findings = [], []
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.exists():
+            findings.append(_input(str(path), None, "broken link (its target does not exist); file skipped"))
+        elif path.is_file() and path.suffix.lower() in SUFFIXES:
+            files.append(path)
+        elif path.is_file() and path.suffix.lower() in _NEAR_SUFFIXES:
+            findings.append(Finding(rule=INPUT_RULE, level="warning", path=str(path), line=None,
+                                    message=f"not read: {path.suffix} is not an input format (valid: "
+                                            f"{', '.join(SUFFIXES)}; one JSON object a line is .jsonl); file "
+                                            "skipped"))
     for file in files:
         recs, finds = read_records(file, brand, field_name)
         records += recs
@@ -489,7 +503,7 @@ def skipped_rows(records: list[Record], findings: list[Finding]) -> list[str]:
     read = {(r.path, r.line) for r in records}
     places = dict.fromkeys((f.path, f.line) for f in findings if f.rule == INPUT_RULE
                            and f.message not in (EMPTY_INPUT, NO_RECORDS))
-    return [f"{path}:{line}" for path, line in places if (path, line) not in read]
+    return [f"{path}:{line}" if line is not None else str(path) for path, line in places if (path, line) not in read]
 
 
 def _input(path, line, message, col=None, rid=None, field=None) -> Finding:
