@@ -294,13 +294,13 @@ def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     :data:`MAX_FIELD_CHARS` is reported with its field and the row's other fields are checked.
     """
     records, findings = [], []
-    chunks = csv_records(text)
-    header = _csv_header(next(chunks, None), path, brand, findings)
+    rows = csv_records(text)
+    header = _csv_header(next(rows, None), path, brand, findings)
     if header is None:
         return records, findings
-    for lineno, chunk in chunks:
-        row = _csv_row_values(chunk, lineno, path, findings)
-        if row is None:
+    for lineno, row in rows:
+        if isinstance(row, str):
+            findings.append(_input(path, lineno, row))
             continue
         if len(row) > len(header):
             findings.append(_input(path, lineno, f"{len(row) - len(header)} more cells than header columns"))
@@ -312,15 +312,18 @@ def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     return _finish(records, findings, path)
 
 
-def csv_records(text: str, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str | None]]:
-    """``(first line, record text)`` per CSV record; the text is None for an unreadable record.
+def csv_records(text: str, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, list[str] | str]]:
+    """``(first line, cells)`` per CSV record, or ``(first line, problem)`` for a row that cannot be read.
 
     The quote state is followed line by line (a quote opens a quoted cell only at the start
     of a cell, ``""`` inside one is a quote), so a record spans lines only inside a quoted
-    cell. A record whose quote never closes, or that grows past ``limit`` characters, is
-    given as None and reading starts again at the line after its first: one bad quote costs
-    its own row, never the rest of the file. Blank lines are left out.
+    cell. A record whose quote never closes, that grows past ``limit`` characters, or that
+    the csv module refuses (a stray quote) is reported, and reading starts again at the line
+    after its first: one bad quote costs its own row, never the rest of the file. Blank
+    lines are left out.
     """
+    if csv.field_size_limit() < limit:  # cells over MAX_FIELD_CHARS are reported per field instead
+        csv.field_size_limit(limit)
     lines = io.StringIO(text, newline="").readlines()
     i = 0
     while i < len(lines):
@@ -331,11 +334,25 @@ def csv_records(text: str, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, s
             i += 1
             if not quoted:
                 break
-        if quoted or size > limit:
-            i = start + 1
-            yield start + 1, None
-        elif "".join(lines[start:i]).strip():
-            yield start + 1, "".join(lines[start:i])
+        cells = _cells(lines[start:i], quoted, size, limit)
+        if isinstance(cells, str):
+            i = start + 1  # re-synchronise at the next line
+        if cells:
+            yield start + 1, cells
+
+
+def _cells(lines: list[str], quoted: bool, size: int, limit: int) -> list[str] | str | None:
+    """The cells of one record's lines, None for a blank line, or why the row cannot be read."""
+    if quoted:
+        return (f"unterminated quote: this row's quoted cell never closes (within {limit:,} characters); "
+                "reading goes on at the next line; row skipped")
+    if size > limit:
+        return f"row too long ({size:,} characters; the limit is {limit:,}); row skipped"
+    try:
+        rows = list(csv.reader(io.StringIO("".join(lines), newline=""), strict=True))
+    except csv.Error as exc:
+        return f"not valid CSV: {exc}; reading goes on at the next line; row skipped"
+    return rows[0] if rows and any(cell.strip() for cell in rows[0]) else None
 
 
 def _ends_quoted(line: str, quoted: bool) -> bool:
@@ -353,40 +370,19 @@ def _ends_quoted(line: str, quoted: bool) -> bool:
             quoted, i = j == 0 or line[j - 1] == ",", j + 1
 
 
-def _csv_row_values(chunk: str | None, lineno: int, path: str, findings: list) -> list[str] | None:
-    """The cells of one record, or None after reporting why the row was skipped."""
-    if chunk is None:
-        findings.append(_input(path, lineno, "unterminated quote: this row's quoted cell never closes (or the row is "
-                                             f"over {MAX_LINE_CHARS:,} characters); reading goes on at the next "
-                                             "line; row skipped"))
-        return None
-    if len(chunk) > MAX_LINE_CHARS:
-        findings.append(_input(path, lineno, f"row too long ({len(chunk):,} characters; the limit is "
-                                             f"{MAX_LINE_CHARS:,}); row skipped"))
-        return None
-    if csv.field_size_limit() < MAX_LINE_CHARS:  # cells over MAX_FIELD_CHARS are reported per field
-        csv.field_size_limit(MAX_LINE_CHARS)
-    try:
-        rows = list(csv.reader(io.StringIO(chunk, newline=""), strict=True))
-    except csv.Error as exc:
-        findings.append(_input(path, lineno, f"not valid CSV: {exc}; row skipped"))
-        return None
-    return rows[0] if rows else None
-
-
 def _csv_header(first, path: str, brand, findings: list) -> list[str] | None:
     """The header's column names, or None (with a finding naming the row) when it is not usable."""
     if first is None:
         return None
-    lineno, chunk = first
-    names = _csv_row_values(chunk, lineno, path, findings)
-    if names is None:
+    lineno, names = first
+    if isinstance(names, str):
+        findings.append(_input(path, lineno, f"header row: {names}"))
         return None
     known = set(_META_KEYS) | set(brand.tasks)
     if not known & {str(n).strip() for n in names}:
-        findings.append(_input(path, 1, f"the first row {_cut(', '.join(names))} looks like data, not a header: "
-                                        f"a CSV needs a header row with columns such as id, "
-                                        f"{', '.join(brand.tasks)}"))
+        findings.append(_input(path, lineno, f"the first row {_cut(', '.join(names))} looks like data, not a "
+                                             f"header: a CSV needs a header row with columns such as id, "
+                                             f"{', '.join(brand.tasks)}"))
         return None
     return names
 
