@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 import json
 import re
@@ -20,6 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from stylegen.errors import DataError
+from stylegen.generation.formats import feed_html, no_markup
 from stylegen.kit.prompts import CONTROL_TOKEN
 
 MAX_ID_CHARS = 64
@@ -79,14 +79,17 @@ class _TextOnly(HTMLParser):
 
     def handle_data(self, data):
         if not self.skipping:
-            self.parts.append(data)
+            self.parts.append(no_markup(data))
 
 
 def strip_html(text: str) -> str:
-    """The text content of ``text``: tags removed, script/style bodies dropped, entities decoded once."""
+    """The text content of ``text``: tags removed, script/style bodies dropped, entities decoded once.
+
+    Decoding never makes markup: ``&lt;script&gt;`` is dropped like a tag, not turned into one
+    (:func:`~stylegen.generation.formats.no_markup`), and a tag left unclosed at the end is dropped.
+    """
     parser = _TextOnly()
-    parser.feed(text)
-    parser.close()
+    feed_html(parser, text)
     return re.sub(r"\s+", " ", "".join(parser.parts)).strip()
 
 
