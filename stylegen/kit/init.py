@@ -183,17 +183,19 @@ def _usable(records: list[dict], tasks: dict) -> tuple[list[dict], list[str]]:
         elif record["id"] in by_id:
             same_id[record["id"]] = same_id.get(record["id"], 0) + 1
         elif copy in by_copy:
-            first = by_copy[copy]
+            first = by_id[record["id"]] = by_copy[copy]
             same_copy[first] = same_copy.get(first, 0) + 1
         else:
             by_id[record["id"]] = by_copy[copy] = record["id"]
             kept.append(record)
     if empty:
         notes.append(f"{len(empty)} record(s) with no copy left out: {_ids(empty)}")
-    for what, repeats in (("the same id", same_id), ("the same copy and facts as an earlier record", same_copy)):
-        if repeats:
-            notes.append(f"{sum(repeats.values())} repeated record(s) with {what} left out; kept the first of "
-                         f"{_ids(list(repeats))}")
+    if same_id:
+        notes.append(f"{sum(same_id.values())} repeated record(s) with an id seen before left out: "
+                     f"{_ids(list(same_id))}")
+    if same_copy:
+        notes.append(f"{sum(same_copy.values())} repeated record(s) with the same copy and facts as an earlier record "
+                     f"left out; kept {_ids(list(same_copy))}")
     return kept, notes
 
 

@@ -410,3 +410,55 @@ def test_shopify_unclosed_tag_and_repeated_handle(tmp_path):
     assert [(r.line, r.key) for r in cat.rejects] == [(4, "line:4")]
     assert "Handle 'pot' repeats the product of line 2 after other products" in cat.rejects[0].reason
     assert rows["mug"].facts["features"] == ["enamel"]
+
+
+# --- 8. init ------------------------------------------------------------------------------
+
+def _approved_rows() -> list[dict]:
+    rows = [json.loads(line) for path in sorted((ROOT / "training_data" / "approved").glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+    return rows
+
+
+def _init_csv(path: Path, rows: list[dict], blank_description: bool = False) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "name", "category", "features", "description", "meta_description"])
+        for r in rows:
+            writer.writerow([r["id"], r["facts"]["name"], r["facts"]["category"], ";".join(r["facts"]["features"]),
+                             "" if blank_description else r["description"], r["meta_description"]])
+    return path
+
+
+def test_init_refuses_an_empty_copy_column(tmp_path):
+    source = _init_csv(tmp_path / "copy.csv", _approved_rows()[:30], blank_description=True)
+    result, out = run(["init", str(tmp_path / "kit"), "--from", str(source), "--copy-field", "description",
+                       "--copy-field", "meta_description"])
+    assert result.exit_code == 2, out
+    assert f"error: {source}: copy column(s) description empty in every one of 30 rows" in out
+    assert not (tmp_path / "kit").exists()
+
+
+def test_init_reports_duplicates_with_the_ids_kept_and_shows_progress(tmp_path):
+    first = _approved_rows()[0]
+    rows = [dict(first, id=f"D{i}") for i in range(10_000)] + [dict(first, id="D1")]
+    source = _init_csv(tmp_path / "dup.csv", rows)
+    result, out = run(["init", str(tmp_path / "kit"), "--from", str(source)])
+    assert result.exit_code in (0, 1), out
+    assert "init: read 10,001 rows" in out and "init: checking the approved copy" in out
+    assert "1 repeated record(s) with an id seen before left out: D1" in out
+    assert "9999 repeated record(s) with the same copy and facts as an earlier record left out; kept D0" in out
+    assert "1 approved records" in out
+
+
+def test_interrupted_init_leaves_nothing_half_made(tmp_path, monkeypatch):
+    from stylegen.kit import _kit_writer
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    source = _init_csv(tmp_path / "copy.csv", _approved_rows()[:12])
+    monkeypatch.setattr(_kit_writer.KitDraft, "_write_claims", interrupted)  # after schema and training data
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "kit"), "--from", str(source)])
+    assert result.exit_code != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.csv"]  # no kit, no staging folder
