@@ -487,7 +487,8 @@ def init_cmd(target, source, copy_fields, fact_fields, id_field, name):
     """Draft a brand kit in TARGET from approved copy, then check the copy against it."""
     from stylegen.init.kit import InitOptions, init_brand
 
-    result = init_brand(InitOptions(Path(target), Path(source), list(copy_fields), list(fact_fields), id_field, name))
+    result = init_brand(InitOptions(Path(target), Path(source), list(copy_fields), list(fact_fields), id_field, name,
+                                    progress=lambda line: click.echo(line, err=True)))
     click.echo(result.summary())
 
 

@@ -14,13 +14,16 @@ The brand kit's ``catalog`` section says how the file is laid out:
   or a newline for ``magento-csv``).
 - ``html_columns: [COLUMN]``: cells parsed with :mod:`html.parser`: the column holds the text
   outside lists (script/style dropped), ``"COLUMN [list]"`` holds the ``<li>`` items.
+  Entities are decoded once, by the parser, and markup that decoding would produce
+  (``&lt;script&gt;``) is dropped like a real tag; a tag left unclosed at the end of a cell
+  (``</ul``) is dropped too. A Handle that comes back after other products is a malformed
+  row naming both lines.
 
 A list value mapped to a text field is joined with ", " ("sizes: S, M, L").
 """
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 from html.parser import HTMLParser
@@ -51,7 +54,7 @@ class _Body(HTMLParser):
         if tag in self._SKIP:
             self._skip += 1
         elif tag == "li":
-            self._close_item()
+            self.close_item()
             self._item = []
         elif tag in self._BLOCK:
             self.text.append("\n")
@@ -60,16 +63,16 @@ class _Body(HTMLParser):
         if tag in self._SKIP:
             self._skip = max(0, self._skip - 1)
         elif tag in ("li", "ul", "ol"):
-            self._close_item()
+            self.close_item()
         elif tag in self._BLOCK:
             self.text.append("\n")
 
     def handle_data(self, data):
         if self._skip:
             return
-        (self._item if self._item is not None else self.text).append(data)
+        (self._item if self._item is not None else self.text).append(no_markup(data))
 
-    def _close_item(self):
+    def close_item(self):
         if self._item is not None:
             item = _squash("".join(self._item))
             if item:
@@ -78,7 +81,25 @@ class _Body(HTMLParser):
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+    return re.sub(r"\s+", " ", text).strip()  # entities were decoded once, by the parser
+
+
+# A tag in text the parser handed over as data was written as entities ("&lt;script&gt;"):
+# decoding must never turn it into markup, so it is dropped like a real tag.
+_DECODED_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.S)
+# A tag still open at the end of a cell ("...</ul"): html.parser would hand it over as text.
+_UNCLOSED_TAG = re.compile(r"<(?:/?[A-Za-z!][^<>]*)?\Z")
+
+
+def no_markup(text: str) -> str:
+    """Decoded text with any markup that decoding produced removed (the text between tags kept)."""
+    return _DECODED_TAG.sub("", text) if "<" in text else text
+
+
+def feed_html(parser: HTMLParser, value: str) -> None:
+    """Feed a cell to an HTML parser, dropping a tag left unclosed at its end, and close it."""
+    parser.feed(_UNCLOSED_TAG.sub("", value))
+    parser.close()
 
 
 def parse_html_body(value: str) -> tuple[str, list[str]]:
@@ -87,9 +108,8 @@ def parse_html_body(value: str) -> tuple[str, list[str]]:
     Paragraphs are joined with a space; script and style contents never reach the text.
     """
     parser = _Body()
-    parser.feed(value)
-    parser.close()
-    parser._close_item()
+    feed_html(parser, value)
+    parser.close_item()
     paragraphs = [_squash(p) for p in "".join(parser.text).split("\n")]
     return " ".join(p for p in paragraphs if p), parser.items
 
@@ -129,14 +149,26 @@ def _csv_records(path: Path, text: str, cmap):
 
 
 def _fold_shopify(records, id_column: str):
-    """One record per Handle: the first row's columns, every variant's options and values."""
+    """One record per Handle: the first row's columns, every variant's options and values.
+
+    A product's rows come together in a Shopify export; a Handle that comes back after
+    other products is another product under a reused Handle (or a merged file), so it is a
+    malformed row naming both lines rather than variants silently added to the first.
+    """
     products: dict[str, tuple[int, dict]] = {}
     out: list[tuple[int, dict | str]] = []
+    previous = None
     for line, raw in records:
         handle = raw.get(id_column, "").strip() if isinstance(raw, dict) else None
         if not handle:  # a string (malformed row) or a row with no Handle stays a reject
             out.append((line, raw))
             continue
+        if handle in products and handle != previous:
+            out.append((line, f"{id_column} {handle!r} repeats the product of line {products[handle][0]} after "
+                              "other products; a product's rows must be together: rename one of them or "
+                              "move the row up"))
+            continue
+        previous = handle
         if handle not in products:
             product = {k: v for k, v in raw.items() if v.strip()}
             products[handle] = (line, product)

@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from stylegen.catalog.rows import short_name
 from stylegen.kit.prompts import LIST_MARKER, fact_text
 from stylegen.validation.nlp import parse
 
@@ -145,16 +146,6 @@ class FactSheet:
                  if isinstance(v, (list, tuple))}
         features = lists.pop("features", [])
         return cls(name=name, noun=_noun(name), phrases=classify(features), values=values, lists=lists)
-
-
-def short_name(name: str, limit: int = 60) -> str:
-    """A catalog title without its keyword tail: "Ridgeline Ultralight Waterproof Roll-Top
-    Daypack With Padded Hip Belt, ... - Moss / Slate / Rust" -> "Ridgeline Ultralight
-    Waterproof Roll-Top Daypack". Titles up to ``limit`` characters are kept whole."""
-    if len(name) <= limit:
-        return name
-    cut = re.split(r"\s+[-|\u2013\u2014]\s+|,|\s+(?:with|With|for|For)\s+", name, maxsplit=1)[0].strip()
-    return cut if 0 < len(cut) <= limit else name
 
 
 @functools.lru_cache(maxsize=256)

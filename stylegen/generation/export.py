@@ -4,8 +4,14 @@ Only accepted rows are read (the ledger's finished rows when the run has a ledge
 ``outputs.jsonl``); rejected rows are never exported. ``shopify-csv`` writes the columns as
 Shopify's product import names them: ``Handle``, ``Body (HTML)`` (the description as
 ``<p>``, the bullets as ``<ul><li>``, every text HTML-escaped) and ``SEO Description`` (the
-meta description). ``csv`` writes ``id`` plus one column per task, lists joined with "; ";
-``jsonl`` one ``{"id": ..., "fields": ...}`` object a line.
+meta description). ``csv`` writes ``id`` plus one column per task, lists joined with "; "
+(a list-valued id too); ``jsonl`` one ``{"id": ..., "fields": ...}`` object a line. In both
+CSV formats a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+gets a leading ``'`` so a spreadsheet reads it as text, not a formula (OWASP CSV injection).
+
+A run file that cannot be read (a ledger that is not SQLite or is truncated, an output line
+that is not UTF-8 or JSON, a field that is not text) is a :class:`DataError` naming the file
+and line: nothing is exported from a run that cannot be read whole.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import csv
 import html
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 from stylegen.errors import DataError
@@ -25,35 +32,107 @@ SHOPIFY_COLUMNS = ["Handle", "Body (HTML)", "SEO Description"]
 def accepted_records(run_dir: str | Path) -> list[dict]:
     """The accepted rows of a run, as ``{"id", "fields"}`` dicts in run order.
 
+    Every malformed row is reported at once, each with its file and line (or ledger row):
+    exporting part of a run without saying so would lose products silently.
+
     Raises:
-        DataError: ``run_dir`` is not a run directory or an output line is not JSON.
+        DataError: ``run_dir`` is not a run directory, its ledger cannot be read, or an
+            output line is not UTF-8, not JSON, or not an output record of the right shape.
     """
     run_dir = Path(run_dir)
-
     if (run_dir / LEDGER_FILE).is_file():
-        ledger = Ledger(run_dir / LEDGER_FILE)
-        try:
-            payloads = [(i, r.payload) for i, r in enumerate(ledger.finished_rows(), 1) if r.status == "accepted"]
-        finally:
-            ledger.close()
+        payloads = _ledger_payloads(run_dir / LEDGER_FILE)
         where = f"{run_dir / LEDGER_FILE}: accepted row"
     elif (run_dir / OUTPUTS["accepted"]).is_file():
-        text = (run_dir / OUTPUTS["accepted"]).read_text(encoding="utf-8")
-        payloads = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+        payloads = _output_lines(run_dir / OUTPUTS["accepted"])
         where = f"{run_dir / OUTPUTS['accepted']}: line"
     else:
         raise DataError(f"{run_dir}: not a run directory (no {LEDGER_FILE} or {OUTPUTS['accepted']})")
-    return [_record(where, number, payload) for number, payload in payloads]
+    records, problems = [], []
+    for number, payload in payloads:
+        record = _record(payload)
+        if isinstance(record, str):
+            problems.append(f"{where} {number}: {record}")
+        else:
+            records.append(record)
+    if problems:
+        raise DataError("\n".join(problems))
+    return records
 
 
-def _record(where: str, number: int, payload: str) -> dict:
+def _ledger_payloads(path: Path) -> list[tuple[int, str]]:
+    """``(n, payload)`` of the ledger's accepted rows; a file that is not a readable ledger is a DataError."""
+    try:
+        ledger = Ledger(path)
+    except sqlite3.Error as exc:
+        raise DataError(f"{path}: not a readable run ledger ({exc}); export outputs.jsonl by moving the ledger "
+                        "away, or rerun the generation") from None
+    try:
+        rows = ledger.finished_rows()
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: the ledger's finished rows cannot be read ({exc})") from None
+    finally:
+        ledger.close()
+    return [(i, r.payload) for i, r in enumerate(rows, 1) if r.status == "accepted"]
+
+
+def _output_lines(path: Path) -> list[tuple[int, str | UnicodeDecodeError]]:
+    """``(line, text)`` of each non-blank line; a line that is not UTF-8 gives its decode error."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    lines = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            lines.append((number, exc))
+            continue
+        if text.strip():
+            lines.append((number, text))
+    return lines
+
+
+def _record(payload) -> dict | str:
+    """``{"id", "fields"}`` from one payload, or why it is not an accepted output record."""
+    if isinstance(payload, UnicodeDecodeError):
+        return f"not UTF-8 text ({payload.reason} at column {payload.start + 1})"
     try:
         record = json.loads(payload)
-    except ValueError as exc:
-        raise DataError(f"{where} {number}: not valid JSON ({exc})") from None
+    except (TypeError, ValueError) as exc:
+        return f"not valid JSON ({exc})"
     if not isinstance(record, dict) or not isinstance(record.get("fields"), dict):
-        raise DataError(f"{where} {number}: not an accepted output record (no 'fields' mapping)")
-    return {"id": str(record.get("id")), "fields": record["fields"]}
+        return "not an accepted output record (no 'fields' mapping)"
+    rid = record.get("id")
+    if not _scalar(rid) and not (isinstance(rid, list) and rid and all(_scalar(v) for v in rid)):
+        return f"id: must be a string or number, got {_kind(rid)}"
+    for name, value in record["fields"].items():
+        if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"field {name!r}: must be a string or a list of strings, got {_kind(value)}"
+    return {"id": join_list(rid), "fields": record["fields"]}
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _kind(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def join_list(value) -> str:
+    """A cell's text: a list joined with "; " (as this module's doc says), anything else as ``str``."""
+    return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def neutralize_formula(cell: str) -> str:
+    """A CSV cell a spreadsheet will not run: a leading ``= + - @``, tab or CR gets a ``'`` before it.
+
+    OWASP's CSV-injection guidance: spreadsheets treat such cells as formulas
+    (``=HYPERLINK(...)``); the quote makes the cell text. Every CSV cell export writes passes here.
+    """
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def shopify_body(fields: dict) -> str:
@@ -94,7 +173,8 @@ def _shopify_csv(records: list[dict]) -> str:
     writer.writerow(SHOPIFY_COLUMNS)
     for record in records:
         meta = record["fields"].get("meta_description") or ""
-        writer.writerow([record["id"], shopify_body(record["fields"]), meta if isinstance(meta, str) else ""])
+        row = [record["id"], shopify_body(record["fields"]), join_list(meta)]
+        writer.writerow([neutralize_formula(cell) for cell in row])
     return buffer.getvalue()
 
 
@@ -104,8 +184,8 @@ def _plain_csv(records: list[dict]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *tasks])
     for record in records:
-        values = [record["fields"].get(t, "") for t in tasks]
-        writer.writerow([record["id"], *("; ".join(map(str, v)) if isinstance(v, list) else v for v in values)])
+        values = [join_list(record["fields"].get(t, "")) for t in tasks]
+        writer.writerow([neutralize_formula(cell) for cell in [record["id"], *values]])
     return buffer.getvalue()
 
 

@@ -135,13 +135,30 @@ def settle_claims(drafts: list[ClaimDraft], records: list[dict], phrases, copy_t
     active vocabulary. Leaving a long term out lets a shorter one match ("steel" once
     "stainless steel" is out), so the check repeats until nothing changes.
     """
+    docs = _parsed(nlp, [text for record in records for text in copy_texts(record)])
     for _ in range(_SETTLE_ROUNDS):
         active = [d for d in drafts if not d.unsupported]
-        if not _settle_round(active, records, phrases, copy_texts, nlp):
+        if not _settle_round(active, records, phrases, copy_texts, nlp, docs):
             return
 
 
-def _settle_round(active: list[ClaimDraft], records, phrases, copy_texts, nlp) -> bool:
+def _parsed(nlp, texts: list[str]) -> dict:
+    """Text -> its spaCy Doc, each distinct text parsed once in batches (every round reuses them).
+
+    The docs' tok2vec tensors are dropped (only tags, lemmas and parses are read), so
+    thousands of docs stay small.
+    """
+    import numpy
+
+    unique = list(dict.fromkeys(texts))
+    docs = {}
+    for text, doc in zip(unique, nlp.pipe(unique, batch_size=256)):
+        doc.tensor = numpy.zeros((0, 0), dtype="float32")
+        docs[text] = doc
+    return docs
+
+
+def _settle_round(active: list[ClaimDraft], records, phrases, copy_texts, nlp, docs: dict) -> bool:
     from stylegen.validation.grounding import ClaimTerm, FactIndex, term_claims
 
     terms = tuple(ClaimTerm(d.kind, (d.form,), tuple(d.supporters)) for d in active)
@@ -150,7 +167,7 @@ def _settle_round(active: list[ClaimDraft], records, phrases, copy_texts, nlp) -
     for record in records:
         index = FactIndex.for_facts(record["facts"])
         for text in copy_texts(record):
-            for claim in term_claims(text, index, terms, nlp=nlp):
+            for claim in term_claims(text, index, terms, doc=docs[text], nlp=nlp):
                 draft = by_key.get(_singular_words(claim.text))
                 if draft is not None:
                     changed |= _support_or_miss(draft, record["id"], phrases.get(record["id"], {}))

@@ -16,12 +16,23 @@ facts. Every drafted value comes from the corpus itself and carries a comment sa
 
 Then the kit is checked (``brand check``) and the corpus validated against it, and the
 result says, per rule, how much of the approved copy fails and what to change.
+
+Bad input: a copy column that is empty in every row is refused, naming the column; rows
+with no copy at all are left out, and repeated rows (the same id, or the same copy and
+facts under another id) are kept once, each counted in the summary with the ids kept; large inputs
+print progress. The kit is written into a hidden temporary folder beside the target and
+renamed into place only once it is complete, so an interrupted ``init`` leaves no half-made
+kit (a ``kill -9`` may leave the hidden ``.TARGET.init-*`` folder, never a kit without brand.yaml).
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.init.writer import KitDraft as _Draft
@@ -34,6 +45,7 @@ _ADVICE = {"occurrence": "widen the rule's min/max in {file}, or fix those recor
            "substitution": "the copy spells a term another way: fix the records, or drop the term from brand.yaml",
            "existence": "the copy uses a listed term: fix the records, or drop it from brand.yaml"}
 _DEFAULT_ADVICE = "fix those records, or set the rule's level in {file}"
+PROGRESS_RECORDS = 500  # from this many records on, init says what it is doing
 
 @dataclass
 class InitOptions:
@@ -54,6 +66,7 @@ class InitOptions:
     fact_fields: list[str] = field(default_factory=list)
     id_field: str = "id"
     name: str | None = None
+    progress: Callable[[str], None] | None = None  # gets a line per stage on large inputs (the CLI: stderr)
 
 
 @dataclass
@@ -90,7 +103,8 @@ def init_brand(options: InitOptions) -> InitResult:
     """Draft a brand kit from approved copy and check the corpus against it.
 
     Raises:
-        ConfigError: ``target`` already holds a kit, or a named field is not in the file.
+        ConfigError: ``target`` already holds a kit, a named field is not in the file, or a
+            copy column is empty in every row.
         DataError: the source cannot be read or has no records.
     """
     target, source = Path(options.target), Path(options.source)
@@ -99,14 +113,95 @@ def init_brand(options: InitOptions) -> InitResult:
     rows, read_as = read_rows(source)
     if not rows:
         raise DataError(f"{source}: no records")
+    say = _progress(options.progress, len(rows))
+    say(f"read {len(rows):,} rows from {source}")
     copy_fields, fact_fields = _fields(rows, options, source)
     tasks = {t: "list" if is_list_column([r.get(t) for r in rows]) else "text" for t in copy_fields}
-    records = _records(rows, options.id_field, tasks, fact_fields)
-    target.mkdir(parents=True, exist_ok=True)
-    draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
-                   records, options.id_field)
-    notes = draft.write()
-    return _check(target, records, tasks, read_as, notes)
+    records, notes = _usable(_records(rows, options.id_field, tasks, fact_fields), tasks)
+    if not records:
+        raise DataError(f"{source}: no record has any copy in {', '.join(copy_fields)}")
+    say(f"drafting the kit from {len(records):,} records (claims parse every text once)")
+    with _staging(target) as folder:
+        draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
+                       records, options.id_field, folder=folder)
+        notes += draft.write()
+        say("checking the approved copy against the drafted kit")
+        result = _check(folder, records, tasks, read_as, notes)
+    result.brand_dir = target
+    return result
+
+
+def _progress(echo: Callable[[str], None] | None, rows: int) -> Callable[[str], None]:
+    """A ``say(line)`` that reaches ``echo`` only for large inputs (small ones finish at once)."""
+    if echo is None or rows < PROGRESS_RECORDS:
+        return lambda line: None
+    return lambda line: echo(f"init: {line}")
+
+
+class _staging:
+    """A hidden temporary folder beside ``target``, renamed to ``target`` when the block succeeds.
+
+    An existing (empty or brand.yaml-less) target gets the staged entries moved in, brand.yaml
+    last; on any error or interrupt the temporary folder is removed and the target is untouched.
+    """
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __enter__(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.init-", dir=self.target.parent))
+        return self.folder
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            if kind is None:
+                self._publish()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _publish(self) -> None:
+        if not self.target.exists():
+            os.rename(self.folder, self.target)
+            return
+        clashes = sorted(p.name for p in self.folder.iterdir() if (self.target / p.name).exists())
+        if clashes:
+            raise ConfigError(f"{self.target}: already holds {', '.join(clashes)}; init drafts a new kit only")
+        entries = sorted(self.folder.iterdir(), key=lambda p: p.name == "brand.yaml")
+        for entry in entries:  # brand.yaml last: a kit is only a kit once everything is there
+            os.rename(entry, self.target / entry.name)
+
+
+def _usable(records: list[dict], tasks: dict) -> tuple[list[dict], list[str]]:
+    """The records with copy, each id and each (copy, facts) once; notes saying what was left out."""
+    kept, notes, by_id, by_copy = [], [], {}, {}
+    empty, same_id, same_copy = [], {}, {}
+    for record in records:
+        copy = json.dumps({k: v for k, v in record.items() if k != "id"}, sort_keys=True)  # copy and facts
+        if not any(record[t] for t in tasks):
+            empty.append(record["id"])
+        elif record["id"] in by_id:
+            same_id[record["id"]] = same_id.get(record["id"], 0) + 1
+        elif copy in by_copy:
+            first = by_id[record["id"]] = by_copy[copy]
+            same_copy[first] = same_copy.get(first, 0) + 1
+        else:
+            by_id[record["id"]] = by_copy[copy] = record["id"]
+            kept.append(record)
+    if empty:
+        notes.append(f"{len(empty)} record(s) with no copy left out: {_ids(empty)}")
+    if same_id:
+        notes.append(f"{sum(same_id.values())} repeated record(s) with an id seen before left out: "
+                     f"{_ids(list(same_id))}")
+    if same_copy:
+        notes.append(f"{sum(same_copy.values())} repeated record(s) with the same copy and facts as an earlier record "
+                     f"left out; kept {_ids(list(same_copy))}")
+    return kept, notes
+
+
+def _ids(ids: list[str], shown: int = 5) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
 
 
 def _fields(rows: list[dict], options: InitOptions, source: Path) -> tuple[list[str], list[str]]:
@@ -120,7 +215,17 @@ def _fields(rows: list[dict], options: InitOptions, source: Path) -> tuple[list[
     if missing or not copy_fields:
         raise ConfigError(f"{source}: column(s) not found: {', '.join(missing) or '(no copy field)'}"
                           f" (found: {', '.join(columns)}); use --copy-field / --fact-field / --id-field")
+    empty = [c for c in copy_fields if not any(_has_text(r.get(c)) for r in rows)]
+    if empty:
+        raise ConfigError(f"{source}: copy column(s) {', '.join(empty)} empty in every one of {len(rows):,} rows: "
+                          "nothing to learn the voice from; name the copy columns with --copy-field")
     return copy_fields, fact_fields
+
+
+def _has_text(value) -> bool:
+    if isinstance(value, list):
+        return any(_has_text(v) for v in value)
+    return value is not None and bool(str(value).strip())
 
 
 def _records(rows, id_field, tasks, fact_fields) -> list[dict]:

@@ -53,6 +53,12 @@ class KitDraft:
     fact_fields: list[str]
     records: list[dict]
     id_field: str
+    folder: Path | None = None  # where the files are written (init's staging folder); default: target
+
+    @property
+    def out(self) -> Path:
+        """The folder the kit's files go to; texts inside them name ``target``."""
+        return self.folder or self.target
 
     def texts(self, record: dict) -> list[str]:
         """The copy of one record: each text field, and each item of a list field."""
@@ -67,19 +73,19 @@ class KitDraft:
 
         stats = {t: _stats(self.records, t, k) for t, k in self.tasks.items()}
         self._write_training_data()
-        _write_schema(self.target, self.tasks, stats)
+        _write_schema(self.out, self.tasks, stats)
         claims_note = self._write_claims(load_nlp())
         readability = _drafts.draft_readability({t: [r[t] for r in self.records if r[t]]
                                                  for t, k in self.tasks.items() if k == "text"})
         terms = _drafts.draft_terminology(self.name, self.records, self.texts)
         name = terms.name_spellings.most_common(1)[0][0] if terms.name_spellings else self.name
-        _write_rules(self.target, self.source, self.tasks, stats, bool(readability))
-        (self.target / "brand.yaml").write_text(self._brand_yaml(name, stats, readability, terms), encoding="utf-8")
+        _write_rules(self.out, self.source, self.tasks, stats, bool(readability))
+        (self.out / "brand.yaml").write_text(self._brand_yaml(name, stats, readability, terms), encoding="utf-8")
         return [claims_note, f"readability floors for {', '.join(d.task for d in readability) or 'no field'}",
                 f"{len(terms.candidates)} terminology candidate(s) in brand.yaml comments"]
 
     def _write_training_data(self) -> None:
-        data_dir = self.target / "training_data" / "approved"
+        data_dir = self.out / "training_data" / "approved"
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "approved.jsonl").write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records), encoding="utf-8")
@@ -105,7 +111,7 @@ class KitDraft:
                       "# with the same head noun): add the facts to those records, then uncomment."]
             for d in held:
                 lines += [f"# used without the fact in {_ids(d.unsupported)}:", f"# {d.line()}"]
-        (self.target / "claims.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (self.out / "claims.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return (f"{len(active)} claim term(s) in claims.txt, {len(held)} commented out for review,"
                 f" {len(generic)} everyday word(s) left out")
 

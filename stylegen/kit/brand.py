@@ -41,7 +41,8 @@ class Terminology:
 class ReadabilityTarget:
     """A textstat metric with bounds for one field; skipped below ``min_words`` words."""
 
-    RANGES: ClassVar[dict] = {"min_words": ">=0"}
+    RANGES: ClassVar[dict] = {"min_words": ">=0", "min": "finite", "max": "finite"}
+    ORDER: ClassVar[tuple] = (("min", "max"),)
 
     metric: ReadabilityMetric = "flesch_reading_ease"
     min: float | None = None
@@ -82,7 +83,7 @@ class CatalogMap:
     fields: dict[str, CatalogField] = field(default_factory=dict)
     max_field_chars: int = 2000
     list_separator: str = ";"
-    # Platform exports (see stylegen/generation/formats.py): how the file is laid out, the
+    # Platform exports (see stylegen/catalog/formats.py): how the file is laid out, the
     # list separator of single columns (Magento puts newlines in one cell), and the columns
     # holding HTML bodies (their text in the column, their <li> items in "COLUMN [list]").
     format: Literal["auto", "csv", "jsonl", "shopify-csv", "magento-csv"] = "auto"

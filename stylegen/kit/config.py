@@ -2,8 +2,9 @@
 
 In the spirit of torchtune and PEFT's ``LoraConfig``: unknown keys are rejected, types
 are checked, numbers are range-checked (a dataclass's ``RANGES`` class attribute maps a
-field to a bound such as ``">=1"``, ``">0"`` or ``"(0,1]"``), and every problem in a file is collected and reported at once, each naming
-``file:line: key.path``.
+field to a bound such as ``">=1"``, ``">0"``, ``"(0,1]"`` or ``"finite"``; ``ORDER`` lists
+``(low, high)`` pairs such as ``("min", "max")`` that must not be reversed), and every
+problem in a file is collected and reported at once, each naming ``file:line: key.path``.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def load_dataclass(cls: type, data: Any, problems: Problems, keypath: str = "") 
         if name in kwargs and not _in_range(kwargs[name], bound):
             problems.add(data, name, _join(keypath, name), f"must be {_describe(bound)} (got {short(kwargs[name])})")
             kwargs.pop(name)
+    _check_order(cls, kwargs, data, problems, keypath)
     try:
         return cls(**kwargs)
     except TypeError:  # a required key was missing or bad: problems already say which
@@ -126,12 +128,29 @@ def _coerce_scalar(hint: Any, value: Any, problems, parent, key, keypath):
     return _MISSING
 
 
+def _check_order(cls: type, kwargs: dict, data: Any, problems: Problems, keypath: str) -> None:
+    """A class's ``ORDER`` pairs ``(low, high)``: ``low`` may not exceed ``high`` (both dropped if it does)."""
+    for low, high in getattr(cls, "ORDER", ()):
+        lo, hi = kwargs.get(low), kwargs.get(high)
+        if _number(lo) and _number(hi) and lo > hi:
+            problems.add(data, low, _join(keypath, low), f"{low} ({short(lo)}) is more than {high} ({short(hi)}): "
+                                                         f"no value can satisfy both")
+            kwargs.pop(low)
+            kwargs.pop(high)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _in_range(value: Any, bound: str) -> bool:
-    """Whether a number is inside ``bound``: ``>=1``, ``>0``, or an interval ``(0,1]``."""
+    """Whether a number is inside ``bound``: ``>=1``, ``>0``, an interval ``(0,1]``, or ``finite``."""
     if value is None or not isinstance(value, (int, float)):
         return True  # None (where allowed) and non-numbers are checked elsewhere
     if value != value or value in (float("inf"), float("-inf")):
         return False  # nan or infinity: never a valid setting
+    if bound == "finite":  # a score that may be negative (Flesch reading ease)
+        return True
     if bound.startswith(">="):
         return value >= float(bound[2:])
     if bound.startswith(">"):
@@ -143,6 +162,8 @@ def _in_range(value: Any, bound: str) -> bool:
 
 
 def _describe(bound: str) -> str:
+    if bound == "finite":
+        return "a finite number"
     if bound.startswith(">="):
         return f"at least {bound[2:]}"
     if bound.startswith(">"):

@@ -59,27 +59,54 @@ def at_or_above(findings: list[Finding], level: str) -> list[Finding]:
     return [f for f in findings if level_rank(f.level) >= rank]
 
 
-def summarize(findings: list[Finding], records: int | None = None, top: int = 5) -> dict:
-    """Counts per level and the most frequent failing rules."""
+def summarize(findings: list[Finding], records: int | None = None, top: int = 5,
+              skipped: list[str] | None = None) -> dict:
+    """Counts per level, the most frequent failing rules and the input rows skipped (``path:line``)."""
     levels = Counter(f.level for f in findings)
     rules = sorted(Counter(f.rule for f in findings).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     summary = {"findings": len(findings), "levels": {lv: levels.get(lv, 0) for lv in reversed(LEVELS)},
                "top_rules": [{"rule": r, "count": n} for r, n in rules]}
     if records is not None:
         summary["records"] = records
+    if skipped:
+        summary["skipped"] = list(skipped)
     return summary
 
 
-def format_text(findings: list[Finding], records: int | None = None) -> str:
-    """One line per finding (``path:line:col: Suite.Rule [level] message``) and a summary."""
-    lines = [f"{f.where()}: {f.rule} [{f.level}] {_with_field(f)}" for f in findings]
+def format_text(findings: list[Finding], records: int | None = None, skipped: list[str] | None = None) -> str:
+    """One line per finding (``path:line:col: Suite.Rule [level] message``) and a summary.
+
+    ``skipped`` names the input rows that could not be read at all (``path:line``); the
+    summary counts them, so "N findings in M records" never hides a row that was not checked.
+    """
+    lines = [printable(f"{f.where()}: {f.rule} [{f.level}] {_with_field(f)}") for f in findings]
     summary = summarize(findings, records)
     counts = ", ".join(f"{n} {lv}{'s' if n != 1 else ''}" for lv, n in summary["levels"].items())
     checked = f" in {records} record{'s' if records != 1 else ''}" if records is not None else ""
     lines.append(f"{len(findings)} finding{'s' if len(findings) != 1 else ''}{checked}: {counts}")
     if summary["top_rules"]:
         lines.append("most frequent: " + ", ".join(f"{t['rule']} ({t['count']})" for t in summary["top_rules"]))
+    if skipped:
+        shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
+        lines.append(f"{len(skipped)} input row{'s' if len(skipped) != 1 else ''} skipped (unreadable, not "
+                     f"checked): {shown}")
     return "\n".join(lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (NUL, ESC, newlines...) written as escapes.
+
+    Ids and matches come from the input; printed raw, a NUL or an escape sequence would
+    reach the terminal (which may act on it) and a newline would break one line per finding.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _with_field(f: Finding) -> str:
@@ -90,9 +117,9 @@ def _with_field(f: Finding) -> str:
     return f"{f.message} ({prefix}{f.field})" if f.path is not None else f.message
 
 
-def format_json(findings: list[Finding], records: int | None = None) -> str:
+def format_json(findings: list[Finding], records: int | None = None, skipped: list[str] | None = None) -> str:
     """``{"findings": [...], "summary": {...}}`` with every finding's rule, level, message, place."""
-    doc = {"findings": [f.to_dict() for f in findings], "summary": summarize(findings, records)}
+    doc = {"findings": [f.to_dict() for f in findings], "summary": summarize(findings, records, skipped=skipped)}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

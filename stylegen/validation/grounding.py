@@ -128,6 +128,8 @@ def _parse_term_line(line: str) -> tuple[ClaimTerm | None, str | None]:
     claim, _, support = rest.partition("<=")
     forms = tuple(f.strip() for f in claim.split("|") if f.strip())
     supported_by = tuple(f.strip() for f in support.split("|") if f.strip())
+    if not forms and "<=" not in rest:
+        return None, f"kind {kind!r} with no claim term after it (write '{kind}: TERM' or '{kind}: TERM <= SUPPORT')"
     if not forms:
         return None, "no claim term before '<='"
     return ClaimTerm(kind, forms, supported_by), None

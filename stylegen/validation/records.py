@@ -15,7 +15,9 @@ Inputs ``stylegen validate`` accepts:
   field is a list field, each non-empty line is one item (a leading ``-`` or ``*`` is
   dropped).
 * ``-``: standard input, read as JSONL when its first character is ``{``, else as text.
-* a **directory**: every ``*.jsonl``, ``*.csv``, ``*.txt`` and ``*.md`` below it, sorted.
+* a **directory**: every ``*.jsonl``, ``*.csv``, ``*.txt`` and ``*.md`` below it, sorted. A
+  broken link is an error and a ``.json``/``.ndjson``/``.tsv`` file a warning (neither is
+  passed over silently); other files are not inputs and are left alone.
 
 A malformed record (bad JSON, not an object, missing id, a field of the wrong type) is
 reported as a :class:`~stylegen.validation.findings.Finding` of rule ``Stylegen.Input`` (level
@@ -32,7 +34,7 @@ import csv
 import io
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -41,10 +43,13 @@ from stylegen.kit.yaml_lines import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
 
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
+_NEAR_SUFFIXES = (".json", ".ndjson", ".tsv", ".markdown", ".text")  # look like inputs: reported when skipped
 _META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a reviewed record came from
 MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
 MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
 MAX_DEPTH = 50  # JSON nesting of one record (real records nest 2-3 levels)
+EMPTY_INPUT = "empty input: no records to check"
+NO_RECORDS = "no records in the input"
 
 
 @dataclass
@@ -191,8 +196,19 @@ def _decode(data: bytes, name: str) -> tuple[str, list[Finding]]:
 
 
 def _read_dir(folder: Path, brand, field_name):
+    """Every readable file below ``folder``; a broken link or a ``.json`` file is reported, not passed over."""
     records, findings = [], []
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.exists():
+            findings.append(_input(str(path), None, "broken link (its target does not exist); file skipped"))
+        elif path.is_file() and path.suffix.lower() in SUFFIXES:
+            files.append(path)
+        elif path.is_file() and path.suffix.lower() in _NEAR_SUFFIXES:
+            findings.append(Finding(rule=INPUT_RULE, level="warning", path=str(path), line=None,
+                                    message=f"not read: {path.suffix} is not an input format (valid: "
+                                            f"{', '.join(SUFFIXES)}; one JSON object a line is .jsonl); file "
+                                            "skipped"))
     for file in files:
         recs, finds = read_records(file, brand, field_name)
         records += recs
@@ -212,7 +228,7 @@ def _read_stdin(brand, field_name):
 
 def _read_text_as(suffix: str, text: str, name: str, brand, field_name):
     if not text.strip():
-        return [], [_input(name, 1, "empty input: no records to check")]
+        return [], [_input(name, 1, EMPTY_INPUT)]
     if "\x00" in text and suffix not in (".jsonl", ".csv"):
         return [], [_input(name, text[:text.index("\x00")].count("\n") + 1,
                            "contains a NUL byte: binary data, not text")]
@@ -289,7 +305,7 @@ def _finish(records: list, findings: list, path: str):
         else:
             first[rec.id] = rec.line
     if not records and not findings:
-        findings.append(_input(path, 1, "no records in the input"))
+        findings.append(_input(path, 1, NO_RECORDS))
     findings.sort(key=lambda f: f.line or 0)
     return records, findings
 
@@ -297,31 +313,23 @@ def _finish(records: list, findings: list, path: str):
 def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     """Records from CSV text with a header row; list cells are parsed (see module doc).
 
-    A bad row (a cell over the csv module's size limit, an unterminated quote, which
-    would swallow the rest of the file) is reported with its line and reading goes on
-    where the csv module can.
+    The text is cut into records by :func:`csv_records` (which knows the quote state), so a
+    bad row (a stray quote, an unterminated quote, a row over :data:`MAX_LINE_CHARS`) is
+    reported with its line and reading goes on at the next line; a cell over
+    :data:`MAX_FIELD_CHARS` is reported with its field and the row's other fields are checked.
     """
     records, findings = [], []
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    if not _header_ok(reader, path, brand, findings):
+    rows = csv_records(text)
+    header = _csv_header(next(rows, None), path, brand, findings)
+    if header is None:
         return records, findings
-    start = reader.line_num + 1  # the first data row's line (after the header)
-    while True:
-        lineno = start
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            findings.append(_input(path, lineno, _csv_problem(exc)))
-            start = reader.line_num + 1
-            if "end of data" in str(exc) or reader.line_num == lineno - 1:
-                break
+    for lineno, row in rows:
+        if isinstance(row, str):
+            findings.append(_input(path, lineno, row))
             continue
-        start = reader.line_num + 1
-        if None in row:
-            findings.append(_input(path, lineno, f"{len(row[None])} more cells than header columns"))
-            row.pop(None)
+        if len(row) > len(header):
+            findings.append(_input(path, lineno, f"{len(row) - len(header)} more cells than header columns"))
+        row = dict(zip(header, row + [""] * (len(header) - len(row))))
         data = _csv_row(row, path, lineno, brand, findings)
         record = _record_from(data, path, lineno, brand, findings, raw=False)
         if record is not None:
@@ -329,31 +337,79 @@ def read_csv(text: str, path: str, brand) -> tuple[list[Record], list[Finding]]:
     return _finish(records, findings, path)
 
 
-def _header_ok(reader, path: str, brand, findings: list) -> bool:
-    """False (with a finding naming the row) when the first row is not a usable header."""
+def csv_records(text: str, limit: int = MAX_LINE_CHARS) -> Iterator[tuple[int, list[str] | str]]:
+    """``(first line, cells)`` per CSV record, or ``(first line, problem)`` for a row that cannot be read.
+
+    The quote state is followed line by line (a quote opens a quoted cell only at the start
+    of a cell, ``""`` inside one is a quote), so a record spans lines only inside a quoted
+    cell. A record whose quote never closes, that grows past ``limit`` characters, or that
+    the csv module refuses (a stray quote) is reported, and reading starts again at the line
+    after its first: one bad quote costs its own row, never the rest of the file. Blank
+    lines are left out.
+    """
+    if csv.field_size_limit() < limit:  # cells over MAX_FIELD_CHARS are reported per field instead
+        csv.field_size_limit(limit)
+    lines = io.StringIO(text, newline="").readlines()
+    i = 0
+    while i < len(lines):
+        start, quoted, size = i, False, 0
+        while i < len(lines) and size <= limit:
+            quoted = _ends_quoted(lines[i], quoted)
+            size += len(lines[i])
+            i += 1
+            if not quoted:
+                break
+        cells = _cells(lines[start:i], quoted, size, limit)
+        if isinstance(cells, str):
+            i = start + 1  # re-synchronise at the next line
+        if cells:
+            yield start + 1, cells
+
+
+def _cells(lines: list[str], quoted: bool, size: int, limit: int) -> list[str] | str | None:
+    """The cells of one record's lines, None for a blank line, or why the row cannot be read."""
+    if quoted:
+        return (f"unterminated quote: this row's quoted cell never closes (within {limit:,} characters); "
+                "reading goes on at the next line; row skipped")
+    if size > limit:
+        return f"row too long ({size:,} characters; the limit is {limit:,}); row skipped"
     try:
-        names = reader.fieldnames
+        rows = list(csv.reader(io.StringIO("".join(lines), newline=""), strict=True))
     except csv.Error as exc:
-        findings.append(_input(path, 1, f"header row: {_csv_problem(exc)}"))
-        return False
-    if not names:
-        return False
+        return f"not valid CSV: {exc}; reading goes on at the next line; row skipped"
+    return rows[0] if rows and any(cell.strip() for cell in rows[0]) else None
+
+
+def _ends_quoted(line: str, quoted: bool) -> bool:
+    """Whether a quoted cell is still open at the end of ``line`` (``quoted``: open at its start)."""
+    i = 0
+    while True:
+        j = line.find('"', i)
+        if j < 0:
+            return quoted
+        if quoted and line.startswith('""', j):
+            i = j + 2
+        elif quoted:
+            quoted, i = False, j + 1
+        else:  # a quote opens a quoted cell only where a cell starts; elsewhere it is a character
+            quoted, i = j == 0 or line[j - 1] == ",", j + 1
+
+
+def _csv_header(first, path: str, brand, findings: list) -> list[str] | None:
+    """The header's column names, or None (with a finding naming the row) when it is not usable."""
+    if first is None:
+        return None
+    lineno, names = first
+    if isinstance(names, str):
+        findings.append(_input(path, lineno, f"header row: {names}"))
+        return None
     known = set(_META_KEYS) | set(brand.tasks)
     if not known & {str(n).strip() for n in names}:
-        findings.append(_input(path, 1, f"the first row {_cut(', '.join(names))} looks like data, not a header: "
-                                        f"a CSV needs a header row with columns such as id, "
-                                        f"{', '.join(brand.tasks)}"))
-        return False
-    return True
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    message = str(exc)
-    if "field larger than field limit" in message:
-        return f"a cell is too long (over {csv.field_size_limit():,} characters); row skipped"
-    if "end of data" in message or "unexpected end" in message:
-        return "unterminated quote: this row's quoted cell never closes; the rest of the file was not read"
-    return f"not valid CSV: {message}"
+        findings.append(_input(path, lineno, f"the first row {_cut(', '.join(names))} looks like data, not a "
+                                             f"header: a CSV needs a header row with columns such as id, "
+                                             f"{', '.join(brand.tasks)}"))
+        return None
+    return names
 
 
 def _csv_row(row: dict, path: str, lineno: int, brand, findings: list) -> dict:
@@ -458,6 +514,17 @@ def read_text(text: str, path: str, brand, field_name: str | None = None) -> Rec
 def _is_list_task(brand, key: str) -> bool:
     task = brand.tasks.get(key)
     return task is not None and task.kind == "list"
+
+
+def skipped_rows(records: list[Record], findings: list[Finding]) -> list[str]:
+    """``path:line`` of each input row reported as malformed that gave no record (so was not checked).
+
+    An input with no rows at all (:data:`EMPTY_INPUT`, :data:`NO_RECORDS`) skipped nothing.
+    """
+    read = {(r.path, r.line) for r in records}
+    places = dict.fromkeys((f.path, f.line) for f in findings if f.rule == INPUT_RULE
+                           and f.message not in (EMPTY_INPUT, NO_RECORDS))
+    return [f"{path}:{line}" if line is not None else str(path) for path, line in places if (path, line) not in read]
 
 
 def _input(path, line, message, col=None, rid=None, field=None) -> Finding:

@@ -111,8 +111,10 @@ def load_rules(brand, suites: list[str] | None = None, include_off: bool = False
     known = available_suites(brand)
     for suite in names:
         if suite not in known:
-            problems.append(f"{brand.file}: validators.suites: suite {short(suite)} not found in "
-                            f"{suites_dir(brand)} or the built-in suites (available: {', '.join(known) or 'none'})")
+            # a name given on the command line (--suite) is not brand.yaml's fault
+            where = "--suite" if suites else f"{brand.file}: validators.suites"
+            problems.append(f"{where}: suite {short(suite)} not found in {suites_dir(brand)} or the built-in "
+                            f"suites (available: {', '.join(known) or 'none'})")
             continue
         for file in suite_files(brand, suite):
             rule = _load_rule(file, suite, brand, types, problems)
@@ -151,10 +153,9 @@ def _common(file: Path, suite: str, data: dict, brand, types: dict, probs: Probl
     valid = ", ".join(sorted(types))
     if extends is None:
         probs.add(data, None, "extends", f"required key is missing (valid check types: {valid})")
-        return None
-    if extends not in types:
+    elif extends not in types:
         probs.add(data, "extends", "extends", f"unknown check type {short(extends)} (valid: {valid})")
-        return None
+    # the common keys are checked even when extends is unusable: every problem at once
     message = data.get("message")
     if not isinstance(message, str) or not message.strip():
         probs.add(data, "message" if "message" in data else None, "message", "required: a non-empty string")
@@ -167,6 +168,8 @@ def _common(file: Path, suite: str, data: dict, brand, types: dict, probs: Probl
     description = data.get("description", "")
     if not isinstance(description, str):
         probs.add(data, "description", "description", "must be a string")
+    if extends not in types:  # the type's own keys cannot be checked without a type
+        return None
     return Rule(id=f"{suite}.{file.stem}", suite=suite, extends=extends, message=message, level=level,
                 default_level=level, file=file, fields=fields, description=str(description or "").strip())
 

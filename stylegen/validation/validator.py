@@ -18,8 +18,8 @@ from stylegen.kit.brand import load_brand
 from stylegen.validation.checks import ANNOTATIONS, Check, Target
 from stylegen.validation.findings import at_or_above, Finding, FORMATTERS, LEVELS
 from stylegen.validation import nlp
-from stylegen.validation.records import field_texts, read_records, Record
-from stylegen.validation.normalize import invisible_findings, normalize_record
+from stylegen.validation.records import field_texts, read_records, Record, skipped_rows
+from stylegen.validation.normalize import confusable_findings, invisible_findings, normalize_record
 from stylegen.validation.patterns import PatternTimeout, TIMEOUT_RULE
 from stylegen.validation.rules import load_rules
 
@@ -114,7 +114,8 @@ class Validator:
                     findings.append(_timeout_finding(rule, target, record, exc))
         if record.offsets:
             original = replace(record, fields=record.original)
-            findings += invisible_findings(record, list(field_texts(original)))
+            texts_as_written = list(field_texts(original))
+            findings += invisible_findings(record, texts_as_written) + confusable_findings(record, texts_as_written)
         if record.note:
             findings = [_waive(f, record.note) for f in findings]
         order = {key: i for i, (key, _, _) in enumerate(texts)}
@@ -221,12 +222,13 @@ class ValidationReport:
     findings: list[Finding]
     records: int
     rules: dict = field(default_factory=dict)  # rule id -> description (for SARIF)
+    skipped: list[str] = field(default_factory=list)  # "path:line" of input rows that could not be read
 
     def render(self, fmt: str = "text") -> str:
         """The report as ``text``, ``json`` or ``sarif``."""
         if fmt == "sarif":
             return FORMATTERS[fmt](self.findings, self.records, rules=self.rules)
-        return FORMATTERS[fmt](self.findings, self.records)
+        return FORMATTERS[fmt](self.findings, self.records, skipped=self.skipped)
 
     def exit_code(self, fail_level: str = "error") -> int:
         """0 when no finding reaches ``fail_level``, else 1."""
@@ -257,17 +259,19 @@ def validate_paths(paths: list[str], brand_dir: str | Path = "brand", suites: li
     if field_name is not None and field_name not in brand.tasks:
         raise ConfigError(f"--field: unknown field {field_name!r} (valid: {', '.join(brand.tasks)})")
     validator = Validator(brand, suites)
-    findings, count = [], 0
+    findings, count, skipped = [], 0, []
     for path in paths:
         records, input_findings = read_records(path, brand, field_name)
         count += len(records)
+        skipped += skipped_rows(records, input_findings)
         found = list(input_findings)
         for per_record in validator.check_parallel(records, jobs):
             found.extend(per_record)
         # stable sort (files of a folder are read in sorted order): a record keeps its own order
         found.sort(key=lambda f: (f.path or "", f.line or 0))
         findings.extend(found)
-    return ValidationReport(findings, count, {r.id: r.description or r.message for r in validator.rules})
+    return ValidationReport(findings, count, {r.id: r.description or r.message for r in validator.rules}, skipped)
+
 
 
 __all__ = ["Validator", "ValidationReport", "validate_paths", "format_message", "LEVELS"]

@@ -2,6 +2,7 @@
 anything but stylegen's own errors (stylegen.errors)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,33 @@ def test_brand_loader_raises_only_stylegen_errors(tmp_path_factory, text):
         load_brand(folder)
     except StylegenError:
         pass
+
+
+# Issue 23: one damaged row anywhere in a CSV never hides another row's findings.
+HYPE_WORDS = ["amazing", "awesome", "incredible", "unbeatable"]
+CELL = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Cf", "Zl", "Zp"],
+                                      exclude_characters='"'), max_size=40)
+DAMAGE = st.sampled_from(['X,"stray" quote', 'X,"never closed', 'X,"' + "w " * 70_000 + '"', 'X,"a""b"c',
+                          '"', 'X,"multi\nline" "oops'])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(CELL, st.sampled_from(HYPE_WORDS)), min_size=1, max_size=8), DAMAGE, st.data())
+def test_a_damaged_csv_row_never_hides_the_other_rows(rows, damage, data):
+    lines = ["id,description"] + [f'R{i},"{prefix.replace(chr(10), " ")} This {word} pot."'
+                                  for i, (prefix, word) in enumerate(rows)]
+    at = data.draw(st.integers(min_value=1, max_value=len(lines)))
+    lines.insert(at, damage)
+    records, findings = read_csv("\n".join(lines) + "\n", "x.csv", BRAND)
+    assert any(f.rule == "Stylegen.Input" for f in findings)
+    hype = {(f.id, f.match.lower()) for per_record in _validator().check(records) for f in per_record
+            if f.rule == "KettleCairn.Hype"}
+    for i, (_prefix, word) in enumerate(rows):
+        assert (f"R{i}", word) in hype, (lines, findings)
+
+
+@functools.cache
+def _validator():
+    from stylegen.validation.validator import Validator
+
+    return Validator(BRAND)

@@ -29,6 +29,8 @@ class Occurrence(Check):
     @dataclass
     class Options:
         count: Literal["words", "sentences", "characters", "items", "matches"]
+        RANGES = {"min": ">=0", "max": ">=0"}  # kit.config checks them at load
+        ORDER = (("min", "max"),)
         min: int | None = None
         max: int | None = None
         pattern: str | None = None

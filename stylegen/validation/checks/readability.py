@@ -27,6 +27,8 @@ class Readability(Check):
     class Options:
         target: Literal["brand", "rule"] = "brand"
         metric: str | None = None
+        RANGES = {"min": "finite", "max": "finite", "min_words": ">=0"}  # kit.config checks them at load
+        ORDER = (("min", "max"),)
         min: float | None = None
         max: float | None = None
         min_words: int = 30
