@@ -117,7 +117,8 @@ def padding_report(rows: list[dict], batch_size: int, seed: int, multiple: int) 
     grouped = padding_share(lengths, batch_size, grouped=True, seed=seed, pad_to_multiple_of=multiple)
     plain = padding_share(lengths, batch_size, grouped=False, seed=seed)
     return (f"padding share, {len(rows)} examples, batch {batch_size}: length-grouped, widths rounded to a"
-            f" multiple of {multiple} (what train does) {grouped:.1%}  vs  random batches padded to longest {plain:.1%}")
+            f" multiple of {multiple} (what train does) {grouped:.1%}  vs  random batches padded to longest"
+            f" {plain:.1%}")
 
 
 def load_report(base_model: str) -> str:

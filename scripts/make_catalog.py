@@ -147,7 +147,8 @@ def _size(rng: random.Random, template: str | None) -> str:
     if template is None:
         return ""
     return template.format(d=f"{rng.randint(4, 9)}.{rng.randint(0, 9)}", h=f"{rng.randint(3, 8)}.{rng.randint(0, 9)}",
-                           w=f"{rng.randint(8, 13)}", H=rng.randint(16, 21), T=rng.randint(24, 30), L=rng.choice([84, 88, 90, 96, 108]),
+                           w=f"{rng.randint(8, 13)}", H=rng.randint(16, 21), T=rng.randint(24, 30),
+                           L=rng.choice([84, 88, 90, 96, 108]),
                            W=rng.choice([30, 50, 52, 60, 96]))
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from gen_support import COLUMNS, generate_bad_catalog, make_brand, product, write_csv, write_jsonl
+from gen_support import COLUMNS, generate_bad_catalog, product, write_csv, write_jsonl
 from stylegen.kit.brand import load_brand
 from stylegen.catalog.rows import read_catalog, strip_html
-from stylegen.cli import cli
 from stylegen.errors import DataError
 
 

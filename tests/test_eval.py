@@ -249,7 +249,7 @@ def test_eval_cli_end_to_end_and_same_seed_same_numbers(kit, adapter, tmp_path):
     manifest = json.loads((adapter / "manifest.json").read_text())
     assert report["data"]["eval_records"] == manifest["split"]["eval"]
     assert set(report["data"]["few_shot_ids"]) <= set(manifest["split"]["train"])
-    for name, arm in report["arms"].items():
+    for arm in report["arms"].values():
         m = arm["metrics"]
         assert m["outputs"] == 3 * N_EVAL and m["perplexity"] > 1
         assert 0 <= m["first_pass_rate"] <= 1 and 1 <= m["mean_attempts"] <= 2

@@ -41,7 +41,7 @@ def test_sample_brand_kit_checks_clean():
     assert result.exit_code == 0, result.output
     assert "Default: 8 rules" in result.output
     assert "Default.Passive                  tone          suggestion  [built-in]" in result.output
-    assert f"KettleCairn.Hype" in result.output and str(ROOT / "validators" / "KettleCairn" / "Hype.yml") in result.output
+    assert "KettleCairn.Hype" in result.output and str(ROOT / "validators" / "KettleCairn" / "Hype.yml") in result.output
 
 
 def _bare_kit(tmp_path: Path, validators: str | None = None) -> Path:

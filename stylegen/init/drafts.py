@@ -11,6 +11,9 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from stylegen.validation.grounding import ClaimTerm, FactIndex, term_claims
+from stylegen.validation.readability import count_words, is_english_word, score
+
 MIN_RECORDS = 2  # a fact phrase seen in one record only is a one-off, not vocabulary
 READABILITY_MIN_WORDS = 40  # formulas are meaningless on a sentence or two (as the sample brand)
 READABILITY_MIN_TEXTS = 10  # fewer scored texts give no stable percentile
@@ -32,7 +35,6 @@ def percentile(values: list[float], q: float) -> float:
 @dataclass
 class ReadabilityDraft:
     """A drafted readability floor for one field and its evidence."""
-
     task: str
     minimum: int
     scored: int
@@ -45,8 +47,6 @@ def draft_readability(texts_by_task: dict[str, list[str]]) -> list[ReadabilityDr
 
     Fields with fewer than 10 texts of at least 40 words get no target.
     """
-    from stylegen.validation.readability import count_words, score
-
     drafts = []
     for task, texts in texts_by_task.items():
         scores = [score("flesch_reading_ease", t) for t in texts if count_words(t) >= READABILITY_MIN_WORDS]
@@ -62,7 +62,6 @@ def draft_readability(texts_by_task: dict[str, list[str]]) -> list[ReadabilityDr
 @dataclass
 class ClaimDraft:
     """A drafted claim term: its kind, the records whose facts hold it, supporters found."""
-
     kind: str
     form: str
     records: set[str] = field(default_factory=set)
@@ -159,7 +158,6 @@ def _parsed(nlp, texts: list[str]) -> dict:
 
 
 def _settle_round(active: list[ClaimDraft], records, phrases, copy_texts, nlp, docs: dict) -> bool:
-    from stylegen.validation.grounding import ClaimTerm, FactIndex, term_claims
 
     terms = tuple(ClaimTerm(d.kind, (d.form,), tuple(d.supporters)) for d in active)
     by_key = {_singular_words(d.form): d for d in active}
@@ -197,7 +195,6 @@ def _support_or_miss(draft: ClaimDraft, rid: str, record_phrases: dict) -> bool:
 @dataclass
 class TermDraft:
     """Terminology drafted from the copy: brand-name spellings and brand-specific words."""
-
     name_spellings: Counter = field(default_factory=Counter)
     candidates: list[tuple[str, int]] = field(default_factory=list)  # (word, records)
 
@@ -207,8 +204,6 @@ def draft_terminology(name: str, records: list[dict], copy_texts) -> TermDraft:
 
     Product names are left out of the candidates: they belong to one product, not the brand.
     """
-    from stylegen.validation.readability import is_english_word
-
     pattern = re.compile(r"\b" + r"\s*(?:&|and|\+)\s*".join(
         re.escape(part) for part in re.split(r"\s*(?:&|\band\b|\+)\s*", name)) + r"\b", re.I)
     draft, seen, spelled = TermDraft(), Counter(), Counter()

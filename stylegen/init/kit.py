@@ -37,6 +37,9 @@ from typing import Callable
 from stylegen.errors import ConfigError, DataError
 from stylegen.init.writer import KitDraft as _Draft
 from stylegen.init.source import as_list, guess_fields, is_list_column, read_rows
+from stylegen.kit.brand import load_brand
+from stylegen.validation.rules import check_brand_kit, load_rules
+from stylegen.validation.validator import validate_paths
 
 _ADVICE = {"occurrence": "widen the rule's min/max in {file}, or fix those records",
            "readability": "lower the field's `readability` min in brand.yaml, or fix those records",
@@ -59,7 +62,6 @@ class InitOptions:
         id_field: the record id column.
         name: the brand name (default: the folder name).
     """
-
     target: Path
     source: Path
     copy_fields: list[str] = field(default_factory=list)
@@ -72,7 +74,6 @@ class InitOptions:
 @dataclass
 class InitResult:
     """What ``init`` wrote and what checking the corpus against it found."""
-
     brand_dir: Path
     records: int
     tasks: dict[str, str]  # task -> text | list
@@ -144,7 +145,6 @@ class _staging:
     An existing (empty or brand.yaml-less) target gets the staged entries moved in, brand.yaml
     last; on any error or interrupt the temporary folder is removed and the target is untouched.
     """
-
     def __init__(self, target: Path):
         self.target = target
 
@@ -246,9 +246,6 @@ def _records(rows, id_field, tasks, fact_fields) -> list[dict]:
 
 
 def _check(target: Path, records: list[dict], tasks: dict, read_as: str, notes: list[str]) -> InitResult:
-    from stylegen.kit.brand import load_brand
-    from stylegen.validation.rules import check_brand_kit, load_rules
-    from stylegen.validation.validator import validate_paths
 
     check_brand_kit(target)
     rules = {r.id: r for r in load_rules(load_brand(target))}

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 from stylegen.errors import DataError
+from stylegen.catalog.formats import LIST_SUFFIX, platform_rows
+from stylegen.kit.brand import CatalogMap
 
 LIST_SEP = re.compile(r"\s*(?:\n|;)\s*")
 # Shopify export columns an init maps to the names the rest of stylegen uses.
@@ -66,9 +68,6 @@ def _shopify_rows(path: Path, text: str) -> list[dict]:
     """Products of a Shopify export: the body's text is the description, its ``<li>`` items
     the bullets, SEO Description the meta description; Title, Type, Tags and the options
     (Size, Color, ...) are facts. Variants are folded by the catalog reader's own code."""
-    from stylegen.catalog.formats import LIST_SUFFIX, platform_rows
-    from stylegen.kit.brand import CatalogMap
-
     cmap = CatalogMap(id="Handle", format="shopify-csv", html_columns=["Body (HTML)"], list_separator=",")
     rows = []
     for line, raw in platform_rows(path, text, cmap):

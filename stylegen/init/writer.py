@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylegen.init import drafts as _drafts
+from stylegen.validation.nlp import load_nlp
 
 _SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
 _PROMPTS = {"description": "Write the product description for {name}.",
@@ -41,11 +42,9 @@ _TRAINING = """training:
   max_excluded_share: 0.2  # ... and training stops when that is more than a fifth of it
 """
 
-
 @dataclass
 class KitDraft:
     """Everything ``init`` read, ready to write as a kit."""
-
     target: Path
     source: Path
     name: str
@@ -69,8 +68,6 @@ class KitDraft:
 
     def write(self) -> list[str]:
         """Write the kit's files; returns notes on what was drafted, for the summary."""
-        from stylegen.validation.nlp import load_nlp
-
         stats = {t: _stats(self.records, t, k) for t, k in self.tasks.items()}
         self._write_training_data()
         _write_schema(self.out, self.tasks, stats)
@@ -127,7 +124,8 @@ class KitDraft:
                "claims: claims.txt  # fact noun phrases seen in 2+ records, for review", ""]
         out += _terminology_yaml(name, terms) + _readability_yaml(readability) + self._tasks_yaml(stats)
         out += self._catalog_yaml()
-        out += ["model:", "  base_model: smollm2-135m-instruct  # the embedded default; or an HF causal LM id / local dir",
+        out += ["model:",
+                "  base_model: smollm2-135m-instruct  # the embedded default; or an HF causal LM id / local dir",
                 "  adapter: adapter  # where the train command above writes it", ""]
         out += [_TRAINING, _GENERATION, "validators:", "  path: validators",
                 "  suites: [Default, Drafted]  # the built-in rules and the rules drafted from the corpus", ""]
@@ -215,7 +213,6 @@ lemma: false
 message: "Write the name exactly as '{swap}', not '{match}'."
 """
 
-
 def _write_rules(target: Path, source: Path, tasks: dict, stats: dict, readability: bool) -> None:
     import yaml
 
@@ -256,7 +253,8 @@ def _readability_yaml(readability) -> list[str]:
         return ["# readability: no field has 10+ approved texts of 40+ words to draft a floor from", ""]
     out = ["readability:"]
     for d in readability:
-        out.append(f"  {d.task}: {{metric: flesch_reading_ease, min: {d.minimum}, min_words: {_drafts.READABILITY_MIN_WORDS}}}"
+        out.append(f"  {d.task}: {{metric: flesch_reading_ease, min: {d.minimum},"
+                   f" min_words: {_drafts.READABILITY_MIN_WORDS}}}"
                    f"  # 2nd percentile of {d.scored} approved texts (lowest {d.lowest:.1f}, median {d.median:.1f})")
     return out + [""]
 

@@ -184,7 +184,8 @@ def verify_adapter_files(adapter_dir: str | Path, base_config: dict | None) -> N
     config = _json_file(adapter_dir / "adapter_config.json")
     rank = config.get("r")
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-        raise ConfigError(f"adapter {adapter_dir / 'adapter_config.json'}: 'r' must be a positive integer, got {rank!r}")
+        raise ConfigError(f"adapter {adapter_dir / 'adapter_config.json'}: 'r' must be a positive integer,"
+                          f" got {rank!r}")
     tensors = _safetensors_shapes(adapter_dir / "adapter_model.safetensors")
     if not any(".lora_" in name for name in tensors):
         raise ConfigError(f"adapter {adapter_dir / 'adapter_model.safetensors'}: holds no LoRA tensors")

@@ -116,7 +116,7 @@ def test_layer_beyond_the_base_model_is_refused(tmp_path, tiny_model_dir):
 
 
 def test_failed_load_leaves_no_identity_in_a_new_run_directory(tmp_path, tiny_model_dir, monkeypatch):
-    import stylegen.generation.run as run
+    import stylegen.generation.lanes as lanes
 
     first = _tiny_adapter(tiny_model_dir, tmp_path / "first")
     out = tmp_path / "run"
@@ -124,7 +124,7 @@ def test_failed_load_leaves_no_identity_in_a_new_run_directory(tmp_path, tiny_mo
     def broken_load(brand, settings):
         raise ConfigError(f"adapter {settings.adapter}: cannot be loaded")
 
-    monkeypatch.setattr(run, "_load_engine", broken_load)
+    monkeypatch.setattr(lanes, "brand_engine", broken_load)
     failed = _generate(tmp_path, tiny_model_dir, first, out)
     assert failed.exit_code == 2 and "cannot be loaded" in failed.output and "Traceback" not in failed.output
     db = sqlite3.connect(out / "ledger.sqlite")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-from click.testing import CliRunner
 
-from gen_support import COLUMNS, generate_bad_catalog, ROOT, make_brand, product, write_csv
-from stylegen.cli import cli
+from gen_support import COLUMNS, generate_bad_catalog, ROOT, product, write_csv
 from stylegen.errors import DataError
 from stylegen.catalog.rows import quarantine_instructions, read_catalog, strip_html
 from stylegen.kit.brand import load_brand

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kit_support import GOOD
 from stylegen.cli import cli
 from stylegen.generation.ledger import FinishedRow, Ledger
 
@@ -309,7 +308,7 @@ def _generate(tmp_path, monkeypatch, rows: list[dict], brand=None):
     brand = brand or make_brand(tmp_path)
     catalog = write_csv(tmp_path / "cat.csv", rows)
     engine = ScriptedEngine(lambda req: good(parse_key(req)[1]))
-    monkeypatch.setattr("stylegen.generation.run._load_engine", lambda brand, settings: engine)
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda brand, settings: engine)
     result, out = run(["generate", "--brand", str(brand), "--catalog", str(catalog), "--out", str(tmp_path / "run"),
                        "--no-adapter", "--max-reject-rate", "1.0"])
     rejects = [json.loads(line) for line in (tmp_path / "run" / "rejects.jsonl").open()] \
@@ -452,7 +451,7 @@ def test_init_reports_duplicates_with_the_ids_kept_and_shows_progress(tmp_path):
 
 
 def test_interrupted_init_leaves_nothing_half_made(tmp_path, monkeypatch):
-    from stylegen.kit import _kit_writer
+    from stylegen.init import writer as _kit_writer
 
     def interrupted(self, *args):
         raise KeyboardInterrupt

@@ -79,7 +79,8 @@ _SUBJECT_WORDS = frozenset("it this that they these".split())
 # forms of "be" as WORD reads them: "it's a" -> it, s, a; "isn't a" -> isn, t, a
 _BE = frozenset("is are s re m was were be been being am isn aren wasn weren t".split())
 # A materials item names a part when it has a part noun ("BPA-free polypropylene lid").
-_PART_MATERIAL = re.compile(r"\b(?:lid|cap|strap|handle|housing|panel|frame|sheet|body|shell|lining|valve|pole|bladder)s?\b",
+_PART_MATERIAL = re.compile(r"\b(?:lid|cap|strap|handle|housing|panel|frame|sheet|body|shell|lining|valve|pole"
+                            r"|bladder)s?\b",
                             re.IGNORECASE)
 _HEAD_END = re.compile(r"\s+(?:with|for|that|which|to|in|on|and|or)\s+", re.IGNORECASE)
 _BOUND = frozenset("that which who with for and or but to".split())

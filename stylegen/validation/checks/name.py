@@ -13,8 +13,9 @@ product kind, and any number) are compared with the copy's words:
 * a name word written in another casing mid-sentence ("nightjar"), only with
   ``case: true``.
 
-A plural of a name word ("Nightjars") is not a misspelling. Dictionary words are never flagged as misspellings ("Screen" is not "Scree"): a real
-word is more likely a word than a typo. ``fix: replace`` writes the name word instead.
+A plural of a name word ("Nightjars") is not a misspelling. Dictionary words are never
+flagged as misspellings ("Screen" is not "Scree"): a real word is more likely a word than a
+typo. ``fix: replace`` writes the name word instead.
 Keys: ``case`` (default false), ``max_edits`` (1 or 2, default 2).
 """
 from __future__ import annotations

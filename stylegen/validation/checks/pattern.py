@@ -26,7 +26,8 @@ class Pattern(Check):
         multiline: bool = True
 
     def setup(self, problem):
-        flags = (regex.IGNORECASE if self.options.ignorecase else 0) | (regex.MULTILINE if self.options.multiline else 0)
+        flags = ((regex.IGNORECASE if self.options.ignorecase else 0)
+                 | (regex.MULTILINE if self.options.multiline else 0))
         self.regex = compile_rule_pattern(self.options.pattern, flags, problem)
 
     def check(self, target):
