@@ -462,3 +462,26 @@ def test_interrupted_init_leaves_nothing_half_made(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "kit"), "--from", str(source)])
     assert result.exit_code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.csv"]  # no kit, no staging folder
+
+
+# --- 9. catastrophic patterns --------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", ["(a|aa)+$", "(a|a?)+$", r"(a\w*)+$", "(.*a)+$", r"(\s*\w+)+$", r"(\w|\d)+$"])
+def test_overlapping_and_nested_repeats_refused_at_load(tmp_path, pattern):
+    kit = _kit(tmp_path)
+    rule = tmp_path / "validators" / "KettleCairn" / "Bad.yml"
+    rule.write_text(f"extends: pattern\nmessage: bad\nlevel: error\npattern: '{pattern}'\n", encoding="utf-8")
+    result, out = run(["brand", "check", str(kit)])
+    assert result.exit_code == 2, out
+    assert f"{rule}:4: pattern: refused" in out and "backtrack catastrophically" in out
+
+
+@pytest.mark.parametrize("pattern", [r"(\s*x\d+)*", r"(?:, \w+)*", r"(?:[a-z]+ )+", "(ab|ac)*", r"(\w+\.)+com",
+                                     r"(?:\d+,)*\d+"])
+def test_repeats_with_a_clear_boundary_still_load(tmp_path, pattern):
+    import regex
+
+    from stylegen.validation.patterns import catastrophic_part
+
+    assert catastrophic_part(pattern) is None
+    regex.compile(pattern).search("a1 " * 5000 + "!", timeout=1.0)  # and they are fast on a hostile text
