@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kit_support import GOOD
 from stylegen.cli import cli
 from stylegen.generation.ledger import FinishedRow, Ledger
 
@@ -304,6 +303,7 @@ def test_export_csv_neutralises_formulas_and_joins_list_ids(tmp_path):
 
 def _generate(tmp_path, monkeypatch, rows: list[dict], brand=None):
     from gen_support import good, make_brand, parse_key, write_csv
+
     from stylegen.generation.engine import ScriptedEngine
 
     brand = brand or make_brand(tmp_path)
@@ -378,7 +378,6 @@ def test_entities_never_decode_into_markup():
 
 def _shopify(tmp_path, rows):
     import yaml
-
     from gen_support import make_brand
 
     brand = make_brand(tmp_path)
