@@ -57,6 +57,20 @@ def make_brand(tmp: Path, base_model: str | None = None, adapter: str | None = N
     return brand
 
 
+def make_shopify_brand(tmp: Path, **fields) -> Path:
+    """:func:`make_brand` reading a Shopify product export: Title, Type and the body's list
+    items as name, category and features, plus ``fields`` (variable -> catalog field spec)."""
+    brand = make_brand(tmp)
+    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
+    data["catalog"] = {"format": "shopify-csv", "id": "Handle", "html_columns": ["Body (HTML)"],
+                       "fields": {"name": {"column": "Title", "required": True},
+                                  "category": {"column": "Type", "required": True},
+                                  "features": {"column": "Body (HTML) [list]", "list": True, "required": True},
+                                  **fields}}
+    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return brand
+
+
 def product(sku: str, name: str | None = None, **extra) -> dict:
     row = {c: "" for c in COLUMNS}
     row.update(sku=sku, name=name or f"Trail Thing {sku}", category="Camp",

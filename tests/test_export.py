@@ -7,10 +7,9 @@ import io
 import json
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
-from gen_support import good, make_brand, parse_key
+from gen_support import good, make_shopify_brand, parse_key
 from stylegen.cli import cli
 from stylegen.generation.engine import ScriptedEngine
 from stylegen.generation.export import shopify_body
@@ -31,14 +30,7 @@ DESCRIPTION = "It folds flat & packs small <so> it rides in the lid pocket."
 
 @pytest.fixture
 def shopify_run(tmp_path, monkeypatch):
-    brand = make_brand(tmp_path)
-    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
-    data["catalog"] = {"format": "shopify-csv", "id": "Handle", "html_columns": ["Body (HTML)"],
-                       "fields": {"name": {"column": "Title", "required": True},
-                                  "category": {"column": "Type", "required": True},
-                                  "features": {"column": "Body (HTML) [list]", "list": True, "required": True},
-                                  "capacity": {"column": "Size"}}}
-    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    brand = make_shopify_brand(tmp_path, capacity={"column": "Size"})
     catalog = tmp_path / "products_export.csv"
     with open(catalog, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([HEADER, *ROWS])

@@ -86,7 +86,7 @@ def _squash(text: str) -> str:
 
 # A tag in text the parser handed over as data was written as entities ("&lt;script&gt;"):
 # decoding must never turn it into markup, so it is dropped like a real tag.
-_DECODED_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.S)
+_DECODED_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
 # A tag still open at the end of a cell ("...</ul"): html.parser would hand it over as text.
 _UNCLOSED_TAG = re.compile(r"<(?:/?[A-Za-z!][^<>]*)?\Z")
 
@@ -164,9 +164,9 @@ def _fold_shopify(records, id_column: str):
             out.append((line, raw))
             continue
         if handle in products and handle != previous:
-            out.append((line, f"{id_column} {handle!r} repeats the product of line {products[handle][0]} after "
-                              "other products; a product's rows must be together: rename one of them or "
-                              "move the row up"))
+            reason = (f"{id_column} {handle!r} repeats the product of line {products[handle][0]} after other "
+                      "products; a product's rows must be together: rename one of them or move the row up")
+            out.append((line, reason))
             continue
         previous = handle
         if handle not in products:

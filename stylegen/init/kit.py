@@ -30,9 +30,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.init.writer import KitDraft as _Draft

@@ -181,14 +181,18 @@ def invisible_findings(record, texts) -> list[Finding]:
 
 
 def confusable_findings(record, texts) -> list[Finding]:
-    """One ``Stylegen.Confusable`` warning per look-alike letter :func:`fold_confusables` reads as ASCII."""
+    """One ``Stylegen.Confusable`` warning per look-alike letter :func:`fold_confusables` reads as ASCII.
+
+    Compatibility forms that NFKC already reads as the letter (fullwidth ``ａ``, mathematical
+    ``𝐚``) are not reported: they are styles of the letter, not letters of another script.
+    """
     found = []
     for key, _name, text in texts:
         if text.isascii():
             continue
         folded = fold_confusables(text)
         for i, (ch, plain) in enumerate(zip(text, folded)):
-            if ch != plain:
+            if ch != plain and unicodedata.normalize("NFKC", ch) != plain:
                 found.append(_char_finding(record, key, text, i, CONFUSABLE_RULE,
                                            f"Replace the look-alike letter {code_point(ch)} with {plain!r}: it "
                                            "can hide a word from the rules and from search."))

@@ -4,16 +4,30 @@ A rule's ``pattern`` is data written by a brand team, so it must not be able to 
 batch. Two guards:
 
 * :func:`compile_rule_pattern` refuses, when the rule file is loaded, the shapes that
-  backtrack catastrophically: a repeated group whose body is only repeated or optional
-  parts (``(a+)+``, ``(.*)*``, ``(\\w+\\s?)+``) and a repeated alternation with identical
-  branches (``(a|a)*``). The check is conservative: it looks at the pattern's structure,
-  not at what the parts can match, so a body with one fixed atom (``(\\s*x\\d+)*``) passes.
+  backtrack catastrophically, wherever a group is repeated without bound (``*``, ``+``,
+  ``{n,}``):
+
+  - a body that is only repeated or optional parts (``(a+)+``, ``(.*)*``, ``(\\w+\\s?)+``);
+  - alternation with overlapping branches: two branches that can match the same first
+    characters, one a prefix of the other (``(a|a)*``, ``(a|aa)+``, ``(\\w|\\d)+``), or a
+    branch that can match nothing (``(a|a?)+``);
+  - a repeat inside the body that can also match what follows it: the next part of the
+    body, or the start of the next round when nothing fixed follows (``(a\\w*)+``,
+    ``(.*a)+``, ``(\\s*\\w+)+``).
+
+  Characters are compared on a sample alphabet (ASCII, a few non-ASCII letters, digits
+  and spaces), which is enough for the classes rules use (``\\w``, ``.``, ``[a-z]``).
+  The check is conservative: it may refuse a pattern that would run fine (``(cat|category)+``:
+  rewrite it as ``(?:cat(?:egory)?)+``), and it is not a proof: a shape it does not model
+  (backreferences, lookarounds doing the work) is left to the time bound below.
 * :func:`find_spans` runs the pattern with the ``regex`` module's ``timeout=``; when the
   bound is hit it raises :class:`PatternTimeout`, which the validator reports as a
-  ``Stylegen.Timeout`` finding on that field instead of waiting.
+  ``Stylegen.Timeout`` finding on that field instead of waiting. This bound, not the
+  load-time check, is the guarantee that no pattern hangs a batch.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -40,6 +54,7 @@ class _Item:
     hi: int | None = 1
     alts: list | None = None
     text: str = ""
+    core: str = ""  # the atom without its quantifier
     children: list = field(default_factory=list)
 
 
@@ -88,12 +103,102 @@ def _scan(alts: list) -> str | None:
         for item in seq:
             if item.alts is None:
                 continue
-            if item.hi is _UNBOUNDED and (_only_repeats(item.alts) or _same_branches(item.alts)):
+            if item.hi is _UNBOUNDED and _ambiguous(item.alts):
                 return item.text
             inner = _scan(item.alts)
             if inner:
                 return inner
     return None
+
+
+def _ambiguous(alts: list) -> bool:
+    """Whether a group repeated without bound can split one text into rounds in many ways."""
+    if _only_repeats(alts) or _same_branches(alts):
+        return True
+    if len(alts) > 1 and any(_nullable_seq(seq) for seq in alts):
+        return True  # (a|a?)+: a round may take the branch that matches nothing
+    shapes = [_shape(seq) for seq in alts]
+    if any(_prefix_compatible(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1:]):
+        return True
+    first = _first_seq_of(alts)
+    return any(_repeat_overlaps_follow(seq, first) for seq in alts)
+
+
+def _repeat_overlaps_follow(seq: list, body_first: frozenset) -> bool:
+    """An unbounded repeat in ``seq`` whose characters can also start what follows it."""
+    for k, item in enumerate(seq):
+        if item.hi is not _UNBOUNDED:
+            continue
+        rest = seq[k + 1:]
+        follow = _first_seq(rest) | (body_first if _nullable_seq(rest) else frozenset())
+        if _chars(item) & follow:
+            return True
+    return False
+
+
+_SAMPLE = tuple(chr(c) for c in range(32, 127)) + ("\t", "\n", "\u00e9", "\u00df", "\u0436", "\u00a0", "\u0663")
+
+
+def _chars(item: _Item) -> frozenset:
+    """The sample characters an item's first character can be (a group: its first set)."""
+    if item.alts is not None:
+        return _first_seq_of(item.alts)
+    if item.lo == item.hi == 0:
+        return frozenset()  # an assertion
+    return _atom_chars(item.core)
+
+
+@functools.lru_cache(maxsize=1024)
+def _atom_chars(core: str) -> frozenset:
+    if regex.fullmatch(r"\\[1-9]|\\g<.*>|\(\?P=.*\)", core):
+        return frozenset(_SAMPLE)  # a backreference: anything
+    try:
+        atom = regex.compile(core, regex.V0)
+    except (regex.error, ValueError, OverflowError):
+        return frozenset(_SAMPLE)
+    return frozenset(ch for ch in _SAMPLE if atom.fullmatch(ch))
+
+
+def _first_seq_of(alts: list) -> frozenset:
+    return frozenset().union(*(_first_seq(seq) for seq in alts)) if alts else frozenset()
+
+
+def _first_seq(seq: list) -> frozenset:
+    """The characters a sequence can start with (through its optional leading parts)."""
+    out = frozenset()
+    for item in seq:
+        out |= _chars(item)
+        if not _nullable(item):
+            break
+    return out
+
+
+def _nullable(item: _Item) -> bool:
+    return item.lo == 0 or (item.alts is not None and any(_nullable_seq(seq) for seq in item.alts))
+
+
+def _nullable_seq(seq: list) -> bool:
+    return all(_nullable(item) for item in seq)
+
+
+def _shape(seq: list) -> list[frozenset]:
+    """Character sets of a branch's fixed leading positions; an optional or repeated part ends it."""
+    out = []
+    for item in seq:
+        if item.alts is None and item.lo == item.hi and item.lo > 0 and len(out) < 32:
+            out += [_chars(item)] * min(item.lo, 32)
+        elif item.lo == item.hi == 0:
+            continue
+        else:
+            out.append(_chars(item))
+            break
+    return out
+
+
+def _prefix_compatible(a: list, b: list) -> bool:
+    """Whether one branch can match a prefix of what the other matches (position by position)."""
+    n = min(len(a), len(b))
+    return n > 0 and all(a[i] & b[i] for i in range(n))
 
 
 def _only_repeats(alts: list) -> bool:
@@ -146,7 +251,9 @@ def _parse(s: str, i: int, depth: int = 0) -> tuple[list, int]:
             i += 1  # the ")"
         else:
             i += 1
-        if c in "^$" or s.startswith("(?=", start) or s.startswith("(?!", start) or s.startswith("(?<", start) and \
+        item.core = s[start:i]
+        if c in "^$" or s.startswith("\\", start) and s[start + 1:start + 2] in ("b", "B", "A", "Z", "z", "G") \
+                or s.startswith("(?=", start) or s.startswith("(?!", start) or s.startswith("(?<", start) and \
                 s[start + 3:start + 4] in "=!":
             item.lo = item.hi = 0  # an assertion matches no text
         i = _quantifier(s, i, item)

@@ -232,7 +232,9 @@ def _kit(tmp_path) -> Path:
     return tmp_path / "brand"
 
 
-@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|a)*", "(.*)*", r"(\w+\s?)+", "(?:a*b*)*x"])
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|a)*", "(.*)*", r"(\w+\s?)+", "(?:a*b*)*x",
+                                     # issue 23: overlapping alternatives, repeats that swallow what follows
+                                     "(a|aa)+$", "(a|a?)+$", r"(a\w*)+$", "(.*a)+$", r"(\s*\w+)+$", r"(\w|\d)+$"])
 def test_catastrophic_patterns_refused_at_load(tmp_path, pattern):
     kit = _kit(tmp_path)
     rule = tmp_path / "validators" / "KettleCairn" / "Bad.yml"

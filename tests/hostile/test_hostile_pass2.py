@@ -303,6 +303,7 @@ def test_export_csv_neutralises_formulas_and_joins_list_ids(tmp_path):
 
 def _generate(tmp_path, monkeypatch, rows: list[dict], brand=None):
     from gen_support import good, make_brand, parse_key, write_csv
+
     from stylegen.generation.engine import ScriptedEngine
 
     brand = brand or make_brand(tmp_path)
@@ -376,17 +377,9 @@ def test_entities_never_decode_into_markup():
 
 
 def _shopify(tmp_path, rows):
-    import yaml
+    from gen_support import make_shopify_brand
 
-    from gen_support import make_brand
-
-    brand = make_brand(tmp_path)
-    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
-    data["catalog"] = {"format": "shopify-csv", "id": "Handle", "html_columns": ["Body (HTML)"],
-                       "fields": {"name": {"column": "Title", "required": True},
-                                  "category": {"column": "Type", "required": True},
-                                  "features": {"column": "Body (HTML) [list]", "list": True, "required": True}}}
-    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    brand = make_shopify_brand(tmp_path)
     catalog = tmp_path / "products_export.csv"
     with open(catalog, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([["Handle", "Title", "Body (HTML)", "Type", "Option1 Name", "Option1 Value"], *rows])
@@ -461,3 +454,16 @@ def test_interrupted_init_leaves_nothing_half_made(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "kit"), "--from", str(source)])
     assert result.exit_code != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.csv"]  # no kit, no staging folder
+
+
+# --- 9. catastrophic patterns (the refused shapes are cases of test_hostile.py's load test) --
+
+@pytest.mark.parametrize("pattern", [r"(\s*x\d+)*", r"(?:, \w+)*", r"(?:[a-z]+ )+", "(ab|ac)*", r"(\w+\.)+com",
+                                     r"(?:\d+,)*\d+"])
+def test_repeats_with_a_clear_boundary_still_load(tmp_path, pattern):
+    import regex
+
+    from stylegen.validation.patterns import catastrophic_part
+
+    assert catastrophic_part(pattern) is None
+    regex.compile(pattern).search("a1 " * 5000 + "!", timeout=1.0)  # and they are fast on a hostile text

@@ -14,7 +14,7 @@ field (or, for ``max`` with ``matches``, at the first match over the limit).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from stylegen.validation.readability import count_words
 from stylegen.validation.checks import Check, Hit, register
@@ -29,8 +29,8 @@ class Occurrence(Check):
     @dataclass
     class Options:
         count: Literal["words", "sentences", "characters", "items", "matches"]
-        RANGES = {"min": ">=0", "max": ">=0"}  # kit.config checks them at load
-        ORDER = (("min", "max"),)
+        RANGES: ClassVar[dict] = {"min": ">=0", "max": ">=0"}  # kit.config checks them at load
+        ORDER: ClassVar[tuple] = (("min", "max"),)
         min: int | None = None
         max: int | None = None
         pattern: str | None = None

@@ -13,7 +13,7 @@ placeholders: ``{metric}``, ``{score}`` (one decimal), ``{min}``, ``{max}``, ``{
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from stylegen.validation.readability import METRICS, count_words, score
 from stylegen.validation.checks import Check, Hit, register
@@ -27,8 +27,8 @@ class Readability(Check):
     class Options:
         target: Literal["brand", "rule"] = "brand"
         metric: str | None = None
-        RANGES = {"min": "finite", "max": "finite", "min_words": ">=0"}  # kit.config checks them at load
-        ORDER = (("min", "max"),)
+        RANGES: ClassVar[dict] = {"min": "finite", "max": "finite", "min_words": ">=0"}  # kit.config checks them at load
+        ORDER: ClassVar[tuple] = (("min", "max"),)
         min: float | None = None
         max: float | None = None
         min_words: int = 30
