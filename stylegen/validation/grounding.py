@@ -35,6 +35,7 @@ The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -330,6 +331,10 @@ class FactIndex:
         counts: the lengths of list facts ("comes in two colors").
         shares: blend shares ("70% merino wool/25% nylon": 70 of merino wool, 25 of nylon).
         counted: counted things by head noun ("pocket": two hand pockets, one chest pocket).
+        bare_lengths: numbers a length fact states without a unit (``inseam: 32``), which
+            the copy may give in inches or feet (``32"``).
+        sole_materials: the words of a material fact's only value (``material: Polyester``),
+            which the copy may call 100% of the product (``100% polyester``).
     """
 
     word_sets: list[frozenset]
@@ -337,6 +342,8 @@ class FactIndex:
     counts: frozenset
     shares: list[Share] = field(default_factory=list)
     counted: dict = field(default_factory=dict)
+    bare_lengths: frozenset = frozenset()
+    sole_materials: list[tuple[str, ...]] = field(default_factory=list)
 
     @classmethod
     def build(cls, facts: dict | None) -> "FactIndex":
@@ -357,7 +364,7 @@ class FactIndex:
         for c in (c for leaf in leaves for c in _counted(leaf, read[leaf])):
             counted.setdefault(c.head, []).append(c)
         return cls([_fact_words(leaf) for leaf in leaves], [q for _, q in quantities], counts,
-                   [s for s in shares if s.words], counted)
+                   [s for s in shares if s.words], counted, _bare_lengths(facts), _sole_materials(facts))
 
     @classmethod
     def for_facts(cls, facts: dict | None) -> "FactIndex":
@@ -371,6 +378,38 @@ class FactIndex:
         """True when one fact value holds every content word of ``phrase`` (any order)."""
         words = {w for w in _words(phrase) if w not in _STOP} or set(_words(phrase))
         return bool(words) and any(words <= ws for ws in self.word_sets)
+
+
+# fact names that say a value is a length ("inseam", "strap_length"); a bare number there
+# is a length the brand states without its unit
+_LENGTH_KEY = re.compile(r"inseam|length|width|height|depth|dimension|diameter|rise|drop|sleeve|waist|thick",
+                         re.IGNORECASE)
+_MATERIAL_KEY = re.compile(r"material|fabric", re.IGNORECASE)
+_BARE_LENGTH_UNITS = frozenset({"in", "ft"})
+
+
+def _bare_lengths(facts: dict) -> frozenset:
+    """The values of bare numbers (``"32"``, ``[30, 32]``) under fact names that say length."""
+    out = set()
+    for key, value in facts.items():
+        if _LENGTH_KEY.search(str(key)):
+            for leaf in _leaves(value):
+                found = read_quantities(leaf.strip())
+                if len(found) == 1 and found[0].unit is None and found[0].text == leaf.strip():
+                    out.add(found[0].value)
+    return frozenset(out)
+
+
+def _sole_materials(facts: dict) -> list[tuple[str, ...]]:
+    """The content words of each material fact that holds one value only."""
+    out = []
+    for key, value in facts.items():
+        leaves = _leaves(value)
+        if _MATERIAL_KEY.search(str(key)) and len(leaves) == 1:
+            words = tuple(w for w in _words(leaves[0]) if w not in _STOP)
+            if words and not read_quantities(leaves[0]):
+                out.append(words)
+    return out
 
 
 # --- numbers --------------------------------------------------------------------------
@@ -442,8 +481,9 @@ _MANNER_COUNT = re.compile(rf"(?<![\w.,/-])(?P<num>\d+|{_SPELLED})-(?P<word>{'|'
 # a fact value that starts with a count: "Two hand pockets", "one chest pocket"
 _COUNT_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if 1 <= v <= 20}
 _LEAD_COUNT = re.compile(rf"\s*(?:(\d+)|({'|'.join(_COUNT_WORDS)}))\s+", re.IGNORECASE)
-# "60% polyester/37% nylon": a slash between a word and a number joins blend shares
-_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%)/(?=\s*\d)")
+# "60% polyester/37% nylon": a slash between a word and a number joins blend shares, also
+# after a parenthetical share of one of them ("93% polyester (71% recycled)/7% spandex")
+_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%|\))/(?=\s*\d)")
 _VULGAR = {"\u00bd": Fraction(1, 2), "\u00bc": Fraction(1, 4), "\u00be": Fraction(3, 4),
            "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u215b": Fraction(1, 8)}
 # after "2 in", these words make "in" a preposition ("fits 2 in the pack"), not inches
@@ -574,6 +614,14 @@ def _inherit_chain_units(text: str, found: list[Quantity]) -> list[Quantity]:
     return out
 
 
+# between the parts of a compound: "1 lb 2 oz", "5 ft and 2 in"; with a comma or a full
+# stop ("2 lbs, 8 oz", "2 lb. 8 oz") only for a usual pair whose smaller part is less than
+# one larger unit: "9 ft, 62 in" and "50 ft, 1.8 mm" are two measures
+_COMPOUND_GAP = re.compile(r"\s*(?:and\s+)?")
+_PUNCT_COMPOUND_GAP = re.compile(r"\.?\s*,?\s*(?:and\s+)?")
+_COMPOUND_PAIRS = frozenset({("lb", "oz"), ("ft", "in"), ("kg", "g"), ("m", "cm")})
+
+
 def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
     """Merge "1 lb 2 oz" (a larger unit then a smaller one of the same dimension)."""
     out: list[Quantity] = []
@@ -581,13 +629,21 @@ def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
         prev = out[-1] if out else None
         if (prev and prev.unit and q.unit and prev.unit != q.unit and prev.dimension == q.dimension
                 and _unit_info(prev.unit)[2] > _unit_info(q.unit)[2]
-                and re.fullmatch(r"\s*(?:and\s+)?", text[prev.span[1]:q.span[0]])):
+                and _compound_gap(prev, q, text[prev.span[1]:q.span[0]])):
             span = (prev.span[0], q.span[1])
             value = prev.in_unit(q.unit) + q.value
             out[-1] = Quantity(value, q.unit, q.decimals, span, text[span[0]:span[1]])
         else:
             out.append(q)
     return out
+
+
+def _compound_gap(larger: Quantity, smaller: Quantity, gap: str) -> bool:
+    """Whether ``gap`` joins two quantities into one compound (see :data:`_COMPOUND_GAP`)."""
+    if _COMPOUND_GAP.fullmatch(gap):
+        return True
+    return (bool(_PUNCT_COMPOUND_GAP.fullmatch(gap)) and (larger.unit, smaller.unit) in _COMPOUND_PAIRS
+            and smaller.in_unit(larger.unit) < 1)
 
 
 def _same(a: float, b: float) -> bool:
@@ -636,10 +692,30 @@ def number_claims(text: str, index: FactIndex) -> list[Claim]:
         if number_in_comparison(compared, *q.span):
             continue
         reason = _share_conflict(q, text, index)
-        if reason is None and (quantity_supported(q, index.numbers, index.counts) or _sum_of_counts(q, text, index)):
+        if reason is None and (quantity_supported(q, index.numbers, index.counts) or _sum_of_counts(q, text, index)
+                               or _restates_bare_fact(q, text, index)):
             continue
         claims.append(Claim("number", q.span, q.text, reason or _number_reason(q, index.numbers)))
     return claims
+
+
+def _restates_bare_fact(q: Quantity, text: str, index: FactIndex) -> bool:
+    """Whether the copy gives a fact the facts state more barely.
+
+    ``32"`` or ``32 inches`` where a length fact says ``32`` (inches and feet only: the
+    marks the copy of a US brand adds); ``100% polyester`` where the product's only
+    material is polyester (the copy names the material, or its last word, right after).
+    """
+    if q.unit in _BARE_LENGTH_UNITS:
+        return any(_same(q.value, v) for v in index.bare_lengths)
+    if q.unit != "%" or not _same(q.value, 100) or not index.sole_materials:
+        return False
+    after = _words_after(text, q.span[1])
+    for material in index.sole_materials:
+        named = list(itertools.takewhile(lambda w: w in material, after))
+        if named and material[-1] in named:
+            return True
+    return False
 
 
 def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
@@ -862,6 +938,8 @@ def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, do
             continue
         if not _asserted(span, found[0]) or any(_supported(t, index) for t in found):
             continue
+        if index.mentions(span.text):
+            continue  # the facts use the copy's very words ("zippered" matched as a form of "zip")
         claims.append(Claim(found[0].kind, chars, span.text, "not in the product facts"))
     return sorted(claims, key=lambda c: c.span)
 
