@@ -84,7 +84,7 @@ def _attributes(cell: str) -> dict[str, str]:
 
 
 def _list(values) -> str:
-    items = [v.strip() for v in values if v and v.strip()]
+    items = [html.unescape(v).strip() for v in values if v and v.strip()]
     return _LIST_JOIN.join(dict.fromkeys(items))
 
 
@@ -107,7 +107,7 @@ def configurable_products(path: Path) -> list[dict]:
         category, gender = _leaf_category(row["categories"])
         products.append({
             "sku": row["sku"], "set": row["attribute_set_code"], "description": copy,
-            "name": row["name"].strip(), "categories": category, "gender": gender, "details": _list(details),
+            "name": html.unescape(row["name"]).strip(), "categories": category, "gender": gender, "details": _list(details),
             "material": _list(attrs.get("material", "").split("|")),
             "pattern": _list(attrs.get("pattern", "").split("|")),
             "climate": _list(attrs.get("climate", "").split("|")),
@@ -123,7 +123,7 @@ def gear_products(paths: list[Path]) -> list[dict]:
     by_name: dict[str, list[dict]] = defaultdict(list)
     for path in paths:
         for row in csv.DictReader(path.open(encoding="utf-8", newline="")):
-            by_name[row["name"].strip()].append(row)
+            by_name[html.unescape(row["name"]).strip()].append(row)
     products = []
     for name, rows in by_name.items():
         row = rows[0]
