@@ -58,11 +58,11 @@ def split_description(raw: str) -> tuple[str, list[str]]:
     the ``<li>`` items, the ``&bull;`` lines and the lines of a paragraph of short
     ``<br>``-separated lines, as written (a closing period dropped).
     """
-    details = [_text(m) for m in re.findall(r"<li>(.*?)(?=</li>|<li>|</ul>|$)", raw, re.S | re.I)]
-    rest = re.sub(r"<ul>.*?(?:</ul>|$)", " ", raw, flags=re.S | re.I)
+    details = [_text(m) for m in re.findall(r"<li>(.*?)(?=</li>|<li>|</ul>|$)", raw, re.DOTALL | re.IGNORECASE)]
+    rest = re.sub(r"<ul>.*?(?:</ul>|$)", " ", raw, flags=re.DOTALL | re.IGNORECASE)
     prose = []
-    for chunk in re.split(r"</?p\s*/?>", rest, flags=re.I):
-        lines = re.split(r"<br\s*/?>", chunk.replace(_BULLET, "<br />"), flags=re.I)
+    for chunk in re.split(r"</?p\s*/?>", rest, flags=re.IGNORECASE):
+        lines = re.split(r"<br\s*/?>", chunk.replace(_BULLET, "<br />"), flags=re.IGNORECASE)
         if _BULLET in chunk or (len(lines) > 1 and all(len(_text(x).split()) <= _DETAIL_WORDS for x in lines)):
             details += [_text(part) for part in lines]
         elif _text(chunk):
@@ -118,6 +118,11 @@ def configurable_products(path: Path) -> list[dict]:
     return products
 
 
+def _lines(row: dict, key: str) -> str:
+    """A gear cell's values (Luma's list cells are lines)."""
+    return _list(row.get(key, "").split("\n"))
+
+
 def gear_products(paths: list[Path]) -> list[dict]:
     """Gear products; rows with one name (a ball in several colours) are one product."""
     by_name: dict[str, list[dict]] = defaultdict(list)
@@ -128,14 +133,13 @@ def gear_products(paths: list[Path]) -> list[dict]:
     for name, rows in by_name.items():
         row = rows[0]
         copy, details = split_description(row["description"])
-        lines = lambda key: _list(row.get(key, "").split("\n"))  # noqa: E731 - Luma's list cells are lines
         category = [c for c in row["category"].split("\n") if c and c not in ("Gear", "Collections", "Erin Recommends")]
         products.append({
             "sku": row["sku"], "set": row["attribute_set"], "description": copy, "name": name,
-            "categories": category[0] if category else "", "gender": lines("gender"), "details": _list(details),
-            "material": lines("material"), "pattern": lines("pattern"), "activity": lines("activity"),
-            "category_gear": lines("category_gear"), "features_bags": lines("features_bags"),
-            "strap_bags": lines("strap_bags"), "style": lines("style_bags"),
+            "categories": category[0] if category else "", "gender": _lines(row, "gender"), "details": _list(details),
+            "material": _lines(row, "material"), "pattern": _lines(row, "pattern"), "activity": _lines(row, "activity"),
+            "category_gear": _lines(row, "category_gear"), "features_bags": _lines(row, "features_bags"),
+            "strap_bags": _lines(row, "strap_bags"), "style": _lines(row, "style_bags"),
             "eco_collection": "Yes" if row.get("eco_collection") == "1" else "",
             "performance_fabric": "Yes" if row.get("performance_fabric") == "1" else "",
             "size": _list(r.get("size", "") for r in rows), "color": _list(r.get("color", "") for r in rows),

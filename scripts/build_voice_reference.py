@@ -13,7 +13,6 @@ words a brand never uses. Words seen once are left out. The output is determinis
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path

@@ -44,11 +44,11 @@ def test_golden_rows_hold_both_outcomes_for_every_class():
 
 
 ROWS = [  # sku, description, fabric, details, inseam
-    ("R-1", "Pull these on for a long stride. Cut from 88% nylon with 12% elastane, so they give when you reach. "
-            "Pick a 28\" or 30\" inseam.", "88% nylon (60% recycled)/12% elastane", "Gusseted crotch; Drawcord waist",
+    ("R-1", ("Pull these on for a long stride. Cut from 88% nylon with 12% elastane, so they give when you reach. "
+             "Pick a 28\" or 30\" inseam."), "88% nylon (60% recycled)/12% elastane", "Gusseted crotch; Drawcord waist",
      "28;30"),
-    ("R-2", "Rain on the way? Light drizzle? This shell shrugs it off and rolls into its own pocket. "
-            "A 1 1/2 inch tab closes the hem.", "100% nylon", "1 1/2\" hem tab; Packs into its pocket", ""),
+    ("R-2", ("Rain on the way? Light drizzle? This shell shrugs it off and rolls into its own pocket. "
+             "A 1 1/2 inch tab closes the hem."), "100% nylon", "1 1/2\" hem tab; Packs into its pocket", ""),
     ("R-3", "Warm mornings call for a thin layer. The cuffs roll to 2 1/2 inches, and it weighs 3 lb 4 oz in its bag.",
      "Merino", "Cuff: 2.5 in; Weight: 3 lbs, 4 oz", ""),
 ]

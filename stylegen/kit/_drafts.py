@@ -227,11 +227,11 @@ def _dictionary_compound(word: str, is_english_word) -> bool:
 VOICE_WORD = re.compile(r"[a-z](?:[a-z'-]*[a-z])?", re.IGNORECASE)
 VOICE_MIN_TEXTS = 10  # fewer texts give no stable share: the placeholder stays
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+")
-_YOU = frozenset("you your yours yourself yourselves you'll you're you've you'd".split())
-_WE = frozenset("we our ours us ourselves we're we've we'll".split())
-_I = frozenset("i my me mine myself i'm i've i'll i'd".split())
+_YOU = frozenset({"you", "your", "yours", "yourself", "yourselves", "you'll", "you're", "you've", "you'd"})
+_WE = frozenset({"we", "our", "ours", "us", "ourselves", "we're", "we've", "we'll"})
+_I = frozenset({"i", "my", "me", "mine", "myself", "i'm", "i've", "i'll", "i'd"})
 _OPENERS = ("a question to the reader", "a command", "the product's name", 'the reader ("you")', "a scene or a claim")
-_NAME_LEAD = frozenset("the this these our meet".split())
+_NAME_LEAD = frozenset({"the", "this", "these", "our", "meet"})
 _PRIOR = 1000.0  # pseudo-count of the log-odds prior (the pooled counts, scaled to this)
 _MIN_Z = 2.0  # a favoured word's z-score: about the 2.5% tail
 _VOICE_WORDS = 8  # words listed as favoured or never used
@@ -258,10 +258,10 @@ class VoiceDraft:
     def lines(self) -> list[str]:
         """The voice as a few lines of prose, each trait with its figure."""
         p = self.person
-        lines = [f'Second person: {p["you"]:.0%} of sentences say "you" or "your"; "we"/"our" {p["we"]:.0%},'
-                 f' "I"/"my" {p["i"]:.0%}.',
-                 f"Sentences: {self.words[1]} words at the median ({self.words[0]}-{self.words[2]} for the middle"
-                 f" 80%), {self.per_text[1]} a {self._item()} ({self.per_text[0]}-{self.per_text[2]}).",
+        lines = [(f'Second person: {p["you"]:.0%} of sentences say "you" or "your"; "we"/"our" {p["we"]:.0%},'
+                  f' "I"/"my" {p["i"]:.0%}.'),
+                 (f"Sentences: {self.words[1]} words at the median ({self.words[0]}-{self.words[2]} for the middle"
+                  f" 80%), {self.per_text[1]} a {self._item()} ({self.per_text[0]}-{self.per_text[2]})."),
                  "Opens with " + ", ".join(f"{name} {share:.0%}" for name, share in self.openers)
                  + f" (first sentences of {self.texts} {self._item()}s)."]
         if self.favoured:

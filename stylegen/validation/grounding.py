@@ -711,11 +711,13 @@ def _restates_bare_fact(q: Quantity, text: str, index: FactIndex) -> bool:
     if q.unit != "%" or not _same(q.value, 100) or not index.sole_materials:
         return False
     after = _words_after(text, q.span[1])
-    for material in index.sole_materials:
-        named = list(itertools.takewhile(lambda w: w in material, after))
-        if named and material[-1] in named:
-            return True
-    return False
+    return any(_names_material(after, material) for material in index.sole_materials)
+
+
+def _names_material(after: list[str], material: tuple[str, ...]) -> bool:
+    """The words after a share start with words of ``material`` and name its last word."""
+    named = list(itertools.takewhile(material.__contains__, after))
+    return bool(named) and material[-1] in named
 
 
 def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
