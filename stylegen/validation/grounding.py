@@ -386,6 +386,7 @@ _LENGTH_KEY = re.compile(r"inseam|length|width|height|depth|dimension|diameter|r
                          re.IGNORECASE)
 _MATERIAL_KEY = re.compile(r"material|fabric", re.IGNORECASE)
 _BARE_LENGTH_UNITS = frozenset({"in", "ft"})
+_FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n"})  # "performance_fabric: Yes" names no material
 
 
 def _bare_lengths(facts: dict) -> frozenset:
@@ -407,7 +408,7 @@ def _sole_materials(facts: dict) -> list[tuple[str, ...]]:
         leaves = _leaves(value)
         if _MATERIAL_KEY.search(str(key)) and len(leaves) == 1:
             words = tuple(w for w in _words(leaves[0]) if w not in _STOP)
-            if words and not read_quantities(leaves[0]):
+            if words and not read_quantities(leaves[0]) and not _FLAG_VALUES.issuperset(words):
                 out.append(words)
     return out
 
