@@ -27,7 +27,11 @@ slashes ("60% polyester/37% nylon", each share bound to its material), hanging h
 ("two-fold", "two-way"), counts that sum the facts' counts of one noun ("four pockets"),
 derived forms of terms ("breathability", "fastest-drying";
 :mod:`stylegen.validation.claim_forms`), and a form listed on several vocabulary lines
-(supported through any of them).
+(supported through any of them). Forms of real brands' copy (issue 22): a share after a
+parenthetical share ("93% polyester (71% recycled)/7% spandex"), inch or foot marks after
+a number a length fact states bare (``inseam: 32``), compounds the facts punctuate ("2 lbs,
+8 oz"), "100% polyester" for a product whose only material is polyester, and a term's
+derived form the facts use verbatim ("zippered").
 
 The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 (``stylegen.validation.checks.grounding``) turns claims into findings.
