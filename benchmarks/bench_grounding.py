@@ -72,7 +72,8 @@ def bench_run(run_dir: Path) -> None:
     db = sqlite3.connect(f"file:{run_dir / 'ledger.sqlite'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     attempts: dict[tuple[str, str], list] = {}
-    for row in db.execute("SELECT row_key, task, attempt, text, findings, errors FROM attempts ORDER BY row_key, task, attempt"):
+    query = "SELECT row_key, task, attempt, text, findings, errors FROM attempts ORDER BY row_key, task, attempt"
+    for row in db.execute(query):
         attempts.setdefault((row["row_key"], row["task"]), []).append(row)
     kept = _kept_texts(db)
     before = after = 0

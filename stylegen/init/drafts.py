@@ -1,15 +1,18 @@
 """Values ``stylegen init`` drafts from an approved corpus: readability targets, a claim
-vocabulary with supporters, and terminology candidates.
+vocabulary with supporters, terminology candidates and the brand's measured voice.
 
 Each draft keeps the evidence it came from (counts, record ids) so the written kit can say,
 in a comment beside every value, where the value came from.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stylegen.validation.grounding import ClaimTerm, FactIndex, term_claims
 from stylegen.validation.readability import count_words, is_english_word, score
@@ -229,3 +232,176 @@ def _usual_spelling(word: str, spelled: Counter) -> str:
 def _dictionary_compound(word: str, is_english_word) -> bool:
     parts = word.split("-")
     return len(parts) > 1 and all(is_english_word(p) for p in parts if p)
+
+
+# --- voice ------------------------------------------------------------------------------
+
+VOICE_WORD = re.compile(r"[a-z](?:[a-z'-]*[a-z])?", re.IGNORECASE)
+VOICE_MIN_TEXTS = 10  # fewer texts give no stable share: the placeholder stays
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+")
+_YOU = frozenset({"you", "your", "yours", "yourself", "yourselves", "you'll", "you're", "you've", "you'd"})
+_WE = frozenset({"we", "our", "ours", "us", "ourselves", "we're", "we've", "we'll"})
+_I = frozenset({"i", "my", "me", "mine", "myself", "i'm", "i've", "i'll", "i'd"})
+_OPENERS = ("a question to the reader", "a command", "the product's name", 'the reader ("you")', "a scene or a claim")
+_NAME_LEAD = frozenset({"the", "this", "these", "our", "meet"})
+_PRIOR = 1000.0  # pseudo-count of the log-odds prior (the pooled counts, scaled to this)
+_MIN_Z = 2.0  # a favoured word's z-score: about the 2.5% tail
+_VOICE_WORDS = 8  # words listed as favoured or never used
+_NEVER_MIN_SHARE = 0.03  # never-used words: in 3%+ of the reference texts
+_CONTENT_POS = frozenset({"NOUN", "PROPN", "NUM", "PUNCT", "SYM", "X", "SPACE"})
+
+
+@dataclass
+class VoiceDraft:
+    """The brand's measured voice traits, with their figures (``stylegen init``)."""
+
+    task: str
+    texts: int
+    sentences: int
+    person: dict[str, float]  # you / we / I -> share of sentences
+    words: tuple[int, int, int]  # words a sentence: 10th percentile, median, 90th percentile
+    per_text: tuple[int, int, int]  # sentences a text: the same
+    openers: list[tuple[str, float]]  # how the first sentence opens -> share of texts
+    favoured: list[tuple[str, int]] = field(default_factory=list)  # word, texts using it
+    never: list[tuple[str, int]] = field(default_factory=list)  # word, reference texts using it
+    reference_texts: int = 0
+    copy_texts: int = 0  # every copy text (fields and list items) the words were counted in
+
+    def lines(self) -> list[str]:
+        """The voice as a few lines of prose, each trait with its figure."""
+        p = self.person
+        lines = [(f'Second person: {p["you"]:.0%} of sentences say "you" or "your"; "we"/"our" {p["we"]:.0%},'
+                  f' "I"/"my" {p["i"]:.0%}.'),
+                 (f"Sentences: {self.words[1]} words at the median ({self.words[0]}-{self.words[2]} for the middle"
+                  f" 80%), {self.per_text[1]} a {self._item()} ({self.per_text[0]}-{self.per_text[2]})."),
+                 "Opens with " + ", ".join(f"{name} {share:.0%}" for name, share in self.openers)
+                 + f" (first sentences of {self.texts} {self._item()}s)."]
+        if self.favoured:
+            lines.append("Favours: " + ", ".join(f"{w} ({n})" for w, n in self.favoured)
+                         + f" (in how many of its {self.copy_texts} copy texts).")
+        if self.never:
+            lines.append("Never uses: " + ", ".join(self._quoted(w) for w, _ in self.never)
+                         + " (each common in other brands' product copy).")
+        return lines
+
+    def _item(self) -> str:
+        return self.task.replace("_", " ")
+
+    @staticmethod
+    def _quoted(word: str) -> str:
+        return f'"{word}"'
+
+
+def draft_voice(texts: list[str], all_texts: list[str], names: set[str], task: str, nlp) -> VoiceDraft | None:
+    """Measure the voice of ``texts`` (one copy field, one text per record).
+
+    Args:
+        texts: the field's texts (person, sentence length and openers are measured here).
+        all_texts: every copy text of the corpus (favoured and never-used words).
+        names: lower-case words of the products' names (never listed as favoured words).
+        task: the field's name, for the wording.
+        nlp: the spaCy pipeline (tags the first sentences: commands).
+
+    Returns:
+        None when there are fewer than :data:`VOICE_MIN_TEXTS` texts.
+    """
+    texts = [t for t in texts if t.strip()]
+    if len(texts) < VOICE_MIN_TEXTS:
+        return None
+    sentences = [_SENTENCE_END.split(t.strip()) for t in texts]
+    flat = [s for group in sentences for s in group if VOICE_WORD.search(s)]
+    lengths = [len(s.split()) for s in flat]
+    counts = [len(group) for group in sentences]
+    person = {key: sum(bool(words & _person_words(s)) for s in flat) / len(flat)
+              for key, words in (("you", _YOU), ("we", _WE), ("i", _I))}
+    draft = VoiceDraft(task, len(texts), len(flat), person, _spread(lengths), _spread(counts),
+                       _openers([group[0] for group in sentences], names, nlp))
+    reference = load_voice_reference()
+    draft.favoured = favoured_words(all_texts, reference, names)
+    draft.never = never_used(all_texts, reference)
+    draft.reference_texts, draft.copy_texts = reference["texts"], len(all_texts)
+    return draft
+
+
+def _person_words(sentence: str) -> set[str]:
+    return {w.lower().replace("\u2019", "'") for w in VOICE_WORD.findall(sentence.replace("\u2019", "'"))}
+
+
+def _spread(values: list[int]) -> tuple[int, int, int]:
+    return tuple(int(percentile(values, q)) for q in (.1, .5, .9))
+
+
+def _openers(first: list[str], names: set[str], nlp) -> list[tuple[str, float]]:
+    """How each text's first sentence opens, as shares, most frequent first."""
+    kinds = Counter(_opener(s, doc, names) for s, doc in zip(first, nlp.pipe(first, disable=["parser"])))
+    return [(k, kinds[k] / len(first)) for k in sorted(kinds, key=lambda k: (-kinds[k], _OPENERS.index(k)))]
+
+
+def _opener(sentence: str, doc, names: set[str]) -> str:
+    """One of :data:`_OPENERS`, tested in that order."""
+    words = [w.lower() for w in VOICE_WORD.findall(sentence)]
+    tokens = [t for t in doc if not t.is_punct and not t.is_space]
+    if sentence.rstrip("\"'\u201d\u2019) ").endswith("?"):
+        return _OPENERS[0]
+    if tokens and tokens[0].tag_ == "VB":
+        return _OPENERS[1]
+    lead = words[1:3] if words and words[0] in _NAME_LEAD else words[:2]
+    if names and any(w in names for w in lead):
+        return _OPENERS[2]
+    if _YOU & set(words):
+        return _OPENERS[3]
+    return _OPENERS[4]
+
+
+@functools.lru_cache(maxsize=1)
+def load_voice_reference() -> dict:
+    """The reference word counts shipped with stylegen (scripts/build_voice_reference.py)."""
+    path = Path(__file__).resolve().parent / "data" / "voice_reference.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _counts(texts: list[str]) -> tuple[Counter, Counter]:
+    """(word counts, texts using each word), lower case."""
+    count, used_in = Counter(), Counter()
+    for text in texts:
+        words = [w.lower().replace("\u2019", "'") for w in VOICE_WORD.findall(text.replace("\u2019", "'"))]
+        count.update(words)
+        used_in.update(set(words))
+    return count, used_in
+
+
+def favoured_words(texts: list[str], reference: dict, names: set[str]) -> list[tuple[str, int]]:
+    """Words the corpus uses more than the reference, by the log-odds ratio with an
+    informative Dirichlet prior (Monroe, Colaresi and Quinn 2008), z-score at least 2.
+
+    Only words in at least 3 texts (and 5% of them) count; function words, product-name
+    words and person words (reported on their own) are left out.
+    """
+    from stylegen.validation.checks.degenerate import FUNCTION_WORDS
+
+    count, used_in = _counts(texts)
+    ref = reference["words"]
+    n, m = sum(count.values()), reference["tokens"]
+    floor = max(3, math.ceil(.05 * len(texts)))
+    scored = []
+    for word, y in count.items():
+        if used_in[word] < floor or len(word) < 3 or word in FUNCTION_WORDS or word in names \
+                or word in _YOU | _WE | _I:
+            continue
+        r = ref.get(word, (0, 0, "X"))[1]
+        prior = _PRIOR * (y + r) / (n + m)
+        delta = math.log((y + prior) / (n + _PRIOR - y - prior)) - math.log((r + prior) / (m + _PRIOR - r - prior))
+        z = delta / math.sqrt(1 / (y + prior) + 1 / (r + prior))
+        if z >= _MIN_Z:
+            scored.append((z, word))
+    return [(w, used_in[w]) for _, w in sorted(scored, reverse=True)[:_VOICE_WORDS]]
+
+
+def never_used(texts: list[str], reference: dict) -> list[tuple[str, int]]:
+    """Words common in the reference (3%+ of its texts; not nouns, numbers or names) that
+    the corpus never uses, most common first."""
+    count, _ = _counts(texts)
+    floor = _NEVER_MIN_SHARE * reference["texts"]
+    common = [(n_texts, w) for w, (n_texts, _, pos) in reference["words"].items()
+              if n_texts >= floor and pos not in _CONTENT_POS and w not in count and len(w) > 1]
+    return [(w, n) for n, w in sorted(common, key=lambda x: (-x[0], x[1]))[:_VOICE_WORDS]]

@@ -71,15 +71,34 @@ class KitDraft:
         stats = {t: _stats(self.records, t, k) for t, k in self.tasks.items()}
         self._write_training_data()
         _write_schema(self.out, self.tasks, stats)
-        claims_note = self._write_claims(load_nlp())
+        nlp = load_nlp()
+        claims_note = self._write_claims(nlp)
+        voice = self._draft_voice(nlp)
         readability = _drafts.draft_readability({t: [r[t] for r in self.records if r[t]]
                                                  for t, k in self.tasks.items() if k == "text"})
         terms = _drafts.draft_terminology(self.name, self.records, self.texts)
         name = terms.name_spellings.most_common(1)[0][0] if terms.name_spellings else self.name
         _write_rules(self.out, self.source, self.tasks, stats, bool(readability))
-        (self.out / "brand.yaml").write_text(self._brand_yaml(name, stats, readability, terms), encoding="utf-8")
+        (self.out / "brand.yaml").write_text(self._brand_yaml(name, stats, readability, terms, voice),
+                                             encoding="utf-8")
         return [claims_note, f"readability floors for {', '.join(d.task for d in readability) or 'no field'}",
-                f"{len(terms.candidates)} terminology candidate(s) in brand.yaml comments"]
+                f"{len(terms.candidates)} terminology candidate(s) in brand.yaml comments",
+                f"voice: {len(voice.lines())} measured trait(s) of {voice.texts} {voice.task} texts" if voice
+                else "voice: a placeholder (too few texts to measure)"]
+
+    def _draft_voice(self, nlp):
+        """The voice measured on the text field with the most words (else every copy text)."""
+        text_tasks = [t for t, k in self.tasks.items() if k == "text"]
+        all_texts = [t for r in self.records for t in self.texts(r)]
+        if text_tasks:
+            task = max(text_tasks, key=lambda t: sum(len(str(r[t]).split()) for r in self.records))
+            texts = [r[task] for r in self.records]
+        else:
+            task, texts = next(iter(self.tasks)), all_texts
+        names = {w.lower() for r in self.records for key, value in r["facts"].items()
+                 if key.lower() in ("name", "title", "product_name")
+                 for v in (value if isinstance(value, list) else [value]) for w in _drafts.VOICE_WORD.findall(str(v))}
+        return _drafts.draft_voice(texts, all_texts, names, task, nlp)
 
     def _write_training_data(self) -> None:
         data_dir = self.out / "training_data" / "approved"
@@ -112,14 +131,14 @@ class KitDraft:
         return (f"{len(active)} claim term(s) in claims.txt, {len(held)} commented out for review,"
                 f" {len(generic)} everyday word(s) left out")
 
-    def _brand_yaml(self, name: str, stats: dict, readability, terms) -> str:
+    def _brand_yaml(self, name: str, stats: dict, readability, terms, voice) -> str:
         out = [f"# stylegen brand check {self.target}",
                f"# stylegen validate --brand {self.target} {self.target / 'training_data' / 'approved'}",
                f"# stylegen train --brand {self.target} --out {self.target / 'adapter'}",
                f"# stylegen generate --brand {self.target} --catalog CATALOG.csv --out runs/nightly", "#",
                f"# Drafted by `stylegen init` from {self.source.name} ({len(self.records)} approved records):"
                " review every value.", f"name: {json.dumps(name)}  # {_name_source(name, terms)}",
-               'voice: "Describe the brand\'s voice in a sentence or two."  # a placeholder: write it',
+               *_voice_yaml(voice),
                "schema: schema.json  # bounds from the corpus",
                "claims: claims.txt  # fact noun phrases seen in 2+ records, for review", ""]
         out += _terminology_yaml(name, terms) + _readability_yaml(readability) + self._tasks_yaml(stats)
@@ -257,6 +276,18 @@ def _readability_yaml(readability) -> list[str]:
                    f" min_words: {_drafts.READABILITY_MIN_WORDS}}}"
                    f"  # 2nd percentile of {d.scored} approved texts (lowest {d.lowest:.1f}, median {d.median:.1f})")
     return out + [""]
+
+
+def _voice_yaml(voice) -> list[str]:
+    """brand.yaml ``voice``: the measured traits, or the placeholder when there were too few texts."""
+    if voice is None:
+        return ['voice: "Describe the brand\'s voice in a sentence or two."  # a placeholder: too few texts to measure']
+    return [f"# voice: measured on {voice.texts} approved {voice.task} texts ({voice.sentences} sentences); favoured",
+            f"# and never-used words by log-odds against the product copy of {voice.reference_texts} reference texts",
+            "# (stylegen's two sample brands). Edit it freely: the prompt-only arm of `stylegen eval`",
+            "# and larger models read it as the brand's voice; add what no figure says (tone, humour).",
+            "voice: |  # measured on the approved copy, each trait with its figure",
+            *(f"  {line}" for line in voice.lines())]
 
 
 def _name_source(name: str, terms) -> str:

@@ -27,7 +27,11 @@ slashes ("60% polyester/37% nylon", each share bound to its material), hanging h
 ("two-fold", "two-way"), counts that sum the facts' counts of one noun ("four pockets"),
 derived forms of terms ("breathability", "fastest-drying";
 :mod:`stylegen.validation.claim_forms`), and a form listed on several vocabulary lines
-(supported through any of them).
+(supported through any of them). Forms of real brands' copy (issue 22): a share after a
+parenthetical share ("93% polyester (71% recycled)/7% spandex"), inch or foot marks after
+a number a length fact states bare (``inseam: 32``), compounds the facts punctuate ("2 lbs,
+8 oz"), "100% polyester" for a product whose only material is polyester, and a term's
+derived form the facts use verbatim ("zippered").
 
 The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 (``stylegen.validation.checks.grounding``) turns claims into findings.
@@ -35,6 +39,7 @@ The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -301,6 +306,10 @@ class FactIndex:
         counts: the lengths of list facts ("comes in two colors").
         shares: blend shares ("70% merino wool/25% nylon": 70 of merino wool, 25 of nylon).
         counted: counted things by head noun ("pocket": two hand pockets, one chest pocket).
+        bare_lengths: numbers a length fact states without a unit (``inseam: 32``), which
+            the copy may give in inches or feet (``32"``).
+        sole_materials: the words of a material fact's only value (``material: Polyester``),
+            which the copy may call 100% of the product (``100% polyester``).
     """
 
     word_sets: list[frozenset]
@@ -308,6 +317,8 @@ class FactIndex:
     counts: frozenset
     shares: list[Share] = field(default_factory=list)
     counted: dict = field(default_factory=dict)
+    bare_lengths: frozenset = frozenset()
+    sole_materials: list[tuple[str, ...]] = field(default_factory=list)
 
     @classmethod
     def build(cls, facts: dict | None) -> "FactIndex":
@@ -328,7 +339,7 @@ class FactIndex:
         for c in (c for leaf in values for c in _counted(leaf, read[leaf])):
             counted.setdefault(c.head, []).append(c)
         return cls([_fact_words(leaf) for leaf in values], [q for _, q in quantities], counts,
-                   [s for s in shares if s.words], counted)
+                   [s for s in shares if s.words], counted, _bare_lengths(facts), _sole_materials(facts))
 
     @classmethod
     def for_facts(cls, facts: dict | None) -> "FactIndex":
@@ -342,6 +353,39 @@ class FactIndex:
         """True when one fact value holds every content word of ``phrase`` (any order)."""
         folded = {w for w in folded_words(phrase) if w not in FILLER} or set(folded_words(phrase))
         return bool(folded) and any(folded <= ws for ws in self.word_sets)
+
+
+# fact names that say a value is a length ("inseam", "strap_length"); a bare number there
+# is a length the brand states without its unit
+_LENGTH_KEY = re.compile(r"inseam|length|width|height|depth|dimension|diameter|rise|drop|sleeve|waist|thick",
+                         re.IGNORECASE)
+_MATERIAL_KEY = re.compile(r"material|fabric", re.IGNORECASE)
+_BARE_LENGTH_UNITS = frozenset({"in", "ft"})
+_FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n"})  # "performance_fabric: Yes" names no material
+
+
+def _bare_lengths(facts: dict) -> frozenset:
+    """The values of bare numbers (``"32"``, ``[30, 32]``) under fact names that say length."""
+    out = set()
+    for key, value in facts.items():
+        if _LENGTH_KEY.search(str(key)):
+            for leaf in leaves(value):
+                found = read_quantities(leaf.strip())
+                if len(found) == 1 and found[0].unit is None and found[0].text == leaf.strip():
+                    out.add(found[0].value)
+    return frozenset(out)
+
+
+def _sole_materials(facts: dict) -> list[tuple[str, ...]]:
+    """The content words of each material fact that holds one value only."""
+    out = []
+    for key, value in facts.items():
+        items = leaves(value)
+        if _MATERIAL_KEY.search(str(key)) and len(items) == 1:
+            content = tuple(w for w in folded_words(items[0]) if w not in FILLER)
+            if content and not read_quantities(items[0]) and not _FLAG_VALUES.issuperset(content):
+                out.append(content)
+    return out
 
 
 # --- numbers --------------------------------------------------------------------------
@@ -409,12 +453,14 @@ _SPELLED = (rf"(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(list(_NUMBER_WORDS)[1:10
 # "two-fold", "one-handed", "two-way" (a two-way zipper is a claim term, not a count of zippers)
 _MANNER_WORDS = frozenset("fold handed dimensional dimensionally way".split())
 _FUSED_MANNER = re.compile(r"-([a-z]+)\b", re.IGNORECASE)
-_MANNER_COUNT = re.compile(rf"(?<![\w.,/-])(?P<num>\d+|{_SPELLED})-(?P<word>{'|'.join(_MANNER_WORDS)})\b", re.IGNORECASE)
+_MANNER_COUNT = re.compile(rf"(?<![\w.,/-])(?P<num>\d+|{_SPELLED})-(?P<word>{'|'.join(_MANNER_WORDS)})\b",
+                           re.IGNORECASE)
 # a fact value that starts with a count: "Two hand pockets", "one chest pocket"
 _COUNT_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if 1 <= v <= 20}
 _LEAD_COUNT = re.compile(rf"\s*(?:(\d+)|({'|'.join(_COUNT_WORDS)}))\s+", re.IGNORECASE)
-# "60% polyester/37% nylon": a slash between a word and a number joins blend shares
-_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%)/(?=\s*\d)")
+# "60% polyester/37% nylon": a slash between a word and a number joins blend shares, also
+# after a parenthetical share of one of them ("93% polyester (71% recycled)/7% spandex")
+_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%|\))/(?=\s*\d)")
 _VULGAR = {"\u00bd": Fraction(1, 2), "\u00bc": Fraction(1, 4), "\u00be": Fraction(3, 4),
            "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u215b": Fraction(1, 8)}
 # after "2 in", these words make "in" a preposition ("fits 2 in the pack"), not inches
@@ -545,6 +591,14 @@ def _inherit_chain_units(text: str, found: list[Quantity]) -> list[Quantity]:
     return out
 
 
+# between the parts of a compound: "1 lb 2 oz", "5 ft and 2 in"; with a comma or a full
+# stop ("2 lbs, 8 oz", "2 lb. 8 oz") only for a usual pair whose smaller part is less than
+# one larger unit: "9 ft, 62 in" and "50 ft, 1.8 mm" are two measures
+_COMPOUND_GAP = re.compile(r"\s*(?:and\s+)?")
+_PUNCT_COMPOUND_GAP = re.compile(r"\.?\s*,?\s*(?:and\s+)?")
+_COMPOUND_PAIRS = frozenset({("lb", "oz"), ("ft", "in"), ("kg", "g"), ("m", "cm")})
+
+
 def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
     """Merge "1 lb 2 oz" (a larger unit then a smaller one of the same dimension)."""
     out: list[Quantity] = []
@@ -552,13 +606,21 @@ def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
         prev = out[-1] if out else None
         if (prev and prev.unit and q.unit and prev.unit != q.unit and prev.dimension == q.dimension
                 and _unit_info(prev.unit)[2] > _unit_info(q.unit)[2]
-                and re.fullmatch(r"\s*(?:and\s+)?", text[prev.span[1]:q.span[0]])):
+                and _compound_gap(prev, q, text[prev.span[1]:q.span[0]])):
             span = (prev.span[0], q.span[1])
             value = prev.in_unit(q.unit) + q.value
             out[-1] = Quantity(value, q.unit, q.decimals, span, text[span[0]:span[1]])
         else:
             out.append(q)
     return out
+
+
+def _compound_gap(larger: Quantity, smaller: Quantity, gap: str) -> bool:
+    """Whether ``gap`` joins two quantities into one compound (see :data:`_COMPOUND_GAP`)."""
+    if _COMPOUND_GAP.fullmatch(gap):
+        return True
+    return (bool(_PUNCT_COMPOUND_GAP.fullmatch(gap)) and (larger.unit, smaller.unit) in _COMPOUND_PAIRS
+            and smaller.in_unit(larger.unit) < 1)
 
 
 def _same(a: float, b: float) -> bool:
@@ -607,10 +669,32 @@ def number_claims(text: str, index: FactIndex) -> list[Claim]:
         if number_in_comparison(compared, *q.span):
             continue
         reason = _share_conflict(q, text, index)
-        if reason is None and (quantity_supported(q, index.numbers, index.counts) or _sum_of_counts(q, text, index)):
+        if reason is None and (quantity_supported(q, index.numbers, index.counts) or _sum_of_counts(q, text, index)
+                               or _restates_bare_fact(q, text, index)):
             continue
         claims.append(Claim("number", q.span, q.text, reason or _number_reason(q, index.numbers)))
     return claims
+
+
+def _restates_bare_fact(q: Quantity, text: str, index: FactIndex) -> bool:
+    """Whether the copy gives a fact the facts state more barely.
+
+    ``32"`` or ``32 inches`` where a length fact says ``32`` (inches and feet only: the
+    marks the copy of a US brand adds); ``100% polyester`` where the product's only
+    material is polyester (the copy names the material, or its last word, right after).
+    """
+    if q.unit in _BARE_LENGTH_UNITS:
+        return any(_same(q.value, v) for v in index.bare_lengths)
+    if q.unit != "%" or not _same(q.value, 100) or not index.sole_materials:
+        return False
+    after = _words_after(text, q.span[1])
+    return any(_names_material(after, material) for material in index.sole_materials)
+
+
+def _names_material(after: list[str], material: tuple[str, ...]) -> bool:
+    """The words after a share start with words of ``material`` and name its last word."""
+    named = list(itertools.takewhile(material.__contains__, after))
+    return bool(named) and material[-1] in named
 
 
 def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
@@ -634,10 +718,10 @@ def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
 def _sum_of_counts(q: Quantity, text: str, index: FactIndex) -> bool:
     """Whether a count in the copy is the sum of the facts' counts of the same noun.
 
-    "stretches four ways" where the facts say "Four-way stretch"; "three pockets" where the facts list "Two handwarmer pockets" and "Chest pocket". The
-    copy's words before the noun narrow the sum when the facts use them ("three chest
-    pockets" sums only chest pockets); a bare plural in the facts ("Zip pockets") makes
-    the sum unknown.
+    "stretches four ways" where the facts say "Four-way stretch"; "three pockets" where the
+    facts list "Two handwarmer pockets" and "Chest pocket". The copy's words before the noun
+    narrow the sum when the facts use them ("three chest pockets" sums only chest pockets);
+    a bare plural in the facts ("Zip pockets") makes the sum unknown.
     """
     if q.unit is not None or q.value < 2 or not index.counted:
         return False
@@ -833,6 +917,8 @@ def term_claims(text: str, index: FactIndex, terms: tuple[ClaimTerm, ...], *, do
             continue
         if not _asserted(span, found[0]) or any(_supported(t, index) for t in found):
             continue
+        if index.mentions(span.text):
+            continue  # the facts use the copy's very words ("zippered" matched as a form of "zip")
         claims.append(Claim(found[0].kind, chars, span.text, "not in the product facts"))
     return sorted(claims, key=lambda c: c.span)
 

@@ -14,14 +14,16 @@ Sub-checks (``checks:``, default all of them), each a finding with the exact spa
   ``name``: naming the product twice is normal) do not count.
 * ``verbless``: in ``verbless_fields`` (default description and meta description; list
   fields are fragments by design and may not be named), a bare phrase given as a sentence
-  ("Warm down."): it ends with . ! or ?, has two or more words, no spaCy VERB or AUX
-  token, and none of the marks of a deliberate fragment: a list or contrast (comma,
-  colon, dash), a number, a preposition, a negation, a pronoun, or a verb the tagger read
-  as a noun ("A dull knife slips.", "Oil the top."). Approved copy uses fragments on
+  ("Warm down."): it ends with . or ! (a question asks the reader: "Heavy bag?"), has
+  two or more words, no spaCy VERB or AUX token, and none of the marks of a deliberate
+  fragment: a list or contrast (comma, colon, dash), a number, a preposition, a
+  negation, a pronoun, or a verb the tagger read as a noun ("A dull knife slips.", "Oil
+  the top."). Approved copy uses fragments on
   purpose ("One door, one vestibule, one person."; "Not at lunch."); the calibration is
   in docs/VALIDATORS.md.
 * ``doubled``: a word repeated back to back ("the the"), except ``allow_doubled``
-  (default: that, had) and a unit before its preposition ("5 in in its bag").
+  (default: that, had), a unit before its preposition ("5 in in its bag") and a mixed
+  fraction ("1 1/2 inches").
 
 Message placeholders: ``{problem}`` (e.g. "Repeated phrase"), ``{fix}`` (what to do),
 ``{kind}`` (the sub-check), ``{match}``. Only ``verbless`` needs spaCy (POS tags), and
@@ -63,6 +65,8 @@ one two three four five six seven eight nine ten eleven twelve dozen half
 _DETERMINERS = frozenset("the a an your its their this that these those each every both it them".split())
 _JOINT = re.compile(r"\s*(x|\u00d7|by|to|and|or|-|\u2013)\s*", re.IGNORECASE)
 _FRAGMENT_PUNCT = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\d")
+_DEFAULT_IGNORE = ["name"]
+_MIXED_FRACTION = re.compile(r"/\d")  # "1 1/2": the second 1 is a numerator
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class Degenerate(Check):
         checks: list[str] = field(default_factory=lambda: list(SUBCHECKS))
         min_ngram: int = 3
         fact_words: int = 3
-        ignore_facts: list[str] = field(default_factory=lambda: ["name"])
+        ignore_facts: list[str] = field(default_factory=lambda: list(_DEFAULT_IGNORE))
         verbless_fields: list[str] = field(default_factory=lambda: ["description", "meta_description"])
         allow_doubled: list[str] = field(default_factory=lambda: ["that", "had"])
 
@@ -100,7 +104,9 @@ class Degenerate(Check):
                 problem(key, f"must be at least 2 (got {getattr(opts, key)})")
         self._check_fields(problem)
         facts = list(self.brand.catalog.fields)
-        unknown = [k for k in opts.ignore_facts if facts and k not in facts]
+        # the default (the product name) is harmless for a catalog without a name column
+        named = [] if opts.ignore_facts == _DEFAULT_IGNORE else opts.ignore_facts
+        unknown = [k for k in named if facts and k not in facts]
         if unknown:
             problem("ignore_facts", f"unknown fact(s) {', '.join(map(repr, unknown))} (valid: {', '.join(facts)})")
         self.enabled = set(opts.checks)
@@ -380,7 +386,8 @@ def _bare_candidate(text: str, start: int, end: int) -> bool:
     body = text[start:end].rstrip("\"'\u201d\u2019)")
     words = _words(text, start, end)
     # Only a sentence that ends like one: an unterminated line is a list item or a heading.
-    if not body.endswith((".", "!", "?")) or len(words) < 2 or _FRAGMENT_PUNCT.search(body):
+    # A question is a deliberate fragment: it asks the reader ("Weights? Heavy bag?").
+    if not body.endswith((".", "!")) or len(words) < 2 or _FRAGMENT_PUNCT.search(body):
         return False
     if any(w.lower in _FRAGMENT_MARKS for w in words):
         return False
@@ -420,11 +427,14 @@ def _is_verb(tokens: list, i: int) -> bool:
 
 
 def _doubled(text: str, allow: set) -> list[Hit]:
-    """A word said twice in a row; "5 in in its bag" (a unit, then the preposition) is fine."""
+    """A word said twice in a row; "5 in in its bag" (a unit, then the preposition) and
+    "1 1/2 inches" (a whole number, then a fraction) are fine."""
     words = _words(text)
     hits = []
     for i, (a, b) in enumerate(zip(words, words[1:])):
         after_number = i > 0 and words[i - 1].text[0].isdigit()
+        if _MIXED_FRACTION.match(text, b.end) and b.text.isdigit():
+            continue
         if a.lower == b.lower and a.lower not in allow and not after_number and text[a.end:b.start].isspace():
             fix = f"drop the second '{b.text}'"
             hits.append(_hit(a.start, b.end, "doubled", "Word repeated back to back", fix))

@@ -27,7 +27,8 @@ class Readability(Check):
     class Options:
         target: Literal["brand", "rule"] = "brand"
         metric: str | None = None
-        RANGES: ClassVar[dict] = {"min": "finite", "max": "finite", "min_words": ">=0"}  # kit.config checks them at load
+        # kit.config checks them at load
+        RANGES: ClassVar[dict] = {"min": "finite", "max": "finite", "min_words": ">=0"}
         ORDER: ClassVar[tuple] = (("min", "max"),)
         min: float | None = None
         max: float | None = None
