@@ -25,10 +25,11 @@ TEXTS = [A] * 6 + [B] * 3 + [C] * 3
 
 
 def _corpus(path: Path, texts: list[str]) -> Path:
+    """One mug a row; each its own colour, so no two rows are the same record (init drops repeats)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["sku", "title", "description", "capacity"])
-        writer.writerows([f"M-{i}", "Pebble Mug", text, "12 oz"] for i, text in enumerate(texts))
+        writer.writerow(["sku", "title", "description", "capacity", "color"])
+        writer.writerows([f"M-{i}", "Pebble Mug", text, "12 oz", f"Glaze {i}"] for i, text in enumerate(texts))
     return path
 
 
