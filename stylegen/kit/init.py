@@ -123,9 +123,9 @@ def init_brand(options: InitOptions) -> InitResult:
     say(f"drafting the kit from {len(records):,} records (claims parse every text once)")
     with _staging(target) as folder:
         draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
-                       records, options.id_field, folder=folder)
+                       records, options.id_field, folder=folder, say=say)
         notes += draft.write()
-        say("checking the approved copy against the drafted kit")
+        say(f"checking the {len(records):,} approved records against the drafted kit")
         result = _check(folder, records, tasks, read_as, notes)
     result.brand_dir = target
     return result
