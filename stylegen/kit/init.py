@@ -110,6 +110,8 @@ def init_brand(options: InitOptions) -> InitResult:
     target, source = Path(options.target), Path(options.source)
     if (target / "brand.yaml").exists():
         raise ConfigError(f"{target}: already holds a brand.yaml; init drafts a new kit only")
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: is a file; init drafts a kit into a new folder")
     rows, read_as = read_rows(source)
     if not rows:
         raise DataError(f"{source}: no records")
