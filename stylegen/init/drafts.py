@@ -128,7 +128,7 @@ def draft_claims(phrases: dict[str, dict[str, str]]) -> list[ClaimDraft]:
 _SETTLE_ROUNDS = 4
 
 
-def settle_claims(drafts: list[ClaimDraft], records: list[dict], phrases, copy_texts, nlp) -> None:
+def settle_claims(drafts: list[ClaimDraft], records: list[dict], phrases, copy_texts, nlp, say=None) -> None:
     """Check the approved copy against the drafted terms; find supporters for the misses.
 
     A term the copy uses where the record's facts do not hold it gets, as supporters, the
@@ -137,26 +137,28 @@ def settle_claims(drafts: list[ClaimDraft], records: list[dict], phrases, copy_t
     active vocabulary. Leaving a long term out lets a shorter one match ("steel" once
     "stainless steel" is out), so the check repeats until nothing changes.
     """
-    docs = _parsed(nlp, [text for record in records for text in copy_texts(record)])
+    docs = _parsed(nlp, [text for record in records for text in copy_texts(record)], say)
     for _ in range(_SETTLE_ROUNDS):
         active = [d for d in drafts if not d.unsupported]
         if not _settle_round(active, records, phrases, copy_texts, nlp, docs):
             return
 
 
-def _parsed(nlp, texts: list[str]) -> dict:
+def _parsed(nlp, texts: list[str], say=None) -> dict:
     """Text -> its spaCy Doc, each distinct text parsed once in batches (every round reuses them).
 
     The docs' tok2vec tensors are dropped (only tags, lemmas and parses are read), so
-    thousands of docs stay small.
+    thousands of docs stay small. ``say`` (optional) hears every 2,000th text.
     """
     import numpy
 
     unique = list(dict.fromkeys(texts))
     docs = {}
-    for text, doc in zip(unique, nlp.pipe(unique, batch_size=256)):
+    for n, (text, doc) in enumerate(zip(unique, nlp.pipe(unique, batch_size=256)), 1):
         doc.tensor = numpy.zeros((0, 0), dtype="float32")
         docs[text] = doc
+        if say is not None and n % 2000 == 0:
+            say(f"parsed {n:,}/{len(unique):,} texts of the approved copy")
     return docs
 
 

@@ -111,6 +111,8 @@ def init_brand(options: InitOptions) -> InitResult:
     target, source = Path(options.target), Path(options.source)
     if (target / "brand.yaml").exists():
         raise ConfigError(f"{target}: already holds a brand.yaml; init drafts a new kit only")
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: is a file; init drafts a kit into a new folder")
     rows, read_as = read_rows(source)
     if not rows:
         raise DataError(f"{source}: no records")
@@ -124,9 +126,9 @@ def init_brand(options: InitOptions) -> InitResult:
     say(f"drafting the kit from {len(records):,} records (claims parse every text once)")
     with _staging(target) as folder:
         draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
-                       records, options.id_field, folder=folder)
+                       records, options.id_field, folder=folder, say=say)
         notes += draft.write()
-        say("checking the approved copy against the drafted kit")
+        say(f"checking the {len(records):,} approved records against the drafted kit")
         result = _check(folder, records, tasks, read_as, notes)
     result.brand_dir = target
     return result

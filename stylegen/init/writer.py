@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class KitDraft:
     records: list[dict]
     id_field: str
     folder: Path | None = None  # where the files are written (init's staging folder); default: target
+    say: Callable[[str], None] | None = None  # progress lines on large inputs
 
     @property
     def out(self) -> Path:
@@ -109,7 +111,7 @@ class KitDraft:
     def _write_claims(self, nlp) -> str:
         phrases = _drafts.fact_phrases(nlp, self.records)
         drafts = _drafts.draft_claims(phrases)
-        _drafts.settle_claims(drafts, self.records, phrases, self.texts, nlp)
+        _drafts.settle_claims(drafts, self.records, phrases, self.texts, nlp, self.say)
         active = [d for d in drafts if not d.unsupported]
         lines = [f"# Drafted by stylegen init from the facts of {self.source.name}: review before use.",
                  "# One claim per line:  kind: form | form <= supporter | supporter  (see docs/GROUNDING.md).",

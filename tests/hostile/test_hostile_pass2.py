@@ -437,7 +437,7 @@ def test_init_reports_duplicates_with_the_ids_kept_and_shows_progress(tmp_path):
     source = _init_csv(tmp_path / "dup.csv", rows)
     result, out = run(["init", str(tmp_path / "kit"), "--from", str(source)])
     assert result.exit_code in (0, 1), out
-    assert "init: read 10,001 rows" in out and "init: checking the approved copy" in out
+    assert "init: read 10,001 rows" in out and "init: checking the 1 approved records" in out
     assert "1 repeated record(s) with an id seen before left out: D1" in out
     assert "9999 repeated record(s) with the same copy and facts as an earlier record left out; kept D0" in out
     assert "1 approved records" in out
