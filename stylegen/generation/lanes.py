@@ -70,7 +70,8 @@ class RunInputs:
 
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
         """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``."""
-        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates)
+        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates,
+                        catalog=self.brand.catalog)
 
     @property
     def in_scope(self) -> int:
