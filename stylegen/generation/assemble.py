@@ -6,9 +6,9 @@ docs/QUALITY.md has the ratings). The assembler is the other candidate source: i
 each fact of a catalog row in a plain sentence frame (weight, capacity, features,
 materials, dimensions, colors, use, certifications, care), so everything it says is a
 catalog value. It reads facts by role (:mod:`stylegen.kit.roles`), not by column name: a
-brand's ``details`` column with ``role: features`` is its features. Its candidates go through exactly the validation and selection the
-model's candidates go through; a field whose assembled candidates all fail still gets
-model candidates (``generation.assemble`` in ``brand.yaml``).
+brand's ``details`` column with ``role: features`` is its features. Its candidates go
+through exactly the validation and selection the model's candidates go through; a field
+whose assembled candidates all fail still gets model candidates (``generation.assemble`` in ``brand.yaml``).
 
 Several variants per field differ in frame choice only (which sentence frame, which
 pronoun); the run loop asks the engine, where it can, how likely the brand adapter

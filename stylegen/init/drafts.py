@@ -493,9 +493,10 @@ def _role_by_values(values: list) -> tuple[str | None, str]:
     share = (lambda test: sum(map(test, items)) / len(items))  # noqa: E731
     if share(lambda x: x.lower() in _FLAGS) >= 0.9:
         return "flag", f"{share(lambda x: x.lower() in _FLAGS):.0%} Yes/No"
+    measures = Counter(_one_measure(x) for x in items)
     for dimension, role in _MEASURES.items():
-        if share(lambda x: _one_measure(x) == dimension) >= 0.8:
-            return role, f"{share(lambda x: _one_measure(x) == dimension):.0%} are one {dimension}"
+        if measures[dimension] / len(items) >= 0.8:
+            return role, f"{measures[dimension] / len(items):.0%} are one {dimension}"
     if share(lambda x: set(re.findall(r"[a-z]+", x.lower())) <= _COLOURS and x[:1].isalpha()) >= 0.8:
         return "colors", "colour words"
     if share(lambda x: bool(_SIZE.match(x))) >= 0.8:
