@@ -147,7 +147,8 @@ def test_init_drafts_roles_for_renamed_columns_and_assembles_like_the_sample(tmp
 def test_values_override_the_name_for_flags_measures_and_labels():
     records = [{"facts": {"performance_fabric": flag, "features_bags": ["Waterproof", "Padded"],
                           "spec": "1 lb 2 oz", "categories": "Bags", "category_gear": "Exercise" if i < 2 else "",
-                          "pattern": ["Solid", "Striped"][i % 2], "notes": f"a note that says {i} things"}}
+                          "pattern": ["Solid", "Striped"][i % 2], "notes": f"a note that says {i} things",
+                          "fabric_weight": f"{180 + i} gsm"}}
                for i, flag in enumerate(["Yes", "No", "No", "Yes"])]
     drafts = {d.column: d for d in draft_roles(records, list(records[0]["facts"]))}
     assert drafts["performance_fabric"].role == "flag" and "the name said materials" in drafts["performance_fabric"].source
@@ -155,3 +156,5 @@ def test_values_override_the_name_for_flags_measures_and_labels():
     assert drafts["spec"].role == "weight" and drafts["spec"].source.startswith("values:")
     assert drafts["categories"].role == "category" and drafts["category_gear"].role == "attribute"
     assert drafts["pattern"].role == "attribute" and drafts["notes"].role == "text"
+    # named like a weight, but no value is a mass: the frames would say "weighs 180 gsm"
+    assert drafts["fabric_weight"].role == "text" and "0% of its values are masses" in drafts["fabric_weight"].source

@@ -170,7 +170,7 @@ def _catalog_lane(brand: BrandKit, options: GenerateOptions, catalog_path, name:
     catalog = read_catalog(catalog_path, brand.catalog)
     rows, rejects = in_scope(catalog, options.limit)
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
-    rows, talking = quarantine_instructions(rows)  # before the dry run too: its summary counts them
+    rows, talking = quarantine_instructions(rows, brand.catalog)  # before the dry run too: its summary counts them
     if not options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         adapter = adapter_dir(brand, options.adapter, options.no_adapter)
         settings = with_adapter(brand, settings, adapter, check=check)

@@ -82,18 +82,29 @@ class ClaimDraft:
         return f"{self.kind}: {self.form}" + (f" <= {support}" if support else "")
 
 
-def claim_kind(fact_field: str) -> str | None:
-    """The claim kind of a fact column by its name, or None for columns that are not claims."""
+# fact role -> claim kind; roles left out (name, measures, colours, sizes, use, care, origin,
+# price, audience, flag) are not claim vocabulary
+_ROLE_CLAIMS = {"features": "feature", "materials": "material", "certifications": "certification",
+                "attribute": "term", "text": "term"}
+
+
+def claim_kind(fact_field: str, role: str | None = None) -> str | None:
+    """The claim kind of a fact column by its role (drafted, :func:`draft_roles`), else by
+    its name; None for columns that are not claims."""
+    if role is not None:
+        return _ROLE_CLAIMS.get(role)
     name = fact_field.lower()
     if any(word in name for word in _NOT_CLAIMS):
         return None
     return next((kind for kind, words in _CLAIM_KINDS if any(w in name for w in words)), "term")
 
 
-def fact_phrases(nlp, records: list[dict]) -> dict[str, dict[str, str]]:
-    """Record id -> {noun phrase: claim kind} over the claimable fact values."""
+def fact_phrases(nlp, records: list[dict], roles: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Record id -> {noun phrase: claim kind} over the claimable fact values (``roles``:
+    column -> drafted role; without it, claim kinds come from the column names)."""
+    roles = roles or {}
     values = [(r["id"], kind, v) for r in records for f, value in r["facts"].items()
-              if (kind := claim_kind(f)) for v in (value if isinstance(value, list) else [value])]
+              if (kind := claim_kind(f, roles.get(f))) for v in (value if isinstance(value, list) else [value])]
     out: dict[str, dict[str, str]] = defaultdict(dict)
     for (rid, kind, _), doc in zip(values, nlp.pipe([str(v) for _, _, v in values], batch_size=256)):
         for phrase in _noun_phrases(doc):
@@ -478,6 +489,12 @@ def _draft_role(column: str, values: list) -> RoleDraft:
     if by_values and by_values != named and (named is None or by_values in wins):
         said = f" (the name said {named})" if named else ""
         return RoleDraft(column, by_values, f"values: {why}{said}")
+    if named == "weight" and _measured_share(values, named) < 0.5:
+        # "fabric_weight: 240 gsm" is not what the product weighs: the frames would say "weighs 240 gsm"
+        # (a capacity may be a count: "2 person")
+        share = _measured_share(values, named)
+        return RoleDraft(column, "text", f"column name {column!r} said weight, but {share:.0%} of its values are"
+                                         " masses: free text")
     if named:
         return RoleDraft(column, named, f"column name {column!r}")
     if by_values:
@@ -507,6 +524,13 @@ def _role_by_values(values: list) -> tuple[str | None, str]:
     if len(distinct) < 50 and words <= 2 and share(lambda x: distinct[x] >= 2) >= 0.8:
         return "attribute", f"a closed set of {len(distinct)} labels"
     return None, ""
+
+
+def _measured_share(values: list, role: str) -> float:
+    """The share of a column's values that are a quantity of ``role``'s dimension."""
+    dimension = next(d for d, r in _MEASURES.items() if r == role)
+    items = [str(x) for v in values for x in (v if isinstance(v, list) else [v]) if str(x).strip()]
+    return sum(any(q.dimension == dimension for q in read_quantities(x)) for x in items) / max(1, len(items))
 
 
 def _one_measure(text: str) -> str | None:

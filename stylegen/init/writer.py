@@ -109,7 +109,7 @@ class KitDraft:
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records), encoding="utf-8")
 
     def _write_claims(self, nlp) -> str:
-        phrases = _drafts.fact_phrases(nlp, self.records)
+        phrases = _drafts.fact_phrases(nlp, self.records, {f: d.role for f, d in self.roles.items()})
         drafts = _drafts.draft_claims(phrases)
         _drafts.settle_claims(drafts, self.records, phrases, self.texts, nlp)
         active = [d for d in drafts if not d.unsupported]
