@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import yaml
@@ -12,8 +13,6 @@ from click.testing import CliRunner
 from gen_support import make_brand, read_jsonl
 from stylegen.cli import cli
 from stylegen.generation.assemble import variants
-from stylegen.generation.engine import ScriptedEngine
-from stylegen.generation.run import GenerateOptions, run_generate
 from stylegen.init.drafts import draft_roles
 from stylegen.kit.brand import load_brand
 from stylegen.kit.roles import facts_by_role
@@ -39,9 +38,9 @@ def _write(path: Path, rows: list[dict], rename: dict) -> Path:
     return path
 
 
-def _renamed_kit(tmp: Path) -> Path:
+def _renamed_kit(tmp: Path, base_model: str | None = None) -> Path:
     """The sample kit with its catalog variables renamed, each given its role."""
-    brand = make_brand(tmp, assemble=TASKS, fallback="none")
+    brand = make_brand(tmp, base_model=base_model, assemble=TASKS, fallback="none")
     data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
     fields = {}
     for var, spec in data["catalog"]["fields"].items():
@@ -55,18 +54,22 @@ def _renamed_kit(tmp: Path) -> Path:
 
 
 def _night(tmp: Path, brand: Path, catalog: Path) -> dict:
-    engine = ScriptedEngine(lambda req: "unused")
-    run_generate(GenerateOptions(brand=str(brand), catalog=str(catalog), out=str(tmp / "run"), no_adapter=True,
-                                 progress=False), engine=engine)
-    assert engine.requests == []  # every field assembled: the model wrote nothing
+    """``stylegen generate`` with every field assembled (fallback none: the model writes nothing)."""
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
+                                      "--out", str(tmp / "run"), "--no-adapter"])
+    assert result.exit_code in (0, 1), result.output
+    db = sqlite3.connect(tmp / "run" / "ledger.sqlite")
+    assert {s for (s,) in db.execute("SELECT DISTINCT source FROM attempts")} == {"assembled"}
     return {o["id"]: o["fields"] for o in read_jsonl(tmp / "run" / "outputs.jsonl")}
 
 
-def test_renamed_columns_with_roles_get_the_samples_assembled_copy(tmp_path):
+def test_renamed_columns_with_roles_get_the_samples_assembled_copy(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     rows = _sample_rows(8)
-    plain = _night(tmp_path / "a", make_brand(tmp_path / "a", assemble=TASKS, fallback="none"),
+    plain = _night(tmp_path / "a", make_brand(tmp_path / "a", base_model=str(tiny_model_dir), assemble=TASKS,
+                                              fallback="none"),
                    _write(tmp_path / "plain.csv", rows, {}))
-    renamed = _night(tmp_path / "b", _renamed_kit(tmp_path / "b"),
+    renamed = _night(tmp_path / "b", _renamed_kit(tmp_path / "b", str(tiny_model_dir)),
                      _write(tmp_path / "renamed.csv", rows, {k: v for k, (v, _) in RENAMED.items()}))
     assert len(plain) >= 6 and renamed == plain
     first = plain[rows[0]["sku"]]["description"]
