@@ -122,7 +122,7 @@ def voice_figures(run_dir: Path, brand, approved: list) -> dict:
         ledger.close()
     facts = catalog_facts(run_dir)
     accepted = [Record(id=p["id"], fields=p["fields"], facts=facts.get(p["id"])) for p in payloads]
-    return {task: field_measures(field_texts_of(accepted, task), field_texts_of(approved, task))
+    return {task: field_measures(field_texts_of(accepted, task), field_texts_of(approved, task), brand.catalog)
             for task in brand.tasks}
 
 

@@ -23,6 +23,7 @@ from stylegen.errors import DataError
 from stylegen.catalog import formats
 from stylegen.catalog.formats import feed_html, no_markup
 from stylegen.kit.prompts import CONTROL_TOKEN
+from stylegen.kit.roles import role_of, role_value
 
 MAX_ID_CHARS = 64
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.S)
@@ -380,7 +381,7 @@ def control_token_in(facts: dict) -> tuple[str, str] | None:
     return None
 
 
-def name_limit(rows: list[CatalogRow]) -> int:
+def name_limit(rows: list[CatalogRow], catalog=None) -> int:
     """The longest name the catalog's own names allow: the upper quartile plus three
     interquartile ranges (Tukey's far-out fence), never under :data:`NAME_FLOOR_CHARS`;
     with fewer than :data:`NAME_SAMPLE` names, :data:`NAME_CAP_CHARS`.
@@ -388,7 +389,7 @@ def name_limit(rows: list[CatalogRow]) -> int:
     The assembler copies the name into every field, so a name far longer than the rest of
     the catalog's (a sentence pasted into the title) is quarantined rather than copied.
     """
-    lengths = sorted(len(_copied_name(row)) for row in rows if _copied_name(row))
+    lengths = sorted(len(_copied_name(row, catalog)) for row in rows if _copied_name(row, catalog))
     if len(lengths) < NAME_SAMPLE:
         return NAME_CAP_CHARS
     q1, q3 = lengths[len(lengths) // 4], lengths[(3 * len(lengths)) // 4]
@@ -405,24 +406,26 @@ def short_name(name: str, limit: int = 60) -> str:
     return cut if 0 < len(cut) <= limit else name
 
 
-def _copied_name(row: CatalogRow) -> str:
-    """The name as the assembler copies it (its keyword tail cut, :func:`short_name`)."""
-    name = row.facts.get("name")
+def _copied_name(row: CatalogRow, catalog=None) -> str:
+    """The name (the fact of the name role) as the assembler copies it (its keyword tail cut,
+    :func:`short_name`)."""
+    name = role_value(row.facts, "name", catalog)
     return short_name(" ".join(str(name).split())) if isinstance(name, str) else ""
 
 
-def quarantine_instructions(rows: list[CatalogRow]) -> tuple[list[CatalogRow], list[CatalogReject]]:
+def quarantine_instructions(rows: list[CatalogRow], catalog=None) -> tuple[list[CatalogRow], list[CatalogReject]]:
     """Split off the rows whose facts address the model, hold chat-control tokens, or whose
     name is far longer than the catalog's names allow (:func:`name_limit`).
 
     Each becomes a reject naming the line and field. (The prompt renderer also breaks such
     tokens up, see :func:`stylegen.kit.prompts.neutralize`, so they can never reach the
     tokenizer as special tokens even on paths that do not quarantine, e.g. training.)
+    ``catalog`` (``brand.catalog``) says which fact is the name (:mod:`stylegen.kit.roles`).
     """
     keep, rejects = [], []
-    limit = name_limit(rows)
+    limit = name_limit(rows, catalog)
     for row in rows:
-        reason = _talking(row) or _long_name(row, limit)
+        reason = _talking(row) or _long_name(row, limit, catalog)
         if reason is None:
             keep.append(row)
         else:
@@ -443,9 +446,10 @@ def _talking(row: CatalogRow) -> str | None:
     return f"field {key!r} reads like an instruction to the model ({shown!r}, pattern {pattern})"
 
 
-def _long_name(row: CatalogRow, limit: int) -> str | None:
-    name = _copied_name(row)
+def _long_name(row: CatalogRow, limit: int, catalog=None) -> str | None:
+    name = _copied_name(row, catalog)
     if len(name) <= limit:
         return None
-    return (f"field 'name' is {len(name)} characters, longer than this catalog's names allow ({limit}); the "
+    field = next((var for var in row.facts if role_of(var, catalog) == "name"), "name")
+    return (f"field {field!r} is {len(name)} characters, longer than this catalog's names allow ({limit}); the "
             "name is copied into the copy, so shorten it")

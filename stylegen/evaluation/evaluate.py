@@ -47,6 +47,7 @@ from stylegen.generation.ledger import Ledger, LEDGER_FILE
 from stylegen.generation.report import failures_by_rule, rate
 from stylegen.generation.run import GenerateOptions, run_rows, RunInputs
 from stylegen.generation.settings import run_settings
+from stylegen.kit.roles import role_value
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import format_completion, render_messages, split_conversation
 from stylegen.training.data import Example, tokenize
@@ -243,10 +244,10 @@ def choose_shots(brand, held: list, train: list, k: int, seed: int) -> dict:
     held_ids = {r.id for r in held}
     shots: dict = {}
     for rec in held:
-        category = (rec.facts or {}).get("category")
+        category = role_value(rec.facts, "category", brand.catalog)
         for task in brand.tasks:
             pool = [p for p in train if task in p.fields and p.facts and p.id not in held_ids]
-            pool.sort(key=lambda p: ((p.facts or {}).get("category") != category,
+            pool.sort(key=lambda p: (role_value(p.facts, "category", brand.catalog) != category,
                                      derive_seed(seed, rec.id, task, p.id)))
             shots.setdefault(rec.id, {})[task] = [{"id": p.id, "facts": p.facts, task: p.fields[task]}
                                                   for p in pool[:k]]

@@ -108,17 +108,18 @@ def boilerplate(generated: list[str]) -> float | None:
     return round(sum(hits) / len(hits), 4) if hits else None
 
 
-def field_measures(generated: list[Text], approved: list[Text]) -> dict:
-    """Every measure of one field: the night's accepted texts against the brand's approved ones."""
+def field_measures(generated: list[Text], approved: list[Text], catalog=None) -> dict:
+    """Every measure of one field: the night's accepted texts against the brand's approved ones
+    (``catalog``: ``brand.catalog``, the facts' roles; None reads fact names as roles)."""
     texts = [t.text for t in generated]
     with_facts = [t for t in generated if t.facts]
-    claims = sum(len(unsupported_claims(t.text, t.facts)) for t in with_facts)
+    claims = sum(len(unsupported_claims(t.text, t.facts, catalog=catalog)) for t in with_facts)
     mean = (lambda xs: round(sum(xs) / len(xs), 4) if xs else None)  # noqa: E731
     return {"texts": len(texts), "approved_texts": len(approved),
             "voice_auc": voice_auc(generated, approved),
             "verbatim_reuse": verbatim_reuse(texts, [t.text for t in approved]),
             "boilerplate": boilerplate(texts),
-            "fact_recall": mean([fact_coverage(t.text, t.facts) for t in with_facts]),
+            "fact_recall": mean([fact_coverage(t.text, t.facts, catalog) for t in with_facts]),
             "fact_precision": mean([fact_precision(t.text, t.facts) for t in with_facts]),
             "unsupported_claims": claims,
             "mean_words": mean([len(words(t)) for t in texts])}

@@ -5,9 +5,10 @@ A 135M model writes the product's own words into relations the product does not 
 docs/QUALITY.md has the ratings). The assembler is the other candidate source: it states
 each fact of a catalog row in a plain sentence frame (weight, capacity, features,
 materials, dimensions, colors, use, certifications, care), so everything it says is a
-catalog value. Its candidates go through exactly the validation and selection the
-model's candidates go through; a field whose assembled candidates all fail still gets
-model candidates (``generation.assemble`` in ``brand.yaml``).
+catalog value. It reads facts by role (:mod:`stylegen.kit.roles`), not by column name: a
+brand's ``details`` column with ``role: features`` is its features. Its candidates go
+through exactly the validation and selection the model's candidates go through; a field
+whose assembled candidates all fail still gets model candidates (``generation.assemble`` in ``brand.yaml``).
 
 Several variants per field differ in frame choice only (which sentence frame, which
 pronoun); the run loop asks the engine, where it can, how likely the brand adapter
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 from stylegen.catalog.rows import short_name
 from stylegen.kit.prompts import LIST_MARKER, fact_text
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.nlp import parse
 
 _INCLUDED = re.compile(r"^(?P<item>.+?)\s+included$", re.IGNORECASE)
@@ -36,6 +38,8 @@ _COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "
               "coating", "lining", "casing", "housing", "setting"}
 _TRAILERS = {"inside", "outside", "included", "only", "too"}  # words after a feature's head noun
 _DIM_PARTS = {"floor", "seat", "base", "opening", "panel"}  # "108 x 60 in floor": the floor measures it
+# roles each frame states as one phrase; a list of them ("use: Hiking; Travel") is joined into one
+_ONE_TEXT_ROLES = frozenset({"weight", "capacity", "dimensions", "use", "care"})
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,20 @@ class FactSheet:
     lists: dict[str, list[str]]  # list facts (materials, colors, certifications)
 
     @classmethod
-    def from_facts(cls, facts: dict) -> "FactSheet":
-        """Read a row's facts (``CatalogRow.facts``)."""
+    def from_facts(cls, facts: dict, catalog=None) -> "FactSheet":
+        """Read a row's facts (``CatalogRow.facts``) by role (:func:`facts_by_role`).
+
+        Args:
+            facts: the row's facts, keyed by prompt variable or already by role.
+            catalog: ``brand.catalog`` (its ``role:`` per variable); None reads keys as role names.
+        """
+        facts = facts_by_role(facts, catalog)
         name = short_name(" ".join(fact_text(facts.get("name")).split())) or "It"
         values = {k: fact_text(v) for k, v in facts.items() if not isinstance(v, (list, tuple)) and fact_text(v)}
         lists = {k: [fact_text(x) for x in v if fact_text(x)] for k, v in facts.items()
                  if isinstance(v, (list, tuple))}
+        for role in _ONE_TEXT_ROLES & lists.keys():  # "use: [Hiking, Cool]": one phrase for its frame
+            values.setdefault(role, join_list([_uncap(x) for x in lists[role]]))
         features = lists.pop("features", [])
         return cls(name=name, noun=_noun(name), phrases=classify(features), values=values, lists=lists)
 
@@ -153,10 +165,10 @@ def _cached_sheet(key: str) -> FactSheet:
     return FactSheet.from_facts(json.loads(key))
 
 
-def fact_sheet(facts: dict) -> FactSheet:
+def fact_sheet(facts: dict, catalog=None) -> FactSheet:
     """:meth:`FactSheet.from_facts`, cached for the rows in flight (the features' spaCy
     pass runs once per row, not once per task and variant)."""
-    return _cached_sheet(_facts_key(facts))
+    return _cached_sheet(_facts_key(facts_by_role(facts, catalog)))
 
 
 def _facts_key(facts: dict) -> str:
@@ -409,23 +421,26 @@ def shape_of(task: str, kind: str) -> str:
     return "meta" if "meta" in task else "prose"
 
 
-def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet: FactSheet | None = None) -> str:
+def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet: FactSheet | None = None,
+                         catalog=None) -> str:
     """The text of variant ``variant`` of ``task`` for a row, as a model completion would read.
 
     List tasks come back one ``- item`` per line, so :func:`parse_completion` reads
-    assembled and generated text the same way.
+    assembled and generated text the same way. ``catalog`` (``brand.catalog``) gives the
+    facts' roles; None reads the fact names as role names.
     """
-    sheet = sheet or fact_sheet(facts)
+    sheet = sheet or fact_sheet(facts, catalog)
     shape = shape_of(task, kind)
     if shape == "list":
         return "\n".join(LIST_MARKER + item for item in bullets(sheet))  # one frame set: no variants
     return meta(sheet) if shape == "meta" else description(sheet, variant)
 
 
-def variants(facts: dict, task: str, kind: str, count: int) -> list[str]:
+def variants(facts: dict, task: str, kind: str, count: int, catalog=None) -> list[str]:
     """Up to ``count`` distinct assembled texts of ``task`` (fewer when the frames run out),
-    cached for the rows in flight: the pool counts them, the run loop takes them by index."""
-    return list(_cached_variants(_facts_key(facts), task, kind, count))
+    cached for the rows in flight: the pool counts them, the run loop takes them by index.
+    ``catalog`` (``brand.catalog``) gives the facts' roles."""
+    return list(_cached_variants(_facts_key(facts_by_role(facts, catalog)), task, kind, count))
 
 
 @functools.lru_cache(maxsize=1024)

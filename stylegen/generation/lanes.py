@@ -70,7 +70,8 @@ class RunInputs:
 
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
         """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``."""
-        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates)
+        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates,
+                        catalog=self.brand.catalog)
 
     @property
     def in_scope(self) -> int:
@@ -169,7 +170,7 @@ def _catalog_lane(brand: BrandKit, options: GenerateOptions, catalog_path, name:
     catalog = read_catalog(catalog_path, brand.catalog)
     rows, rejects = in_scope(catalog, options.limit)
     settings = settings.replace(catalog=str(catalog.path), catalog_sha256=catalog.sha256)
-    rows, talking = quarantine_instructions(rows)  # before the dry run too: its summary counts them
+    rows, talking = quarantine_instructions(rows, brand.catalog)  # before the dry run too: its summary counts them
     if not options.dry_run:  # prompts do not depend on the adapter; the dry run shows every prompt
         adapter = adapter_dir(brand, options.adapter, options.no_adapter)
         settings = with_adapter(brand, settings, adapter, check=check)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from stylegen.errors import DataError
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.corpus import function_words, leaves, letter_words, load_corpus
 from stylegen.validation.records import field_texts
 
@@ -47,10 +49,11 @@ class Lexicon:
     category_words: dict[str, Counter] = field(default_factory=dict)
     general: frozenset[str] = frozenset()
     settings: LexiconSettings = LexiconSettings()
+    catalog: Any = None  # brand.catalog: which fact is the category (stylegen.kit.roles)
 
     def words_for(self, facts: dict) -> frozenset[str]:
         """Every word a completion for a row with these ``facts`` may use (lower case)."""
-        category = str(facts.get("category") or "").strip().lower()
+        category = str(facts_by_role(facts, self.catalog).get("category") or "").strip().lower()
         counts = self.category_words.get(category, Counter())
         own = {w for w, n in counts.items() if n >= self.settings.min_docs}
         return frozenset(own | self.general | function_words() | fact_words(facts))
@@ -85,10 +88,11 @@ def build_lexicon(brand, settings: LexiconSettings = LexiconSettings()) -> Lexic
             continue
         texts = [text for _, _, text in field_texts(rec, list(brand.tasks))]
         seen = set().union(*(words(t) for t in texts)) | fact_words(rec.facts)
-        per_category.setdefault(str(rec.facts.get("category") or "").strip().lower(), Counter()).update(seen)
+        category = facts_by_role(rec.facts, brand.catalog).get("category")
+        per_category.setdefault(str(category or "").strip().lower(), Counter()).update(seen)
     spread = Counter(w for counts in per_category.values() for w in counts)
     general = frozenset(w for w, n in spread.items() if n >= settings.min_categories)
-    return Lexicon(per_category, general, settings)
+    return Lexicon(per_category, general, settings, brand.catalog)
 
 
 class TokenLexicon:

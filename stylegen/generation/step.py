@@ -25,6 +25,7 @@ from stylegen.generation.ledger import FinishedRow
 from stylegen.generation.lanes import Lane, take_mixed
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RowState
 from stylegen.kit.prompts import parse_completion
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.findings import Finding
 from stylegen.validation.fixes import fix_records, FixOutcome
 from stylegen.validation.records import field_text, Record, task_of
@@ -180,7 +181,7 @@ def _candidates(lane: Lane, jobs: list[Job], results) -> tuple[list, float]:
             attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
             findings=[f for f in outcome.findings if task_of(f.field, settings.tasks) == job.task],
             fixes=[fx for fx in outcome.fixes if task_of(fx.field, settings.tasks) == job.task],
-            quality=quality_score(field_text(value), states[job.row_id].row.facts,
+            quality=quality_score(field_text(value), facts_by_role(states[job.row_id].row.facts, brand.catalog),
                                   getattr(res, "mean_logprob", None))))
     return out, seconds
 

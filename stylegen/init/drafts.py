@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylegen.validation.grounding import ClaimTerm, FactIndex, term_claims
+from stylegen.validation.grounding import ClaimTerm, FactIndex, read_quantities, term_claims
 from stylegen.validation.readability import count_words, is_english_word, score
 
 MIN_RECORDS = 2  # a fact phrase seen in one record only is a one-off, not vocabulary
@@ -82,18 +82,29 @@ class ClaimDraft:
         return f"{self.kind}: {self.form}" + (f" <= {support}" if support else "")
 
 
-def claim_kind(fact_field: str) -> str | None:
-    """The claim kind of a fact column by its name, or None for columns that are not claims."""
+# fact role -> claim kind; roles left out (name, measures, colours, sizes, use, care, origin,
+# price, audience, flag) are not claim vocabulary
+_ROLE_CLAIMS = {"features": "feature", "materials": "material", "certifications": "certification",
+                "attribute": "term", "text": "term"}
+
+
+def claim_kind(fact_field: str, role: str | None = None) -> str | None:
+    """The claim kind of a fact column by its role (drafted, :func:`draft_roles`), else by
+    its name; None for columns that are not claims."""
+    if role is not None:
+        return _ROLE_CLAIMS.get(role)
     name = fact_field.lower()
     if any(word in name for word in _NOT_CLAIMS):
         return None
     return next((kind for kind, words in _CLAIM_KINDS if any(w in name for w in words)), "term")
 
 
-def fact_phrases(nlp, records: list[dict]) -> dict[str, dict[str, str]]:
-    """Record id -> {noun phrase: claim kind} over the claimable fact values."""
+def fact_phrases(nlp, records: list[dict], roles: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Record id -> {noun phrase: claim kind} over the claimable fact values (``roles``:
+    column -> drafted role; without it, claim kinds come from the column names)."""
+    roles = roles or {}
     values = [(r["id"], kind, v) for r in records for f, value in r["facts"].items()
-              if (kind := claim_kind(f)) for v in (value if isinstance(value, list) else [value])]
+              if (kind := claim_kind(f, roles.get(f))) for v in (value if isinstance(value, list) else [value])]
     out: dict[str, dict[str, str]] = defaultdict(dict)
     for (rid, kind, _), doc in zip(values, nlp.pipe([str(v) for _, _, v in values], batch_size=256)):
         for phrase in _noun_phrases(doc):
@@ -407,3 +418,126 @@ def never_used(texts: list[str], reference: dict) -> list[tuple[str, int]]:
     common = [(n_texts, w) for w, (n_texts, _, pos) in reference["words"].items()
               if n_texts >= floor and pos not in _CONTENT_POS and w not in count and len(w) > 1]
     return [(w, n) for n, w in sorted(common, key=lambda x: (-x[0], x[1]))[:_VOICE_WORDS]]
+
+
+# --- fact roles ------------------------------------------------------------------------
+
+# A column's words (split on _, -, spaces; a plural s dropped) -> the role they name
+# (stylegen.kit.roles). The last word is read first: "fabric_weight" is a weight.
+_ROLE_WORDS = {
+    "name": "name", "title": "name", "category": "category", "categorie": "category", "type": "category",
+    "department": "category", "feature": "features", "detail": "features", "highlight": "features",
+    "spec": "features", "bullet": "features", "material": "materials", "fabric": "materials",
+    "fabrication": "materials", "shell": "materials", "lining": "materials", "fill": "materials",
+    "composition": "materials", "blend": "materials", "weight": "weight", "wt": "weight", "mass": "weight",
+    "gram": "weight", "dimension": "dimensions", "measurement": "dimensions", "length": "dimensions",
+    "width": "dimensions", "height": "dimensions", "depth": "dimensions", "inseam": "dimensions",
+    "capacity": "capacity", "volume": "capacity", "color": "colors", "colour": "colors", "colorway": "colors",
+    "size": "sizes", "use": "use", "activity": "use", "sport": "use", "climate": "use", "season": "use",
+    "weather": "use", "terrain": "use", "care": "care", "wash": "care", "certification": "certifications",
+    "certified": "certifications", "standard": "certifications", "label": "certifications", "origin": "origin",
+    "country": "origin", "price": "price", "msrp": "price", "cost": "price", "gender": "audience",
+    "audience": "audience",
+}
+_ROLE_PHRASES = {"made_in": "origin", "product_name": "name", "age_group": "audience"}
+_ONE_VALUE_ROLES = ("name", "category", "weight", "dimensions", "capacity", "care", "origin", "price")
+_FLAGS = frozenset({"yes", "no", "true", "false", "y", "n", "0", "1"})
+_MEASURES = {"mass": "weight", "volume": "capacity", "length": "dimensions"}
+_COLOURS = frozenset("""black white gray grey red blue green yellow orange purple pink brown beige tan navy
+    olive khaki teal maroon burgundy charcoal cream ivory silver gold natural multi lavender indigo rust sage
+    coral mint slate sand stone moss forest sky heather""".split())
+_SIZE = re.compile(r"(?:x{0,3}s|s|m|l|x{1,3}l|\d{1,2}x?l|one size|os|\d{1,3}(?:\.\d)?(?:\s?(?:cm|in|foot|ft))?)$",
+                   re.IGNORECASE)
+
+
+@dataclass
+class RoleDraft:
+    """The role drafted for one fact column, and where it came from."""
+
+    column: str
+    role: str
+    source: str
+
+
+def draft_roles(records: list[dict], fact_fields: list[str]) -> list[RoleDraft]:
+    """A role for every fact column: by its name, then by its values (which win when they
+    disagree); a one-value role claimed by two columns stays with the fuller one."""
+    drafts = [_draft_role(f, [r["facts"][f] for r in records if r["facts"].get(f) not in (None, "", [])])
+              for f in fact_fields]
+    filled = {f: sum(1 for r in records if r["facts"].get(f) not in (None, "", [])) for f in fact_fields}
+    for role in _ONE_VALUE_ROLES:
+        claimants = sorted((d for d in drafts if d.role == role), key=lambda d: -filled[d.column])
+        for d in claimants[1:]:
+            d.role, d.source = ("attribute" if role == "category" else "text"), (
+                f"{d.source}; but {claimants[0].column!r} is filled in more rows and keeps {role}")
+    return drafts
+
+
+def role_by_name(column: str) -> str | None:
+    """The role a column's name says (None: it says none)."""
+    key = re.sub(r"[\s-]+", "_", column.strip().lower())
+    if key in _ROLE_PHRASES:
+        return _ROLE_PHRASES[key]
+    words = [w[:-1] if w.endswith("s") and len(w) > 3 else w for w in key.split("_") if w]
+    return next((_ROLE_WORDS[w] for w in reversed(words) if w in _ROLE_WORDS), None)
+
+
+def _draft_role(column: str, values: list) -> RoleDraft:
+    named = role_by_name(column)
+    by_values, why = _role_by_values(values)
+    # values win for flags and measures, and over "features" when the items are one-word
+    # labels ("Waterproof", "Lightweight"): the assembler would call them "a waterproof"
+    wins = ("flag", *_MEASURES.values()) + (("attribute",) if named == "features" else ())
+    if by_values and by_values != named and (named is None or by_values in wins):
+        said = f" (the name said {named})" if named else ""
+        return RoleDraft(column, by_values, f"values: {why}{said}")
+    if named == "weight" and _measured_share(values, named) < 0.5:
+        # "fabric_weight: 240 gsm" is not what the product weighs: the frames would say "weighs 240 gsm"
+        # (a capacity may be a count: "2 person")
+        share = _measured_share(values, named)
+        return RoleDraft(column, "text", f"column name {column!r} said weight, but {share:.0%} of its values are"
+                                         " masses: free text")
+    if named:
+        return RoleDraft(column, named, f"column name {column!r}")
+    if by_values:
+        return RoleDraft(column, by_values, f"values: {why}")
+    return RoleDraft(column, "text", "no role in its name or values: free text")
+
+
+def _role_by_values(values: list) -> tuple[str | None, str]:
+    """The role the values show, with the figure that shows it (None: they show none)."""
+    items = [str(x).strip() for v in values for x in (v if isinstance(v, list) else [v]) if str(x).strip()]
+    if not items:
+        return None, ""
+    share = (lambda test: sum(map(test, items)) / len(items))  # noqa: E731
+    if share(lambda x: x.lower() in _FLAGS) >= 0.9:
+        return "flag", f"{share(lambda x: x.lower() in _FLAGS):.0%} Yes/No"
+    measures = Counter(_one_measure(x) for x in items)
+    for dimension, role in _MEASURES.items():
+        if measures[dimension] / len(items) >= 0.8:
+            return role, f"{measures[dimension] / len(items):.0%} are one {dimension}"
+    if share(lambda x: set(re.findall(r"[a-z]+", x.lower())) <= _COLOURS and x[:1].isalpha()) >= 0.8:
+        return "colors", "colour words"
+    if share(lambda x: bool(_SIZE.match(x))) >= 0.8:
+        return "sizes", "size tokens"
+    distinct, words = Counter(items), sum(len(x.split()) for x in items) / len(items)
+    if any(isinstance(v, list) for v in values) and words >= 3:
+        return "features", f"lists of phrases, {words:.1f} words an item"
+    if len(distinct) < 50 and words <= 2 and share(lambda x: distinct[x] >= 2) >= 0.8:
+        return "attribute", f"a closed set of {len(distinct)} labels"
+    return None, ""
+
+
+def _measured_share(values: list, role: str) -> float:
+    """The share of a column's values that are a quantity of ``role``'s dimension."""
+    dimension = next(d for d, r in _MEASURES.items() if r == role)
+    items = [str(x) for v in values for x in (v if isinstance(v, list) else [v]) if str(x).strip()]
+    return sum(any(q.dimension == dimension for q in read_quantities(x)) for x in items) / max(1, len(items))
+
+
+def _one_measure(text: str) -> str | None:
+    """The dimension of ``text`` when it is one quantity with a unit and little else."""
+    found = read_quantities(text)
+    dims = {q.dimension for q in found if q.unit}
+    rest = re.sub(r"[\d.,/x×\s\"']+", " ", text).split()
+    return dims.pop() if len(dims) == 1 and len(rest) <= 4 else None

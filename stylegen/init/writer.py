@@ -1,6 +1,7 @@
 """Writing the files of a drafted brand kit (``stylegen init``), each value with its source."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -83,7 +84,8 @@ class KitDraft:
         _write_rules(self.out, self.source, self.tasks, stats, bool(readability))
         (self.out / "brand.yaml").write_text(self._brand_yaml(name, stats, readability, terms, voice),
                                              encoding="utf-8")
-        return [claims_note, f"readability floors for {', '.join(d.task for d in readability) or 'no field'}",
+        return [claims_note, "fact roles: " + ", ".join(f"{f} {d.role}" for f, d in self.roles.items()),
+                f"readability floors for {', '.join(d.task for d in readability) or 'no field'}",
                 f"{len(terms.candidates)} terminology candidate(s) in brand.yaml comments",
                 f"voice: {len(voice.lines())} measured trait(s) of {voice.texts} {voice.task} texts" if voice
                 else "voice: a placeholder (too few texts to measure)"]
@@ -98,7 +100,7 @@ class KitDraft:
         else:
             task, texts = next(iter(self.tasks)), all_texts
         names = {w.lower() for r in self.records for key, value in r["facts"].items()
-                 if key.lower() in ("name", "title", "product_name")
+                 if key in self.roles and self.roles[key].role == "name"
                  for v in (value if isinstance(value, list) else [value]) for w in _drafts.VOICE_WORD.findall(str(v))}
         return _drafts.draft_voice(texts, all_texts, names, task, nlp)
 
@@ -109,7 +111,7 @@ class KitDraft:
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records), encoding="utf-8")
 
     def _write_claims(self, nlp) -> str:
-        phrases = _drafts.fact_phrases(nlp, self.records)
+        phrases = _drafts.fact_phrases(nlp, self.records, {f: d.role for f, d in self.roles.items()})
         drafts = _drafts.draft_claims(phrases)
         _drafts.settle_claims(drafts, self.records, phrases, self.texts, nlp, self.say)
         active = [d for d in drafts if not d.unsupported]
@@ -166,14 +168,23 @@ class KitDraft:
         return out + [""]
 
     def _catalog_yaml(self) -> list[str]:
-        out = ["catalog:", f"  id: {json.dumps(self.id_field)}  # the id column of {self.source.name}", "  fields:"]
+        out = ["catalog:", f"  id: {json.dumps(self.id_field)}  # the id column of {self.source.name}",
+               "  # role: what each fact is (docs/REAL_BRAND.md, fact roles); the assembler, coverage,",
+               "  # grounding and the checks read roles, not column names. Drafted: review them.", "  fields:"]
         for fact in self.fact_fields:
             values = [r["facts"][fact] for r in self.records if fact in r["facts"]]
             is_list = sum(isinstance(v, list) for v in values) > len(values) / 2
-            required = ", required: true" if fact == "name" else ""
-            out.append(f"    {fact}: {{column: {json.dumps(fact)}{', list: true' if is_list else ''}{required}}}"
-                       f"  # a fact column, in {len(values)} of {len(self.records)} records")
+            draft = self.roles[fact]
+            required = ", required: true" if draft.role == "name" else ""
+            out.append(f"    {fact}: {{column: {json.dumps(fact)}{', list: true' if is_list else ''}{required},"
+                       f" role: {draft.role}}}  # in {len(values)} of {len(self.records)} records;"
+                       f" role from {draft.source}")
         return out + [""]
+
+    @functools.cached_property
+    def roles(self) -> dict[str, "_drafts.RoleDraft"]:
+        """The drafted role of every fact column."""
+        return {d.column: d for d in _drafts.draft_roles(self.records, self.fact_fields)}
 
 
 def _stats(records, task, kind) -> dict:

@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 
 from stylegen.kit.yaml_lines import load_yaml, short
 from stylegen.kit.config import Problems, load_dataclass
+from stylegen.kit.roles import ROLES
 from stylegen.errors import ConfigError
 
 BRAND_FILE = "brand.yaml"
@@ -24,6 +25,7 @@ ReadabilityMetric = Literal[
     "coleman_liau_index", "automated_readability_index", "dale_chall_readability_score",
     "linsear_write_formula",
 ]
+RoleName = Literal[tuple(ROLES)]  # stylegen.kit.roles: what a fact is, whatever its column is called
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -71,6 +73,9 @@ class CatalogField:
     required: bool = False
     list: bool = False
     max_chars: int | None = None
+    # what the fact is (stylegen.kit.roles); None: the variable's own name when it is a
+    # role ("features", "materials", ...), else "text"
+    role: RoleName | None = None
 
 
 @dataclass

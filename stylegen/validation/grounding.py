@@ -47,6 +47,7 @@ from fractions import Fraction
 from pathlib import Path
 from stylegen.compat.spacy import lemmatizer_tables
 from stylegen.errors import ConfigError
+from stylegen.kit.roles import role_of
 from stylegen.validation.claim_context import (
     comparisons, coordinations, COORDINATION, expand_coordination, in_comparison, number_in_comparison,
 )
@@ -191,7 +192,7 @@ def as_claim_terms(claim_terms) -> tuple[ClaimTerm, ...]:
 # --- public entry point ---------------------------------------------------------------
 
 
-def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=None) -> list[Claim]:
+def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=None, catalog=None) -> list[Claim]:
     """Every claim in ``text`` that ``facts`` do not support, in text order.
 
     Args:
@@ -201,11 +202,12 @@ def unsupported_claims(text: str, facts: dict, *, claim_terms=(), doc=None, nlp=
         doc: the spaCy ``Doc`` of ``text`` when the caller has one (the validator parses
             all fields in one batched ``nlp.pipe`` pass); parsed here when omitted.
         nlp: the spaCy pipeline that made ``doc``; defaults to stylegen's shared one.
+        catalog: ``brand.catalog``, the facts' roles; None reads fact names as role names.
 
     Returns:
         The unsupported claims, sorted by span.
     """
-    index = FactIndex.for_facts(facts)
+    index = FactIndex.for_facts(facts, catalog)
     claims = number_claims(text, index)
     terms = as_claim_terms(claim_terms)
     if terms:
@@ -321,11 +323,12 @@ class FactIndex:
     sole_materials: list[tuple[str, ...]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, facts: dict | None) -> "FactIndex":
+    def build(cls, facts: dict | None, catalog=None) -> "FactIndex":
         """Index a facts mapping (``None`` gives an empty index: nothing is supported).
 
         Hanging hyphens are written out first: the fact "Water- and windproof" is read
-        as "waterproof and windproof".
+        as "waterproof and windproof". ``catalog`` (``brand.catalog``) gives the facts'
+        roles (:mod:`stylegen.kit.roles`); None reads fact names as role names.
         """
         facts = facts or {}
         values = [expand_coordination(leaf) for key, value in facts.items() for leaf in leaves(value)]
@@ -339,15 +342,16 @@ class FactIndex:
         for c in (c for leaf in values for c in _counted(leaf, read[leaf])):
             counted.setdefault(c.head, []).append(c)
         return cls([_fact_words(leaf) for leaf in values], [q for _, q in quantities], counts,
-                   [s for s in shares if s.words], counted, _bare_lengths(facts), _sole_materials(facts))
+                   [s for s in shares if s.words], counted, _bare_lengths(facts, catalog),
+                   _sole_materials(facts, catalog))
 
     @classmethod
-    def for_facts(cls, facts: dict | None) -> "FactIndex":
+    def for_facts(cls, facts: dict | None, catalog=None) -> "FactIndex":
         """:meth:`build`, reused while the same facts object comes back (fields of one row)."""
         cached = _LAST_INDEX.get("facts")
-        if cached is None or cached[0] is not facts:
-            _LAST_INDEX["facts"] = (facts, cls.build(facts))
-        return _LAST_INDEX["facts"][1]
+        if cached is None or cached[0] is not facts or cached[1] is not catalog:
+            _LAST_INDEX["facts"] = (facts, catalog, cls.build(facts, catalog))
+        return _LAST_INDEX["facts"][2]
 
     def mentions(self, phrase: str) -> bool:
         """True when one fact value holds every content word of ``phrase`` (any order)."""
@@ -355,8 +359,9 @@ class FactIndex:
         return bool(folded) and any(folded <= ws for ws in self.word_sets)
 
 
-# fact names that say a value is a length ("inseam", "strap_length"); a bare number there
-# is a length the brand states without its unit
+# Facts of the dimensions role hold lengths, of the materials role materials. A free-text
+# fact (role ``text``, the default) whose name says length ("inseam", "strap_length") or
+# material ("fabric") is read the same way: a kit written before roles keeps its support.
 _LENGTH_KEY = re.compile(r"inseam|length|width|height|depth|dimension|diameter|rise|drop|sleeve|waist|thick",
                          re.IGNORECASE)
 _MATERIAL_KEY = re.compile(r"material|fabric", re.IGNORECASE)
@@ -364,11 +369,17 @@ _BARE_LENGTH_UNITS = frozenset({"in", "ft"})
 _FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n"})  # "performance_fabric: Yes" names no material
 
 
-def _bare_lengths(facts: dict) -> frozenset:
-    """The values of bare numbers (``"32"``, ``[30, 32]``) under fact names that say length."""
+def _has_role(key: str, role: str, name_says: re.Pattern, catalog) -> bool:
+    """Whether fact ``key`` has ``role``, or is free text whose name says it."""
+    actual = role_of(str(key), catalog)
+    return actual == role or (actual == "text" and bool(name_says.search(str(key))))
+
+
+def _bare_lengths(facts: dict, catalog=None) -> frozenset:
+    """The values of bare numbers (``"32"``, ``[30, 32]``) of length facts (the dimensions role)."""
     out = set()
     for key, value in facts.items():
-        if _LENGTH_KEY.search(str(key)):
+        if _has_role(key, "dimensions", _LENGTH_KEY, catalog):
             for leaf in leaves(value):
                 found = read_quantities(leaf.strip())
                 if len(found) == 1 and found[0].unit is None and found[0].text == leaf.strip():
@@ -376,12 +387,12 @@ def _bare_lengths(facts: dict) -> frozenset:
     return frozenset(out)
 
 
-def _sole_materials(facts: dict) -> list[tuple[str, ...]]:
-    """The content words of each material fact that holds one value only."""
+def _sole_materials(facts: dict, catalog=None) -> list[tuple[str, ...]]:
+    """The content words of each material fact (the materials role) that holds one value only."""
     out = []
     for key, value in facts.items():
         items = leaves(value)
-        if _MATERIAL_KEY.search(str(key)) and len(items) == 1:
+        if _has_role(key, "materials", _MATERIAL_KEY, catalog) and len(items) == 1:
             content = tuple(w for w in folded_words(items[0]) if w not in FILLER)
             if content and not read_quantities(items[0]) and not _FLAG_VALUES.issuperset(content):
                 out.append(content)

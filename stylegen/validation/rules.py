@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from stylegen.errors import ConfigError
+from stylegen.kit.roles import role_of
 from stylegen.kit.yaml_lines import line_of, load_yaml, short
 from stylegen.kit.brand import load_brand
 from stylegen.kit.config import load_dataclass, Problems
@@ -328,6 +329,17 @@ def _source(file) -> str:
     return "built-in" if BUILTIN_DIR in path.resolve().parents else str(path)
 
 
+def fact_role_lines(catalog) -> list[str]:
+    """``brand check``'s table of the catalog's facts: variable, column, role, and whence the role."""
+    lines = [f"catalog: {len(catalog.fields)} facts (variable, column, role)"]
+    for var, spec in catalog.fields.items():
+        role = role_of(var, catalog)
+        whence = ("role: in brand.yaml" if spec.role else "named like the role" if role != "text"
+                  else "no role: free text")
+        lines.append(f"  {var:24} {spec.column[:40]:40} {role:14} {whence}")
+    return lines
+
+
 def check_brand_kit(brand_dir: str | Path) -> str:
     """Load a brand kit and every rule of its suites; return a readable summary.
 
@@ -339,6 +351,7 @@ def check_brand_kit(brand_dir: str | Path) -> str:
     rules = load_rules(brand, include_off=True)
     lines = [f"{brand.file}: ok: brand {brand.name!r}, tasks {', '.join(brand.tasks)}, "
              f"schema {brand.schema}, {len(brand.claim_terms)} claim terms"]
+    lines += fact_role_lines(brand.catalog)
     for suite in brand.validators.suites:
         mine = [r for r in rules if r.suite == suite]
         lines.append(f"{suite}: {len(mine)} rules")

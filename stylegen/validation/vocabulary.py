@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from stylegen.errors import DataError
 from stylegen.catalog.rows import read_catalog
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.corpus import data_files, files_sha256, held_out_ids, leaves
 from stylegen.validation.records import field_texts, read_records
 
@@ -223,18 +224,20 @@ def _build(brand, files: list[Path], catalogs: list[Path], sha256: str, held: fr
                             references={}, category_names={})
     for rec in records:
         if rec.id not in held:
-            _learn_record(vocab, rec, list(brand.tasks))
+            _learn_record(vocab, rec, list(brand.tasks), brand.catalog)
     for key in vocab.general_docs:
         vocab.general_categories[key] = sum(1 for docs in vocab.category_docs.values() if key in docs)
     for path in catalogs:
         for row in read_catalog(path, brand.catalog).rows:
-            _add_kind(vocab, row.facts.get("category"), row.facts.get("name"))
+            roles = facts_by_role(row.facts, brand.catalog)
+            _add_kind(vocab, roles.get("category"), roles.get("name"))
     return vocab
 
 
-def _learn_record(vocab: BrandVocabulary, rec, tasks: list[str]) -> None:
+def _learn_record(vocab: BrandVocabulary, rec, tasks: list[str], catalog=None) -> None:
     """Add one approved record: its words (copy and facts), its name's noun, its references."""
-    cat = _add_kind(vocab, rec.facts.get("category"), rec.facts.get("name"))
+    roles = facts_by_role(rec.facts, catalog)
+    cat = _add_kind(vocab, roles.get("category"), roles.get("name"))
     texts = [text for _, _, text in field_texts(rec, tasks)]
     keys = set().union(facts_keys(rec.facts), *(text_keys(t) for t in texts))
     vocab.category_docs.setdefault(cat, Counter()).update(keys)

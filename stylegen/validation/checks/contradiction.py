@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
@@ -175,14 +176,15 @@ class Contradiction(Check):
 
     def check(self, target):
         """Yield a hit per statement that conflicts with the facts."""
-        facts, text = target.facts, target.text
-        if facts is None or not text:
+        text, catalog = target.text, getattr(self.brand, "catalog", None)
+        if target.facts is None or not text:
             return
+        facts = facts_by_role(target.facts, catalog)  # read by role: the category, the name, the weight
         hits = []
         if "pairs" in self.options.checks:
             hits += self._pairs(text, facts)
         if "numbers" in self.options.checks:
-            hits += self._numbers(text, facts)
+            hits += self._numbers(text, facts, FactIndex.for_facts(target.facts, catalog))
         if "kind" in self.options.checks and self.needs_for(text) is not None:
             hits += self._kinds(_tagged(target, text), facts)
         if "part" in self.options.checks and _COPULA_CUE.search(text):
@@ -210,8 +212,7 @@ class Contradiction(Check):
 
     # --- numbers -----------------------------------------------------------------------
 
-    def _numbers(self, text: str, facts: dict) -> list[Hit]:
-        index = FactIndex.for_facts(facts)
+    def _numbers(self, text: str, facts: dict, index: FactIndex) -> list[Hit]:
         hits = []
         for q in read_quantities(text):
             key = self.options.quantities.get(q.dimension) if q.unit else None

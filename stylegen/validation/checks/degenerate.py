@@ -11,7 +11,7 @@ Sub-checks (``checks:``, default all of them), each a finding with the exact spa
   ("21.1 oz" ... "21.1 oz"; a chain or range such as "27 x 16 in" or "6 to 8 in" is one
   statement), or the same value of the record's ``facts`` with at least ``fact_words``
   (default 3) words ("hood with a brim"). Fact keys in ``ignore_facts`` (default
-  ``name``: naming the product twice is normal) do not count.
+  the facts of the ``name`` role: naming the product twice is normal) do not count.
 * ``verbless``: in ``verbless_fields`` (default description and meta description; list
   fields are fragments by design and may not be named), a bare phrase given as a sentence
   ("Warm down."): it ends with . or ! (a question asks the reader: "Heavy bag?"), has
@@ -35,6 +35,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from stylegen.kit.roles import roles_of
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import read_quantities
 from stylegen.validation.nlp import load_nlp
@@ -111,7 +112,9 @@ class Degenerate(Check):
             problem("ignore_facts", f"unknown fact(s) {', '.join(map(repr, unknown))} (valid: {', '.join(facts)})")
         self.enabled = set(opts.checks)
         self._allow = {w.lower() for w in opts.allow_doubled}
-        self._ignore = set(opts.ignore_facts)
+        # the default: the facts of the name role (stylegen.kit.roles), whatever they are called
+        names = {var for var, role in roles_of(self.brand.catalog).items() if role == "name"} if self.brand else set()
+        self._ignore = set(named) if named else set(_DEFAULT_IGNORE) | names
         self._cached = (None, ([], []))
 
     def _check_fields(self, problem) -> None:

@@ -89,9 +89,10 @@ class Grounding(Check):
 
     def _index(self, facts: dict) -> FactIndex:
         """The facts index, reused across the fields and bullets of one record."""
+        catalog = getattr(self.brand, "catalog", None)  # the facts' roles
         if self.options.facts is None:
-            return FactIndex.for_facts(facts)
+            return FactIndex.for_facts(facts, catalog)
         if self._cached[0] is not facts:
             chosen = {k: v for k, v in facts.items() if k in self.options.facts}
-            self._cached = (facts, FactIndex.build(chosen))
+            self._cached = (facts, FactIndex.build(chosen, catalog))
         return self._cached[1]

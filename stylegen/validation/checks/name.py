@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.readability import is_english_word
 
@@ -44,7 +45,7 @@ class NameSpelling(Check):
             problem("max_edits", f"must be 1 or 2, not {self.options.max_edits!r}")
 
     def check(self, target):
-        words = name_words(target.facts)
+        words = name_words(facts_by_role(target.facts, getattr(self.brand, "catalog", None)))
         if not words or not target.text:
             return
         for start, end, right in misspellings(target.text, words, self.options):
@@ -52,13 +53,13 @@ class NameSpelling(Check):
 
     def replacement(self, match: str, record) -> str | None:
         """The name word ``match`` stands for (the ``replace`` fix), or None."""
-        words = name_words(getattr(record, "facts", None))
+        words = name_words(facts_by_role(getattr(record, "facts", None), getattr(self.brand, "catalog", None)))
         found = [right for _, _, right in misspellings(match, words, self.options)] if words else []
         return found[0] if len(found) == 1 else None
 
 
 def name_words(facts: dict | None) -> list[str]:
-    """The distinctive words of ``facts.name``: all but the last (the kind) and numbers."""
+    """The distinctive words of the name (facts by role): all but the last (the kind) and numbers."""
     name = str((facts or {}).get("name") or "")
     words = _WORD.findall(name)
     return [w for w in words[:-1] if len(w) >= 2]

@@ -70,7 +70,7 @@ class Occurrence(Check):
         if not self.options.unless_facts_stated or target.text is None or not target.facts:
             return False
 
-        return fact_coverage(target.text, target.facts) == 1.0
+        return fact_coverage(target.text, target.facts, getattr(target.brand, "catalog", None)) == 1.0
 
     def _count(self, target) -> tuple[int, list[int]]:
         kind = self.options.count

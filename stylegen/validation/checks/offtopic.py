@@ -41,6 +41,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from stylegen.errors import DataError
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.checks import Check, Hit, register
 from stylegen.validation.grounding import read_quantities
 from stylegen.validation.nlp import parse
@@ -168,10 +169,11 @@ class OffTopic(Check):
             if self.needs_for(target.text) is None:
                 return
             doc = parse([target.text], level="tags")[0]
-        content, unsupported = self._unsupported(doc, target.facts)
+        facts = facts_by_role(target.facts, getattr(self.brand, "catalog", None))
+        content, unsupported = self._unsupported(doc, facts)
         if len(unsupported) <= self.allowed(content):
             return
-        category = str(target.facts.get("category") or "").strip() or "these"
+        category = str(facts.get("category") or "").strip() or "these"
         words = ", ".join(t.text for t in unsupported)
         for tok in unsupported:
             yield Hit(tok.idx, tok.idx + len(tok.text),
