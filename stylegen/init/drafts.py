@@ -390,8 +390,6 @@ def favoured_words(texts: list[str], reference: dict, names: set[str]) -> list[t
     Only words in at least 3 texts (and 5% of them) count; function words, product-name
     words and person words (reported on their own) are left out.
     """
-    from stylegen.validation.checks.degenerate import FUNCTION_WORDS
-
     count, used_in = _counts(texts)
     ref = reference["words"]
     n, m = sum(count.values()), reference["tokens"]
