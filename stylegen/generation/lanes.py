@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from stylegen.errors import ConfigError, DataError
-from stylegen.generation.assemble import variants
+from stylegen.generation.assemble import shape_of, variants
 from stylegen.catalog.rows import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
 from stylegen.generation.engine import load_engine, load_multi_engine
 from stylegen.generation.ledger import brand_row_key, FinishedRow
 from stylegen.generation.lexicon import build_lexicon
+from stylegen.generation.phrasebook import brand_compositions, phrasebook_path
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
@@ -69,8 +70,18 @@ class RunInputs:
         return render_messages(self.brand, task, row.facts, feedback=note)
 
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
-        """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``."""
-        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates)
+        """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``.
+
+        For the prose tasks of brand.yaml ``generation.compose``, the descriptions composed
+        from the brand phrasebook come first and the plain frames' variants after them, so
+        the run validates and ranks both.
+        """
+        kind = self.settings.tasks[task].kind
+        plain = variants(row.facts, task, kind, self.settings.candidates)
+        if task not in self.brand.generation.compose or shape_of(task, kind) != "prose":
+            return plain
+        composed = brand_compositions(phrasebook_path(self.brand), row.facts, self.settings.candidates)
+        return list(dict.fromkeys(composed + plain))
 
     @property
     def in_scope(self) -> int:
