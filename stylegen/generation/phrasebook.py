@@ -35,16 +35,16 @@ from pathlib import Path
 
 from stylegen.generation.assemble import (care_sentence, classify, detail_sentences, fact_sheet, FactSheet,
                                           feature_sentences, join_list, lead, material_sentence)
+from stylegen.kit.brand import load_brand
 from stylegen.validation.corpus import FILLER, fold, function_words, load_corpus, words
 from stylegen.validation.grounding import brand_claim_terms, unsupported_claims
 
-PHRASEBOOK_FILE = "phrasebook.tsv"
 SLOT = re.compile(r"\{(?P<kind>[a-z]+)(?::(?P<head>[a-z-]+))?\}")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 # Words that make a sentence lean on the one before it ("The Bothy gives it 1.6 L"), or speak
 # of the product in the plural (plural rows get singular frames through agree()).
 CONTEXT_WORDS = frozenset("that those these this also too then instead same other another second "
-                          "they them their".split())
+                          "they their".split())
 # Care said outside the care slot ("It goes in the washing machine") is a care claim.
 CARE_WORDS = frozenset("wash washes washer washing dishwasher machine rinse soap dryer dry oil wax rewax clean "
                        "scrub bleach iron".split())
@@ -56,9 +56,11 @@ DEFAULT_POSITION = {"name": 0.1, "use": 0.15, "capacity": 0.3, "weight": 0.5, "f
                     "materials": 0.6, "dimensions": 0.7, "colors": 0.8, "care": 0.95}
 _PREPOSITIONS = (" with ", " for ", " that ", " to ", " on ", " in ", " at ", ", ", " and ")
 _DIM_PARTS = ("floor", "seat", "base", "opening", "panel")
-HEADER = ("# stylegen phrasebook (issue 21). One frame per line: record<TAB>scope<TAB>place<TAB>"
-          "position<TAB>frame.\n# scope: a category, or * for any; place: opener, fact or closer; "
-          "#x lines: sentences kept out, with why.\n# Edit freely: the next run reads this file as it is.\n")
+HEADER = ("# stylegen phrasebook (issue 21). One frame per line: record<TAB>scope<TAB>place<TAB>position<TAB>frame.\n"
+          "# scope: the category it is used for; place: opener, fact or closer; position: where it sat (0-1).\n"
+          "# #stated lines: the share of the brand's descriptions that state each kind of fact; under 0.10\n"
+          "# a composed description leaves that kind out. #x lines: sentences kept out, with why.\n"
+          "# Edit freely: the next run reads this file as it is.\n")
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ class Phrasebook:
 
     frames: list[Frame] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
+    # kind -> share of the approved descriptions whose record has that fact and that state it
+    # verbatim; a kind the brand (almost) never states in a description is left out of one
+    stated: dict[str, float] = field(default_factory=dict)
 
     @functools.cached_property
     def positions(self) -> dict[str, float]:
@@ -128,7 +133,6 @@ class Vocabulary:
     materials: frozenset[str]
     colors: frozenset[str]
     features: frozenset[str]
-    nouns: frozenset[str]  # what products are called ("tent", "kettle"): category-specific
 
     @classmethod
     def of(cls, records) -> "Vocabulary":
@@ -139,8 +143,22 @@ class Vocabulary:
         heads = {fold(_head(x)) for f in facts for x in noun_features(f)} - function_words()
         return cls(materials=folded(m for f in facts for m in _list(f, "materials")),
                    colors=folded(c for f in facts for c in _list(f, "colors")),
-                   features=frozenset(h for h in heads if h),
-                   nouns=frozenset(fold(_noun(f.get("name", ""))) for f in facts) - {""})
+                   features=frozenset(h for h in heads if h))
+
+
+STATED_KINDS = ("weight", "capacity", "dimensions", "use", "care", "colors", "materials", "certifications")
+STATED_FLOOR = 0.1  # a kind stated in fewer of the brand's descriptions than this is left out
+
+
+def stated_shares(records) -> dict[str, float]:
+    """Per fact kind, the share of descriptions (of records with the fact) that state a value of it."""
+    shares = {}
+    for kind in STATED_KINDS:
+        having = [r for r in records if _list(r.facts, kind)]
+        said = [r for r in having if any(v.lower() in r.fields["description"].lower() for v in _list(r.facts, kind))]
+        if having:
+            shares[kind] = round(len(said) / len(having), 2)
+    return shares
 
 
 def _list(facts: dict, key: str) -> list[str]:
@@ -184,7 +202,7 @@ def mine(records, claim_terms=()) -> Phrasebook:
     """
     records = [r for r in records if isinstance(r.facts, dict) and isinstance(r.fields.get("description"), str)]
     vocab = Vocabulary.of(records)
-    book, seen = Phrasebook(), set()
+    book, seen = Phrasebook(stated=stated_shares(records)), set()
     for record in records:
         parts = sentences(record.fields["description"])
         for i, sentence in enumerate(parts):
@@ -236,7 +254,8 @@ def fixed_word_reason(fixed: str, vocab: Vocabulary) -> str | None:
     """Why a frame's fixed words state something specific, or None."""
     if re.search(r"\d", fixed):
         return f"number outside a slot: {re.search(r'[^ ]*[0-9][^ ]*', fixed).group(0)}"
-    checks = (("leans on another sentence", CONTEXT_WORDS), ("care word outside a slot", CARE_WORDS), ("number word outside a slot", NUMBER_WORDS), ("material word outside a slot", vocab.materials),
+    checks = (("leans on another sentence", CONTEXT_WORDS), ("care word outside a slot", CARE_WORDS),
+              ("number word outside a slot", NUMBER_WORDS), ("material word outside a slot", vocab.materials),
               ("colour word outside a slot", vocab.colors), ("feature word outside a slot", vocab.features))
     folded = [fold(w) for w in words(fixed)]
     for reason, vocabulary in checks:
@@ -251,6 +270,7 @@ def slot_values_of(sentence: str, facts: dict) -> str:
     text = sentence
     for value, slot in _value_slots(facts):
         text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", slot, text, flags=re.IGNORECASE)
+    text = _slot_name_words(text, facts)
     text = re.sub(r"\{materials\}(?:,? and |, )\{materials\}", "{materials}", text)
     for feature in noun_features(facts):
         text = _slot_feature(text, feature)
@@ -270,13 +290,20 @@ def _value_slots(facts: dict) -> list[tuple[str, str]]:
     name = " ".join(str(facts.get("name") or "").split())
     names = [name, " ".join(name.split()[:-1])] if len(name.split()) > 2 else [name]
     pairs += [(n, "{name}") for n in names if len(n) > 2]
-    if name.split():  # "The Ember" for the Ember 1.2 L Kettle
-        pairs.append((f"The {name.split()[0]}", "The {name}"))
-    noun = _noun(name)
-    for det in ("the", "a", "an", "your", "whole", "this", "every", "new", "first", "real", "good"):
-        if noun:  # "the kettle": the product noun after a determiner (not "you pack it")
-            pairs.append((f"{det} {noun}", f"{det} {{noun}}"))
     return sorted({p for p in pairs if p[0].strip()}, key=lambda p: -len(p[0]))
+
+
+def _slot_name_words(text: str, facts: dict) -> str:
+    """"The Ember" (the name's first word) and "the kettle" (its noun, after a determiner) as slots."""
+    name = " ".join(str(facts.get("name") or "").split())
+    if name.split():
+        text = re.sub(rf"(?<=\bThe ){re.escape(name.split()[0])}\b(?! \d)", "{name}", text)
+        text = re.sub(rf"(?<=\bthe ){re.escape(name.split()[0])}\b(?! \d)", "{name}", text)
+    noun = _noun(name)
+    if noun:  # "the kettle", not "you pack it"
+        text = re.sub(rf"\b((?:the|a|an|your|whole|this|every|new|first|real|good) ){re.escape(noun)}\b",
+                      r"\1{noun}", text, flags=re.IGNORECASE)
+    return text
 
 
 def _slot_feature(text: str, feature: str) -> str:
@@ -305,7 +332,8 @@ def _slot_feature(text: str, feature: str) -> str:
 def write_phrasebook(book: Phrasebook, path: str | Path) -> Path:
     """Write the phrasebook file: a header, one frame per line, then the excluded sentences."""
     path = Path(path)
-    lines = [f.line() for f in book.frames] + [e.line() for e in book.excluded]
+    lines = ([f"#stated\t{k}\t{v:.2f}" for k, v in book.stated.items()] + [f.line() for f in book.frames]
+             + [e.line() for e in book.excluded])
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -315,7 +343,9 @@ def read_phrasebook(path: str | Path) -> Phrasebook:
     book = Phrasebook()
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         cells = line.split("\t")
-        if line.startswith("#x\t") and len(cells) == 4:
+        if line.startswith("#stated\t") and len(cells) == 3:
+            book.stated[cells[1]] = float(cells[2])
+        elif line.startswith("#x\t") and len(cells) == 4:
             book.excluded.append(Excluded(*cells[1:]))
         elif line.strip() and not line.startswith("#") and len(cells) == 5:
             book.frames.append(Frame(cells[0], cells[1], cells[2], float(cells[3]), cells[4]))
@@ -349,8 +379,6 @@ def build_phrasebook(brand, out: str | Path | None = None) -> tuple[Path, Phrase
 
 def build_phrasebook_for(brand_dir: str | Path, out: str | Path | None = None) -> str:
     """``stylegen phrasebook build``: load the kit, mine, write; a one-line summary."""
-    from stylegen.kit.brand import load_brand
-
     path, book = build_phrasebook(load_brand(brand_dir), out)
     places = {p: sum(f.place == p for f in book.frames) for p in ("fact", "opener", "closer")}
     return (f"{path}: {len(book.frames)} frames ({places['fact']} fact, {places['opener']} openers, "
@@ -444,9 +472,6 @@ def _dimension_fits(frame: str, row: SlotValues) -> bool:
     return parts == ({part} if part else set())
 
 
-_SINGULAR_VERB = re.compile(r"\b(It|it|\{name\}) (is|has|was|does|[a-z]+?[^s]s)\b")
-
-
 def agree(text: str, plural: bool) -> str:
     """Articles fitted to the word after them; for a plural product, "it" as "they" and its verbs."""
     text = re.sub(r"\b([Aa])n? (?=(one|two|three|four|five|six|seven|eight|nine|ten|\d))", "", text)
@@ -467,14 +492,18 @@ def _article(m: re.Match, text: str) -> str:
 
 
 def fact_keys(row: SlotValues) -> list[str]:
-    """The facts a description states, in the brand's usual order is applied later."""
+    """The keys of the facts a composition states (the order they are looked up in)."""
     return [k for k in ("use", "capacity", "weight", "materials", "dimensions", "colors", "care")
             if k in row.values] + [f.key for f in row.features]
 
 
 def compose(book: Phrasebook, facts: dict, variant: int) -> str:
-    """One composed description of a row (variant ``variant``: which frames are chosen)."""
-    sheet = fact_sheet(facts)
+    """One composed description of a row (variant ``variant``: which frames are chosen).
+
+    Facts of a kind the brand's descriptions do not state (``stated`` under
+    :data:`STATED_FLOOR`: colours, care, use on the sample brand) are left out, as the brand does.
+    """
+    sheet = brand_sheet(fact_sheet(facts), book)
     row = slot_values(facts, sheet)
     seed = zlib.crc32(repr(sorted(row.values.items())).encode())
     filled = [(f, r) for f in book.frames if f.place == "fact" for r in [fill(f, row)] if r]
@@ -490,10 +519,18 @@ def compose(book: Phrasebook, facts: dict, variant: int) -> str:
         chosen.append((_frame_position(frame, book), text))
     chosen += fallback_sentences(sheet, row, covered, book, variant)
     body = [t for _, t in sorted(chosen, key=lambda p: p[0])]
-    if "name" not in covered and body and not any(sheet.name in t for t in body):
+    opener, closer = _ends(row, book, "opener", seed + variant), _ends(row, book, "closer", seed + variant)
+    if body and not any(sheet.name in t for t in opener + body):  # the product is named early
         body[0] = _named(body[0], sheet.name)
-    return " ".join(_ends(row, book, "opener", seed + variant) + body + _ends(row, book, "closer", seed + variant))
+    return " ".join(opener + body + closer)
 
+
+
+def brand_sheet(sheet: FactSheet, book: Phrasebook) -> FactSheet:
+    """The row's facts without the kinds the brand's descriptions leave out."""
+    unsaid = {k for k, v in book.stated.items() if v < STATED_FLOOR}
+    return replace(sheet, values={k: v for k, v in sheet.values.items() if k not in unsaid},
+                   lists={k: v for k, v in sheet.lists.items() if k not in unsaid})
 
 
 def _frame_position(frame: Frame, book: Phrasebook) -> float:
@@ -528,11 +565,7 @@ def fallback_sentences(sheet: FactSheet, row: SlotValues, covered: set[str], boo
     out += [(pos["materials"], material_sentence(rest, variant))]
     out += [(pos["dimensions"], s) for s in detail_sentences(rest, variant)]
     out += [(pos["care"], care_sentence(rest))]
-    return [(p, _plural_fallback(s, row.plural)) for p, s in out if s]
-
-
-def _plural_fallback(sentence: str, plural: bool) -> str:
-    return agree(sentence, plural) if plural else sentence
+    return [(p, agree(s, row.plural)) for p, s in out if s]
 
 
 def brand_compositions(path: str | Path, facts: dict, count: int) -> list[str]:
