@@ -151,3 +151,29 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "phrasebook.tsv"
     path.write_text(text)
     return path
+
+
+def test_compose_setting_puts_compositions_before_the_plain_frames(tmp_path):
+    from stylegen.catalog.rows import CatalogRow
+    from stylegen.generation.assemble import variants
+    from stylegen.generation.lanes import RunInputs
+    from stylegen.generation.settings import GenerateOptions, run_settings
+    from stylegen.kit.brand import load_brand
+
+    kit = tmp_path / "brand"
+    shutil.copytree(ROOT / "brand", kit)
+    (kit / "phrasebook.tsv").write_text(BOOK)
+    conf = yaml.safe_load((kit / "brand.yaml").read_text())
+    for key, rel in (("training", "data"), ("validators", "path"), ("model", "adapter")):
+        conf[key][rel] = str((ROOT / "brand" / conf[key][rel]).resolve())
+    conf["generation"]["compose"] = ["description"]
+    (kit / "brand.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    brand = load_brand(kit)
+    inputs = RunInputs(brand, run_settings(brand, GenerateOptions(brand=str(kit), catalog="c.csv")), [])
+    row = CatalogRow(id="R-1", facts=ROW, line=2)
+    texts = inputs.assembled_texts(row, "description")
+    plain = variants(ROW, "description", "text", brand.generation.candidates)
+    assert texts[0].startswith("You pack a lunch and a spare layer, and the Scree Daypack takes all of it.")
+    assert texts[-len(plain):] == plain  # the frames stay in the list: nothing gets worse
+    assert inputs.assembled_texts(row, "meta_description") == variants(ROW, "meta_description", "text",
+                                                                       brand.generation.candidates)
