@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stylegen.generation.assemble import (care_sentence, classify, detail_sentences, fact_sheet, FactSheet,
-                                          feature_sentences, join_list, lead, material_sentence)
+                                          feature_sentences, is_plural_name, join_list, lead, material_sentence)
 from stylegen.kit.brand import load_brand
 from stylegen.validation.corpus import FILLER, fold, function_words, load_corpus, words
 from stylegen.validation.grounding import brand_claim_terms, unsupported_claims
@@ -422,16 +422,11 @@ def slot_values(facts: dict, sheet: FactSheet) -> SlotValues:
         values["colors"] = join_list(sheet.lists["colors"])
     feats = [RowFeature(f"feature:{i}", fold(_head(p.core)), _is_plural_word(_head(p.core)), p.core)
              for i, p in enumerate(sheet.phrases) if p.kind == "np" and _head(p.core)]
-    return SlotValues(values, feats, str(facts.get("category") or ""), _is_plural_name(sheet.name))
+    return SlotValues(values, feats, str(facts.get("category") or ""), is_plural_name(sheet.name))
 
 
 def _is_plural_word(word: str) -> bool:
     return fold(word) != word
-
-
-def _is_plural_name(name: str) -> bool:
-    last = name.split()[-1] if name.split() else ""
-    return last[:1].isupper() and last.endswith("s") and not last.endswith(("ss", "us", "is"))
 
 
 def fill(frame: Frame, row: SlotValues) -> tuple[str, frozenset[str]] | None:
