@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from stylegen.cli import cli
-from stylegen.generation.phrasebook import (agree, brand_compositions, compose, compositions, Frame, fill, mine,
+from stylegen.generation.phrasebook import (agree, brand_compositions, brand_sheet, compose, compositions, Frame, fill, mine,
                                             read_phrasebook, slot_values)
 from stylegen.generation.assemble import fact_sheet
 from stylegen.validation.corpus import held_out_ids
@@ -76,8 +76,15 @@ def test_composition_of_a_row_exact_text(tmp_path):
         "You pack a lunch and a spare layer, and the Scree Daypack takes all of it. "
         "Small things go in the front stretch pocket, where you can find them without unpacking. "
         "It has padded shoulder straps. "
+        "It comes in Moss. "  # the details sit where the brand states dimensions (0.7, no frame here)
         "The shell is recycled polyester, and the whole daypack weighs 15.8 oz. "
         "It carries a day well and asks for nothing back.")
+
+
+def test_kinds_the_brand_does_not_state_are_left_out_above_the_floor(tmp_path):
+    book = read_phrasebook(_write(tmp_path, BOOK))
+    sheet = brand_sheet(fact_sheet(ROW), book, floor=0.1)  # colours: stated 0.00
+    assert "colors" not in sheet.lists and sheet.values["weight"] == "15.8 oz"
 
 
 def test_a_frame_with_a_slot_the_row_cannot_fill_is_never_used(tmp_path):
@@ -174,6 +181,7 @@ def test_compose_setting_puts_compositions_before_the_plain_frames(tmp_path):
     texts = inputs.assembled_texts(row, "description")
     plain = variants(ROW, "description", "text", brand.generation.candidates)
     assert texts[0].startswith("You pack a lunch and a spare layer, and the Scree Daypack takes all of it.")
-    assert texts[-len(plain):] == plain  # the frames stay in the list: nothing gets worse
+    assert texts[1] == plain[0]  # compositions and frames alternate: a round takes both
+    assert [t for t in texts if t in plain] == plain  # the frames stay in the list: nothing gets worse
     assert inputs.assembled_texts(row, "meta_description") == variants(ROW, "meta_description", "text",
                                                                        brand.generation.candidates)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from itertools import zip_longest
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -72,16 +73,18 @@ class RunInputs:
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
         """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``.
 
-        For the prose tasks of brand.yaml ``generation.compose``, the descriptions composed
-        from the brand phrasebook come first and the plain frames' variants after them, so
-        the run validates and ranks both.
+        For the prose tasks of brand.yaml ``generation.compose``, descriptions composed from
+        the brand phrasebook and the plain frames' variants alternate (a round takes the
+        first ``candidates`` texts: both kinds are validated and ranked, and a row whose
+        compositions all fail still has the frames that passed before).
         """
         kind = self.settings.tasks[task].kind
         plain = variants(row.facts, task, kind, self.settings.candidates)
         if task not in self.brand.generation.compose or shape_of(task, kind) != "prose":
             return plain
         composed = brand_compositions(phrasebook_path(self.brand), row.facts, self.settings.candidates)
-        return list(dict.fromkeys(composed + plain))
+        mixed = [t for pair in zip_longest(composed, plain) for t in pair if t is not None]
+        return list(dict.fromkeys(mixed))
 
     @property
     def in_scope(self) -> int:
