@@ -107,6 +107,7 @@ def test_agreement_articles_and_plural_names():
     assert keys == {"feature:0", "feature:1", "weight"}
     assert agree("A {x} and an item.".replace("{x}", "oval lid"), False) == "An oval lid and an item."
     assert agree("It has a two hand pockets.", False) == "It has two hand pockets."
+    assert agree("It nests over a 110 g canister.", False) == "It nests over a 110 g canister."
 
 
 def test_singular_and_plural_feature_slots_do_not_mix():

@@ -473,7 +473,8 @@ def _dimension_fits(frame: str, row: SlotValues) -> bool:
 
 def agree(text: str, plural: bool) -> str:
     """Articles fitted to the word after them; for a plural product, "it" as "they" and its verbs."""
-    text = re.sub(r"\b([Aa])n? (?=(one|two|three|four|five|six|seven|eight|nine|ten|\d))", "", text)
+    # "a two hand pockets" -> "two hand pockets"; "a 110 g canister" keeps its article
+    text = re.sub(r"\b[Aa]n? (?=(?:two|three|four|five|six|seven|eight|nine|ten)\b)", "", text)
     text = re.sub(r"\b([Aa])n? (?=[\w-])", lambda m: _article(m, text), text)
     if not plural:
         return text
