@@ -6,10 +6,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from stylegen.cli import cli
+from stylegen.errors import DataError
 from stylegen.generation.phrasebook import (agree, brand_compositions, brand_sheet, compose, compositions, Frame, fill, mine,
                                             read_phrasebook, slot_values)
 from stylegen.generation.assemble import fact_sheet
@@ -186,3 +188,15 @@ def test_compose_setting_puts_compositions_before_the_plain_frames(tmp_path):
     assert [t for t in texts if t in plain] == plain  # the frames stay in the list: nothing gets worse
     assert inputs.assembled_texts(row, "meta_description") == variants(ROW, "meta_description", "text",
                                                                        brand.generation.candidates)
+
+
+def test_a_bad_line_in_an_edited_phrasebook_is_an_error_naming_file_and_line(tmp_path):
+    path = _write(tmp_path, BOOK + "T-1\tPacks\tfact\tsoon\tIt weighs {weight}.\n"
+                  + "T-1\tPacks\tmiddle\t0.5\tIt weighs {weight}.\nT-1\tPacks\tfact\t0.5\tIt holds {volume}.\n")
+    with pytest.raises(DataError) as err:
+        read_phrasebook(path)
+    assert f"{path}:8: position 'soon' is not a number" in str(err.value)
+    assert f"{path}:9: place 'middle' is not one of opener, fact, closer" in str(err.value)
+    assert f"{path}:10: unknown slot {{volume}}" in str(err.value)
+    result = CliRunner().invoke(cli, ["phrasebook", "build", "--brand", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2

@@ -33,6 +33,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from stylegen.errors import DataError
 from stylegen.generation.assemble import (care_sentence, classify, detail_sentences, fact_sheet, FactSheet,
                                           feature_sentences, is_plural_name, join_list, lead, material_sentence)
 from stylegen.kit.brand import load_brand
@@ -343,17 +344,49 @@ def write_phrasebook(book: Phrasebook, path: str | Path) -> Path:
 
 
 def read_phrasebook(path: str | Path) -> Phrasebook:
-    """Read a phrasebook file (blank and ``#`` lines skipped; ``#x`` lines are the excluded)."""
-    book = Phrasebook()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    """Read a phrasebook file (blank and ``#`` lines skipped; ``#x`` lines are the excluded).
+
+    Raises:
+        DataError: a frame line that is not five tab-separated cells, a position that is
+            not a number, an unknown place or slot kind (every bad line, each by file:line).
+    """
+    book, problems = Phrasebook(), []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         cells = line.split("\t")
         if line.startswith("#stated\t") and len(cells) == 3:
             book.stated[cells[1]] = float(cells[2])
         elif line.startswith("#x\t") and len(cells) == 4:
             book.excluded.append(Excluded(*cells[1:]))
-        elif line.strip() and not line.startswith("#") and len(cells) == 5:
-            book.frames.append(Frame(cells[0], cells[1], cells[2], float(cells[3]), cells[4]))
+        elif line.strip() and not line.startswith("#"):
+            frame, problem = _frame_of(cells)
+            if problem:
+                problems.append(f"{path}:{number}: {problem}")
+            else:
+                book.frames.append(frame)
+    if problems:
+        raise DataError("phrasebook: " + "; ".join(problems))
     return book
+
+
+PLACES = ("opener", "fact", "closer")
+SLOT_KINDS = frozenset({"name", "noun", "feature", "materials", "colors", *VALUE_KINDS})
+
+
+def _frame_of(cells: list[str]) -> tuple[Frame | None, str | None]:
+    """A frame from a line's cells, or what is wrong with them."""
+    if len(cells) != 5:
+        return None, f"{len(cells)} tab-separated cells, need 5 (record, scope, place, position, frame)"
+    record, scope, place, position, text = cells
+    if place not in PLACES:
+        return None, f"place {place!r} is not one of {', '.join(PLACES)}"
+    try:
+        pos = float(position)
+    except ValueError:
+        return None, f"position {position!r} is not a number"
+    unknown = [m.group(0) for m in SLOT.finditer(text) if m.group("kind") not in SLOT_KINDS]
+    if unknown or re.search(r"\{(?![a-z]+(?::[a-z-]+)?\})", text):
+        return None, f"unknown slot {unknown[0] if unknown else 'syntax'} (slots: {', '.join(sorted(SLOT_KINDS))})"
+    return Frame(record, scope, place, pos, text), None
 
 
 def load_phrasebook(path: str | Path) -> Phrasebook:
