@@ -59,8 +59,8 @@ _PREPOSITIONS = (" with ", " for ", " that ", " to ", " on ", " in ", " at ", ",
 _DIM_PARTS = ("floor", "seat", "base", "opening", "panel")
 HEADER = ("# stylegen phrasebook (issue 21). One frame per line: record<TAB>scope<TAB>place<TAB>position<TAB>frame.\n"
           "# scope: the category it is used for; place: opener, fact or closer; position: where it sat (0-1).\n"
-          "# #stated lines: the share of the brand's descriptions that state each kind of fact; under 0.10\n"
-          "# a composed description leaves that kind out. #x lines: sentences kept out, with why.\n"
+          "# #stated lines: the share of the brand's descriptions that state each kind of fact; under\n"
+          "# STATED_FLOOR (0: off) a composed description leaves that kind out. #x lines: kept out, and why.\n"
           "# Edit freely: the next run reads this file as it is.\n")
 
 
@@ -166,8 +166,25 @@ def stated_shares(records) -> dict[str, float]:
     return shares
 
 
+# The kinds of fact the phrasebook reads, by the sample catalog's field names. The fact roles
+# of the real-brand issue (``role:`` per catalog field) replace this map in fact_of() alone.
+FACT_FIELDS = {kind: kind for kind in ("name", "category", "features", "materials", "colors", "weight",
+                                       "capacity", "dimensions", "use", "care", "certifications")}
+
+
+def fact_of(facts: dict, kind: str):
+    """The value of one kind of fact of a record or row (None when it has none)."""
+    return facts.get(FACT_FIELDS[kind])
+
+
+def fact_str(facts: dict, kind: str) -> str:
+    """:func:`fact_of` as one line of text ("" when absent or not a string)."""
+    value = fact_of(facts, kind)
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
 def _list(facts: dict, key: str) -> list[str]:
-    value = facts.get(key) or []
+    value = fact_of(facts, key) or []
     return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
 
 
@@ -226,7 +243,7 @@ def mine(records, claim_terms=()) -> Phrasebook:
             seen.add(result)
             # every frame keeps to its category: "boils {capacity} of it" is a pot's sentence,
             # not a pack's, though no single word of it is a claim
-            scope = str(record.facts.get("category") or "*")
+            scope = fact_str(record.facts, "category") or "*"
             book.frames.append(Frame(record.id, scope, place, round(position, 2), result))
     return book
 
@@ -284,15 +301,15 @@ def slot_values_of(sentence: str, facts: dict) -> str:
 
 def _value_slots(facts: dict) -> list[tuple[str, str]]:
     """(value, slot) pairs, longest value first, so "Bothy 22 Daypack" goes before "Bothy"."""
-    pairs = [(facts[k], "{%s}" % k) for k in VALUE_KINDS if isinstance(facts.get(k), str) and facts[k].strip()]
-    size = re.match(r"^(.*\d.*?\b(?:in|cm|mm|ft|m))\b", str(facts.get("dimensions") or ""))
+    pairs = [(fact_str(facts, k), "{%s}" % k) for k in VALUE_KINDS if fact_str(facts, k)]
+    size = re.match(r"^(.*\d.*?\b(?:in|cm|mm|ft|m))\b", fact_str(facts, "dimensions"))
     if size:
         pairs.append((size.group(1), "{dimensions}"))
     pairs += [(m, "{materials}") for m in _list(facts, "materials")]
     colors = _list(facts, "colors")
     if colors:
         pairs.append((join_list(colors), "{colors}"))
-    name = " ".join(str(facts.get("name") or "").split())
+    name = fact_str(facts, "name")
     names = [name, " ".join(name.split()[:-1])] if len(name.split()) > 2 else [name]
     pairs += [(n, "{name}") for n in names if len(n) > 2]
     return sorted({p for p in pairs if p[0].strip()}, key=lambda p: -len(p[0]))
@@ -300,7 +317,7 @@ def _value_slots(facts: dict) -> list[tuple[str, str]]:
 
 def _slot_name_words(text: str, facts: dict) -> str:
     """"The Ember" (the name's first word) and "the kettle" (its noun, after a determiner) as slots."""
-    name = " ".join(str(facts.get("name") or "").split())
+    name = fact_str(facts, "name")
     if name.split():
         text = re.sub(rf"(?<=\bThe ){re.escape(name.split()[0])}\b(?! \d)", "{name}", text)
         text = re.sub(rf"(?<=\bthe ){re.escape(name.split()[0])}\b(?! \d)", "{name}", text)
@@ -459,7 +476,7 @@ def slot_values(facts: dict, sheet: FactSheet) -> SlotValues:
         values["colors"] = join_list(sheet.lists["colors"])
     feats = [RowFeature(f"feature:{i}", fold(_head(p.core)), _is_plural_word(_head(p.core)), p.core)
              for i, p in enumerate(sheet.phrases) if p.kind == "np" and _head(p.core)]
-    return SlotValues(values, feats, str(facts.get("category") or ""), is_plural_name(sheet.name))
+    return SlotValues(values, feats, fact_str(facts, "category"), is_plural_name(sheet.name))
 
 
 def _is_plural_word(word: str) -> bool:
