@@ -556,6 +556,18 @@ def compose(book: Phrasebook, facts: dict, variant: int) -> str:
     sheet = brand_sheet(fact_sheet(facts), book)
     row = slot_values(facts, sheet)
     seed = zlib.crc32(repr(sorted(row.values.items())).encode())
+    chosen, covered = choose_frames(book, row, seed + variant * 7919)
+    chosen += fallback_sentences(sheet, row, covered, book, variant)
+    body = [t for _, t in sorted(chosen, key=lambda p: p[0])]
+    opener, closer = _ends(row, book, "opener", seed + variant), _ends(row, book, "closer", seed + variant)
+    if body and not any(sheet.name in t for t in opener + body):  # the product is named early
+        body[0] = _named(body[0], sheet.name)
+    return " ".join(opener + body + closer)
+
+
+def choose_frames(book: Phrasebook, row: SlotValues, seed: int) -> tuple[list[tuple[float, str]], set[str]]:
+    """For the name and each fact of the row, one fact frame that states it and nothing stated
+    already (which one: ``seed``); the filled texts with their positions, and the facts stated."""
     filled = [(f, r) for f in book.frames if f.place == "fact" for r in [fill(f, row)] if r]
     covered: set[str] = set()
     chosen: list[tuple[float, str]] = []
@@ -564,16 +576,10 @@ def compose(book: Phrasebook, facts: dict, variant: int) -> str:
                    and not (r[1] & covered)]
         if key in covered or not options:
             continue
-        frame, (text, keys) = options[(seed + variant * 7919 + zlib.crc32(key.encode())) % len(options)]
+        frame, (text, keys) = options[(seed + zlib.crc32(key.encode())) % len(options)]
         covered |= keys | ({"name"} if "{name}" in frame.text else set())
         chosen.append((_frame_position(frame, book), text))
-    chosen += fallback_sentences(sheet, row, covered, book, variant)
-    body = [t for _, t in sorted(chosen, key=lambda p: p[0])]
-    opener, closer = _ends(row, book, "opener", seed + variant), _ends(row, book, "closer", seed + variant)
-    if body and not any(sheet.name in t for t in opener + body):  # the product is named early
-        body[0] = _named(body[0], sheet.name)
-    return " ".join(opener + body + closer)
-
+    return chosen, covered
 
 
 def brand_sheet(sheet: FactSheet, book: Phrasebook, floor: float = STATED_FLOOR) -> FactSheet:
