@@ -163,7 +163,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_compose_setting_puts_compositions_before_the_plain_frames(tmp_path):
+def test_compose_setting_alternates_compositions_with_the_plain_frames(tmp_path):
     from stylegen.catalog.rows import CatalogRow
     from stylegen.generation.assemble import variants
     from stylegen.generation.lanes import RunInputs
