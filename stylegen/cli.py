@@ -89,6 +89,23 @@ def brand_check(brand_dir):
     click.echo(summary)
 
 
+@cli.group()
+def phrasebook():
+    """The brand phrasebook: sentence frames mined from the approved copy (issue 21)."""
+
+
+@phrasebook.command("build")
+@BRAND_OPTION
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="File to write [default: the kit's generation.phrasebook].")
+@_handle_errors
+def phrasebook_build(brand_dir, out):
+    """Mine the training split of the approved copy and write the phrasebook file."""
+    from stylegen.generation.phrasebook import build_phrasebook_for
+
+    click.echo(build_phrasebook_for(brand_dir, out))
+
+
 # --- validate ----------------------------------------------------------------
 # (validate command: see below, owned by the validators work)
 

@@ -225,7 +225,7 @@ def test_plural_product_names_agree():
         " They are made with silicone-coated wire.")
     assert A.assembled_completion(lights, "meta_description", "text", 0) == (
         "Glimmer String Lights: 2.0 oz, in silicone-coated wire, with three brightness levels, and they pack flat.")
-    assert not A._is_plural("Flint Pot Set") and not A._is_plural("Trail Dress")
+    assert not A.is_plural_name("Flint Pot Set") and not A.is_plural_name("Trail Dress")
 
 
 def test_with_fallback_none_a_failing_assembled_field_is_quarantined_not_sampled(tmp_path):

@@ -297,10 +297,10 @@ def description(sheet: FactSheet, variant: int) -> str:
     if parts and not parts[0].startswith(f"The {sheet.name}") and not parts[0].startswith("At "):
         parts[0] = _name_first(parts[0], sheet.name)  # the first sentence names the product
     text = " ".join(parts)
-    return _plural(text, sheet) if _is_plural(sheet.name) else text
+    return _plural(text, sheet) if is_plural_name(sheet.name) else text
 
 
-def _is_plural(name: str) -> bool:
+def is_plural_name(name: str) -> bool:
     """"Glimmer String Lights", "Trail Gloves": the frames' verbs must agree."""
     last = name.split()[-1] if name.split() else ""
     return last[:1].isupper() and last.endswith("s") and not last.endswith(("ss", "us", "is"))
@@ -348,7 +348,7 @@ def meta(sheet: FactSheet, max_chars: int = 155) -> str:
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
                               use if keep_use else None)
-            if _is_plural(sheet.name):
+            if is_plural_name(sheet.name):
                 text = re.sub(r", and it is\b", ", and they are", text)
                 text = re.sub(r", and it ([a-z]+?)s\b", r", and they \1", text)
             if len(text) <= max_chars:

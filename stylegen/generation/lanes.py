@@ -14,21 +14,24 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import zip_longest
 from pathlib import Path
 from typing import Callable
 
-from stylegen.errors import ConfigError, DataError
-from stylegen.generation.assemble import variants
 from stylegen.catalog.rows import CatalogReject, CatalogRow, quarantine_instructions, read_catalog
+from stylegen.errors import ConfigError, DataError
+from stylegen.generation.assemble import shape_of, variants
 from stylegen.generation.engine import load_engine, load_multi_engine
 from stylegen.generation.ledger import brand_row_key, FinishedRow
 from stylegen.generation.lexicon import build_lexicon
+from stylegen.generation.phrasebook import brand_compositions, phrasebook_path
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
 from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
+from stylegen.kit.roles import facts_by_role
 from stylegen.models import resolve_model
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
 from stylegen.validation.validator import Validator
@@ -69,9 +72,21 @@ class RunInputs:
         return render_messages(self.brand, task, row.facts, feedback=note)
 
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
-        """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``."""
-        return variants(row.facts, task, self.settings.tasks[task].kind, self.settings.candidates,
-                        catalog=self.brand.catalog)
+        """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``.
+
+        For the prose tasks of brand.yaml ``generation.compose``, descriptions composed from
+        the brand phrasebook and the plain frames' variants alternate (a round takes the
+        first ``candidates`` texts: both kinds are validated and ranked, and a row whose
+        compositions all fail still has the frames that passed before).
+        """
+        kind = self.settings.tasks[task].kind
+        plain = variants(row.facts, task, kind, self.settings.candidates, catalog=self.brand.catalog)
+        if task not in self.settings.compose or shape_of(task, kind) != "prose":
+            return plain
+        facts = facts_by_role(row.facts, self.brand.catalog)
+        composed = brand_compositions(phrasebook_path(self.brand), facts, self.settings.candidates)
+        mixed = [t for pair in zip_longest(composed, plain) for t in pair if t is not None]
+        return list(dict.fromkeys(mixed))
 
     @property
     def in_scope(self) -> int:

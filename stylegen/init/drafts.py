@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stylegen.validation.checks.degenerate import FUNCTION_WORDS
 from stylegen.validation.grounding import ClaimTerm, FactIndex, read_quantities, term_claims
 from stylegen.validation.readability import count_words, is_english_word, score
 

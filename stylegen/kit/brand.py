@@ -176,6 +176,10 @@ class GenerationSettings:
     # what a field gets when all its assembled candidates fail: the model's rounds, or
     # none (the product is quarantined with the assembled copy's findings, for a person)
     fallback: Literal["model", "none"] = "model"
+    # tasks whose assembled candidates also include descriptions composed from the brand
+    # phrasebook (stylegen.generation.phrasebook; issue 21), before the plain frames
+    compose: list[str] = field(default_factory=list)
+    phrasebook: str = "phrasebook.tsv"  # the phrasebook file, relative to the kit
 
 
 @dataclass
@@ -269,6 +273,10 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
     for i, task in enumerate(brand.generation.assemble):
         if task not in brand.tasks:
             problems.add(data.get("generation"), "assemble", f"generation.assemble[{i}]",
+                         f"not a task (valid: {', '.join(brand.tasks)})")
+    for i, task in enumerate(brand.generation.compose):
+        if task not in brand.tasks:
+            problems.add(data.get("generation"), "compose", f"generation.compose[{i}]",
                          f"not a task (valid: {', '.join(brand.tasks)})")
     for fieldname in brand.readability:
         if fieldname not in brand.tasks:
