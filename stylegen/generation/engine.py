@@ -262,12 +262,18 @@ class TransformersEngine(Engine):
         return self.stop_ids
 
     def describe(self) -> dict:
+        """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
+        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`)."""
         import torch
+
+        from stylegen.generation.precision import describe_precision
 
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
-        return {"engine": self.name, "dtype": dtype, "batch_size": self.batch_size, "workers": self.workers,
-                "threads": torch.get_num_threads(), **self.info, **extra}
+        info = {k: v for k, v in self.info.items() if k != "precision_note"}
+        return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
+                "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
+                **info, **extra}
 
     def render(self, messages: list[dict]) -> str:
 
@@ -660,13 +666,24 @@ class _RowSampler:
 def load_inference_model(base_model: str, adapter: str | None = None, dtype: str = "auto",
                          trust_remote_code: bool = False):
     """``(model, tokenizer)`` for inference: the adapter checked against the base model first,
-    then merged into its weights (same outputs, no per-layer adapter matmuls)."""
+    then merged into its weights (same outputs, no per-layer adapter matmuls). ``int8``
+    loads float32 weights (quantising is :func:`load_engine`'s step)."""
     if adapter is not None:
         check_adapter(adapter, base_model)
+    dtype = "float32" if dtype == "int8" else dtype
     model, tokenizer = load_model(base_model, adapter=adapter, dtype=dtype, trust_remote_code=trust_remote_code)
     if adapter is not None and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     return model, tokenizer
+
+
+def _precise(model, precision) -> dict:
+    """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
+    from stylegen.generation.precision import quantise_int8
+
+    if precision.int8:
+        quantise_int8(model)
+    return {"precision_note": precision.note} if precision.note else {}
 
 
 def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto", batch_size: int = 16,
@@ -674,10 +691,15 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
                 workers: int | None = None) -> TransformersEngine:
     """Load base model (+ adapter, checked against it) through :mod:`stylegen.models`.
 
-    The LoRA adapter is merged into the base weights (:func:`load_inference_model`).
+    The LoRA adapter is merged into the base weights (:func:`load_inference_model`), then
+    the weights are held in the precision ``dtype`` picks on this machine
+    (:func:`stylegen.generation.precision.choose_precision`: ``auto`` is int8 on a CPU).
     """
-    model, tokenizer = load_inference_model(base_model, adapter, dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None}
+    from stylegen.generation.precision import choose_precision
+
+    precision = choose_precision(dtype)
+    model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -697,10 +719,13 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
     loaded with ``PeftModel.from_pretrained``, the others with ``load_adapter``; no adapter
     is loaded again while the engine lives.
     """
+    from stylegen.generation.precision import choose_precision
+
     adapters = {name: str(path) for name, path in adapters.items() if path is not None}
     for path in adapters.values():
         check_adapter(path, base_model)
-    model, tokenizer = load_model(base_model, dtype=dtype, trust_remote_code=trust_remote_code)
+    precision = choose_precision(dtype)
+    model, tokenizer = load_model(base_model, dtype=precision.load_dtype, trust_remote_code=trust_remote_code)
     if adapters:
         from peft import PeftModel
 
@@ -709,6 +734,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)
