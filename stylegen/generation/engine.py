@@ -2,11 +2,13 @@
 
 ``Engine.generate(requests) -> results`` takes fully rendered prompts, each with its own
 seed, token budget and sampling settings, and returns one result per request in the same
-order. :class:`TransformersEngine` is the real one (the prompts' shared prefix computed
-once, the rest prefilled in length buckets, batched decoding, bf16 on CPUs that support
-it, one single-thread batch per core); :class:`ScriptedEngine` replays scripted texts
-for tests. A vLLM engine or a Ray Data runner only needs to implement the same two
-methods (``render`` and ``generate``).
+order; ``Engine.score(requests)`` ranks fixed texts by the model's likelihood.
+:class:`TransformersEngine` is the real one (the prompts' shared prefix computed once, the
+rest prefilled in length buckets, batched decoding, int8 weights on a CPU
+(:mod:`stylegen.generation.precision`), one single-thread batch per core);
+:class:`ScriptedEngine` replays scripted texts for tests. Another engine (vLLM:
+:mod:`stylegen.generation.vllm_engine`) implements the same abstract methods
+(``render``, ``generate``, ``score``, ``describe``) and sets ``tokenizer``.
 
 Determinism: Hugging Face sampling draws from the global RNG, so a row's text would
 depend on which rows share its batch. Instead generation runs greedy, and
@@ -87,9 +89,19 @@ class GenResult:
 
 
 class Engine(abc.ABC):
-    """What the run loop needs from a text generator."""
+    """What the run loop and the other callers need from a text generator.
+
+    Every engine implements the four abstract methods: :meth:`render` (chat messages to its
+    prompt text), :meth:`generate` (sample completions), :meth:`score` (rank fixed texts by
+    the model's likelihood) and :meth:`describe` (settings for a run's manifest). Lexicons
+    (``GenRequest.words``) need :attr:`tokenizer`; :meth:`allowed_ids` and
+    :meth:`lexicon_stops` are built on it here and shared by every engine.
+    """
 
     name = "engine"
+    tokenizer = None
+    """The Hugging Face tokenizer of the engine's model (its ids are the ids a lexicon
+    allows); None for an engine without one, which then refuses lexicon requests."""
 
     @abc.abstractmethod
     def render(self, messages: list[dict]) -> str:
@@ -99,31 +111,38 @@ class Engine(abc.ABC):
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         """Complete every request; results come back in request order."""
 
+    @abc.abstractmethod
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Results for fixed-text requests (``GenRequest.text``), in request order: the text
+        itself, and its mean log-probability after the prompt (end-of-turn included) under
+        the request's model and adapter, or None where the engine cannot compute it."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict:
+        """Settings worth recording in a run's manifest (at least ``engine``: its name)."""
+
     _token_lexicon = None  # TokenLexicon of this engine's tokenizer, built on first use
 
     def allowed_ids(self, req: GenRequest) -> frozenset[int] | None:
-        """The token ids ``req`` may sample (None: all), from its lexicon (``GenRequest.words``)."""
+        """The token ids ``req`` may sample (None: all), from its lexicon (``GenRequest.words``).
+
+        Raises:
+            ValueError: the request has a lexicon and the engine has no tokenizer.
+        """
         if req.words is None:
             return None
+        if self.tokenizer is None:
+            raise ValueError(f"the {self.name} engine has no tokenizer: it cannot restrict a request to a lexicon")
         if self._token_lexicon is None:
             from stylegen.generation.lexicon import TokenLexicon
 
             self._token_lexicon = TokenLexicon(self.tokenizer, self.lexicon_stops())
         return self._token_lexicon.ids(req.words)
 
-    def score(self, requests: list[GenRequest]) -> list[GenResult]:
-        """Results for fixed-text requests (``GenRequest.text``): the text itself, with its
-        mean log-probability under the model where the engine can compute it (here: None)."""
-        return [GenResult(key=r.key, text=r.text or "") for r in requests]
-
     def lexicon_stops(self) -> list[int]:
-        """End-of-turn ids a lexicon must always allow."""
-        eos = self.tokenizer.eos_token_id
+        """End-of-turn ids a lexicon must always allow (the tokenizer's end-of-sequence)."""
+        eos = self.tokenizer.eos_token_id if self.tokenizer is not None else None
         return [eos] if eos is not None else []
-
-    def describe(self) -> dict:
-        """Settings worth recording in a run's manifest."""
-        return {"engine": self.name}
 
 
 def complete(engine: Engine, requests: list[GenRequest]) -> list[GenResult]:
@@ -189,6 +208,14 @@ class ScriptedEngine(Engine):
             text = self.script(req)
             out.append(GenResult(req.key, text, len(req.prompt.split()), len(text.split()), 0.001, True))
         return out
+
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """The fixed texts themselves, unscored (a script has no likelihood); not added to
+        ``self.requests``, which holds what was sampled."""
+        return [GenResult(key=r.key, text=r.text or "") for r in requests]
+
+    def describe(self) -> dict:
+        return {"engine": self.name}
 
 
 # --- transformers ----------------------------------------------------------------
@@ -313,37 +340,63 @@ class TransformersEngine(Engine):
 
     def score(self, requests: list[GenRequest]) -> list[GenResult]:
         """Mean log-probability of each fixed ``text`` (end-of-turn included) after its prompt,
-        under this engine's model and the request's adapter, in batches of ``batch_size``."""
+        under this engine's model and the request's adapter, in batches of ``batch_size``
+        (``workers`` at a time), each batch's shared prompt prefix computed once."""
         # similar lengths together: less padding
         order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].text or ""))
         return self._in_batches(order, lambda idx: self._score_batch([requests[i] for i in idx]))
 
-    def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        import torch
+    SCORE_POSITIONS = 1024  # scored positions per forward pass: caps its logits at ~200 MB (49k vocabulary)
 
-        from stylegen.compat.peft import row_adapters
+    def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
+        """Score one batch: the prompts' common prefix once (per adapter), then the rest of
+        each prompt and its text in chunks of rows, with logits only where text is scored."""
+        import torch
 
         tok = self.tokenizer
         prompts = [tok(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
         texts = [tok(r.text, add_special_tokens=False)["input_ids"] + [self.stop_ids[0]] for r in reqs]
-        width = max(len(p) + len(t) for p, t in zip(prompts, texts))
-        ids = torch.full((len(reqs), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, (p, t) in enumerate(zip(prompts, texts)):  # right-padded: positions start at 0
-            ids[i, :len(p) + len(t)] = torch.tensor(p + t)
-            mask[i, :len(p) + len(t)] = 1
+        names = self._adapter_names(reqs)
         started = time.perf_counter()
-        with torch.inference_mode(), row_adapters(self._adapter_names(reqs)):
-            logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        prefix_len = _common_prefix(prompts)  # each row keeps a prompt token: it predicts the text's first
+        with torch.inference_mode():
+            groups, group_of = _adapter_groups(names)
+            shared = torch.tensor([prompts[0][:prefix_len]], dtype=torch.long).expand(len(groups), -1)
+            prefix = self._forward_cache(shared, None, None, None, groups if names else None) if prefix_len else None
+            logprobs = []
+            for rows in _score_chunks([len(p) - prefix_len + len(t) for p, t in zip(prompts, texts)],
+                                      [len(t) for t in texts], self.SCORE_POSITIONS):
+                logprobs += self._score_rows(rows, prompts, texts, prefix_len, _row_past(prefix, rows, group_of),
+                                             [names[i] for i in rows] if names else None)
         seconds = (time.perf_counter() - started) / max(1, len(reqs))
-        results = []
-        for i, (p, t) in enumerate(zip(prompts, texts)):
-            pos = torch.arange(len(p) - 1, len(p) + len(t) - 1)
-            lp = logprobs[i, pos, torch.tensor(t)].mean().item()
-            results.append(GenResult(key=reqs[i].key, text=reqs[i].text, prompt_tokens=len(p), new_tokens=0,
-                                     seconds=seconds, mean_logprob=lp))
-        return results
+        return [GenResult(key=r.key, text=r.text, prompt_tokens=len(p), new_tokens=0, seconds=seconds,
+                          mean_logprob=lp) for r, p, lp in zip(reqs, prompts, logprobs)]
+
+    def _score_rows(self, rows, prompts, texts, prefix_len, past, names) -> list[float]:
+        """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over what
+        follows the prefix (``[prefix][padding][rest]``, as :class:`_Layout`)."""
+        import torch
+
+        from stylegen.compat.peft import row_adapters
+
+        rests = [prompts[i][prefix_len:] + texts[i] for i in rows]
+        width = max(len(x) for x in rests)
+        ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(x)) + x for x in rests], dtype=torch.long)
+        rest = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rests], dtype=torch.long)
+        mask = torch.cat([torch.ones(len(rows), prefix_len, dtype=torch.long), rest], dim=1)
+        positions = (prefix_len + rest.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(texts[i]) for i in rows) + 1  # the last positions: every row's text predictions
+        device = self.model.device
+        kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "position_ids": positions.to(device),
+                  "use_cache": True, "logits_to_keep": keep, self.cache_key: cache_from_layers(past)}
+        with row_adapters(names):
+            logits = self.model(**kwargs).logits
+        out = []
+        for n, i in enumerate(rows):  # text token k is predicted at kept position keep - len(t) - 1 + k
+            t = torch.tensor(texts[i])
+            lp = torch.log_softmax(logits[n, keep - len(t) - 1:keep - 1].float(), dim=-1)
+            out.append(lp.gather(1, t.unsqueeze(1)).mean().item())
+        return out
 
     def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
         import torch
@@ -395,8 +448,7 @@ class TransformersEngine(Engine):
 
         if layout.width < 2:
             return None
-        groups = list(dict.fromkeys(names)) if names else [None]
-        group_of = torch.tensor([groups.index(n) for n in names]) if names else None
+        groups, group_of = _adapter_groups(names)
         prefix = None
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
@@ -416,12 +468,7 @@ class TransformersEngine(Engine):
         import torch
 
         ids, mask, positions, span = layout.bucket_inputs(rows)
-        n = len(rows)
-        if prefix and prefix[0][0].shape[0] > 1:  # one prefix per adapter: each row takes its own
-            pick = group_of[torch.tensor(rows)]
-            past = [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
-        else:
-            past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix] if prefix else None
+        past = _row_past(prefix, rows, group_of)
         bucket_names = [names[i] for i in rows] if names else None
         layers = self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
         gap = layout.width - 1 - layout.prefix - span  # this bucket's share of the batch's padding
@@ -516,6 +563,45 @@ class _Layout:
         mask = torch.cat([torch.ones(len(rows), self.prefix, dtype=torch.long), rest], dim=1)
         positions = (self.prefix + rest.cumsum(-1) - 1).clamp(min=0)
         return ids, mask, positions, span
+
+
+def _adapter_groups(names: list[str] | None):
+    """The distinct adapters of a batch, in first-seen order, and each row's index into them
+    (``[None]`` and None on a single-model engine)."""
+    import torch
+
+    if not names:
+        return [None], None
+    groups = list(dict.fromkeys(names))
+    return groups, torch.tensor([groups.index(n) for n in names])
+
+
+def _row_past(prefix, rows: list[int], group_of) -> list[tuple] | None:
+    """Per-layer (keys, values) of the shared prefix for ``rows``: each row's own adapter's
+    prefix where the prefix was computed per adapter, else one prefix expanded (no copy)."""
+    import torch
+
+    if not prefix:
+        return None
+    if prefix[0][0].shape[0] > 1:
+        pick = group_of[torch.tensor(rows)]
+        return [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
+    return [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in prefix]
+
+
+def _score_chunks(lengths: list[int], scored: list[int], positions: int) -> list[list[int]]:
+    """Consecutive rows in chunks whose logits (rows x the chunk's longest scored span) stay
+    within ``positions`` and whose padded tokens stay within :attr:`_Layout.BUCKET_TOKENS`."""
+    chunks: list[list[int]] = []
+    for i in range(len(lengths)):
+        rows = (chunks[-1] if chunks else []) + [i]
+        fits = (len(rows) * (max(scored[j] for j in rows) + 1) <= positions
+                and len(rows) * max(lengths[j] for j in rows) <= _Layout.BUCKET_TOKENS)
+        if chunks and fits:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
 
 
 def _common_prefix(ids: list[list[int]]) -> int:
