@@ -453,33 +453,32 @@ class TransformersEngine(Engine):
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
             prefix = self._forward_cache(shared, None, None, None, groups if names else None)
-        parts = [self._bucket_cache(layout, rows, prefix, names, group_of) for rows in layout.buckets()]
-        order = torch.tensor([i for bucket in layout.buckets() for i in bucket]).argsort()  # bucket -> batch order
-        layers = [(torch.cat([p[n][0] for p in parts])[order], torch.cat([p[n][1] for p in parts])[order])
-                  for n in range(len(parts[0]))]
+        layers = None  # the batch's cache, written bucket by bucket: never held twice in full
+        for rows in layout.buckets():
+            part = self._bucket_cache(layout, rows, prefix, names, group_of)
+            if part is None:  # one-token prompts, no shared prefix: nothing to cache (all padding)
+                continue
+            if layers is None:
+                layers = [(k.new_zeros(len(layout.ids), k.shape[1], layout.width - 1, k.shape[3]),
+                           v.new_zeros(len(layout.ids), v.shape[1], layout.width - 1, v.shape[3])) for k, v in part]
+            index = torch.tensor(rows)
+            for (keys, values), (k, v) in zip(layers, part):
+                _place(keys, index, k, layout.prefix)
+                _place(values, index, v, layout.prefix)
+            del part
         return cache_from_layers(layers)
 
     def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix, names=None, group_of=None) -> list[tuple]:
-        """Per-layer (keys, values) of ``rows``, laid out as ``layout`` says (see :class:`_Layout`).
+        """Per-layer (keys, values) of ``rows``: the shared prefix, then the bucket's own
+        tokens (left-padded to the bucket's longest); :func:`_place` adds the batch's padding.
 
         ``names`` (each batch row's adapter) and ``group_of`` (the row's prefix in ``prefix``)
         are set in a multi-adapter batch.
         """
-        import torch
-
         ids, mask, positions, span = layout.bucket_inputs(rows)
         past = _row_past(prefix, rows, group_of)
         bucket_names = [names[i] for i in rows] if names else None
-        layers = self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
-        gap = layout.width - 1 - layout.prefix - span  # this bucket's share of the batch's padding
-        if not gap:
-            return layers
-
-        def widen(t):
-            zeros = t.new_zeros(t.shape[0], t.shape[1], gap, t.shape[3])
-            return torch.cat([t[:, :, :layout.prefix], zeros, t[:, :, layout.prefix:]], dim=2)
-
-        return [(widen(k), widen(v)) for k, v in layers]
+        return self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
 
     def _forward_cache(self, ids, mask, positions, past, names=None) -> list[tuple]:
         """One forward pass over ``ids`` after ``past`` (row ``i`` with adapter ``names[i]``
@@ -563,6 +562,16 @@ class _Layout:
         mask = torch.cat([torch.ones(len(rows), self.prefix, dtype=torch.long), rest], dim=1)
         positions = (self.prefix + rest.cumsum(-1) - 1).clamp(min=0)
         return ids, mask, positions, span
+
+
+def _place(cache, index, part, prefix: int) -> None:
+    """Write a bucket's ``part`` (rows, heads, prefix + span, dim) into rows ``index`` of the
+    batch's ``cache`` (rows, heads, width - 1, dim): the prefix first, the span last, and
+    the zeros between them (the batch's padding, masked) left as they are."""
+    span = part.shape[2] - prefix
+    cache[index, :, :prefix] = part[:, :, :prefix]
+    if span:
+        cache[index, :, cache.shape[2] - span:] = part[:, :, prefix:]
 
 
 def _adapter_groups(names: list[str] | None):

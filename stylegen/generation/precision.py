@@ -129,9 +129,38 @@ def quantise_int8(model) -> int:
         for name, child in list(parent.named_children()):
             if type(child) is torch.nn.Linear and id(child) not in side:
                 setattr(parent, name, int8(child))
+                _drop_pages(child.weight, model)
                 count += 1
     _own_memory(model)
     return count
+
+
+def _drop_pages(weight, model) -> None:
+    """Give the memory pages that only ``weight`` (now quantised) uses back to the system.
+
+    The weights are mapped from the model file, and their pages stay resident until the
+    whole mapping goes; without this, quantising would briefly hold every float32 page and
+    every int8 copy (the load's peak). Skipped for a weight the model still uses (the
+    embedding an output head is tied to) and off Linux.
+    """
+    import ctypes
+    import mmap
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    if not weight.is_contiguous():
+        return
+    start, size = weight.data_ptr(), weight.numel() * weight.element_size()
+    for other in [*model.parameters(), *model.buffers()]:
+        begin = other.data_ptr()
+        if begin < start + size and start < begin + other.numel() * other.element_size():
+            return  # still in use (a tied embedding)
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages only: neighbours keep theirs
+    last = (start + size) // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
 
 
 def _own_memory(model) -> None:
