@@ -152,7 +152,7 @@ def side_by_side(args, threads: int) -> dict:
     if binary is None:
         print("llama-server: not built (run scripts/build_llama_server.sh, or pass --llama-server PATH);"
               " its column is skipped", flush=True)
-    arms = [("stylegen", "auto"), ("stylegen", "float32")] + ([("llama", n) for n in args.slots] if binary else [])
+    arms = [("stylegen", d) for d in args.dtypes] + ([("llama", n) for n in args.slots] if binary else [])
     runs: dict[str, list[dict]] = {}
     for rnd in range(args.rounds):
         for kind, setting in arms:
@@ -171,13 +171,18 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
     """Per arm: tokens/s of each round and their mean, peak RSS (the larger); the ratios."""
     table = {name: {"tokens_per_s": [r["tokens_per_s"] for r in figs],
                     "mean_tokens_per_s": round(sum(r["tokens_per_s"] for r in figs) / len(figs), 1),
+                    "tokens_per_cpu_s": round(sum(r["tokens"] for r in figs) / sum(r["cpu_seconds"] for r in figs), 1),
                     "peak_rss_mb": max(r["peak_rss_mb"] for r in figs),
                     "settings": figs[0].get("settings", figs[0].get("command"))} for name, figs in runs.items()}
     ours = table["stylegen auto"]["mean_tokens_per_s"]
     llama = [v["mean_tokens_per_s"] for k, v in table.items() if k.startswith("llama")]
-    ratios = {"auto_vs_float32": round(ours / table["stylegen float32"]["mean_tokens_per_s"], 2)}
+    cpu = {k: v["tokens_per_cpu_s"] for k, v in table.items()}
+    ratios = {"auto_vs_float32": round(ours / table["stylegen float32"]["mean_tokens_per_s"], 2),
+              "auto_vs_float32_per_cpu_s": round(cpu["stylegen auto"] / cpu["stylegen float32"], 2)}
     if llama:
+        best = max((k for k in table if k.startswith("llama")), key=lambda k: table[k]["mean_tokens_per_s"])
         ratios["auto_vs_best_llama_server"] = round(ours / max(llama), 2)
+        ratios["auto_vs_best_llama_server_per_cpu_s"] = round(cpu["stylegen auto"] / cpu[best], 2)
     return {"arms": table, "ratios": ratios}
 
 
@@ -185,15 +190,37 @@ def print_side_by_side(summary: dict, cpu: dict) -> None:
     flags = ", ".join(f for f, on in cpu["flags"].items() if on) or "none of them"
     print(f"\nCPU: {cpu['model']}, {cpu['cpus']} CPUs; flags: {flags};"
           f" native bf16: {'yes' if cpu['bf16_native'] else 'no'}")
-    print(f"{'arm':<26} {'tokens/s (each round)':<24} {'mean':>7} {'peak RSS MB':>12}")
+    print(f"{'arm':<26} {'tokens/s (each round)':<24} {'mean':>7} {'per CPU-s':>10} {'peak RSS MB':>12}")
     for name, row in summary["arms"].items():
         each = ", ".join(str(x) for x in row["tokens_per_s"])
-        print(f"{name:<26} {each:<24} {row['mean_tokens_per_s']:>7} {row['peak_rss_mb']:>12}")
+        print(f"{name:<26} {each:<24} {row['mean_tokens_per_s']:>7} {row['tokens_per_cpu_s']:>10}"
+              f" {row['peak_rss_mb']:>12}")
     ratios = summary["ratios"]
-    print(f"stylegen auto / stylegen float32: {ratios['auto_vs_float32']}x (target >= 2x)")
+    print(f"stylegen auto / stylegen float32: {ratios['auto_vs_float32']}x tokens/s,"
+          f" {ratios['auto_vs_float32_per_cpu_s']}x per CPU-second (target >= 2x)")
     if "auto_vs_best_llama_server" in ratios:
-        print(f"stylegen auto / best llama-server: {ratios['auto_vs_best_llama_server']}x (target >= 1.5x)")
+        print(f"stylegen auto / best llama-server: {ratios['auto_vs_best_llama_server']}x tokens/s,"
+              f" {ratios['auto_vs_best_llama_server_per_cpu_s']}x per CPU-second (target >= 1.5x)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def score_run(args) -> dict:
+    """``--score-texts K``: every prompt scored against K fixed texts (held-out approved copy, as
+    candidate compositions are) by the engine's :meth:`score`; texts per second and peak RSS."""
+    from stylegen.generation.engine import GenRequest, load_engine
+
+    engine = load_engine(args.base_model, adapter=args.adapter, dtype=args.dtype, batch_size=args.batch_size,
+                         threads=args.threads)
+    prompts = _prompts(engine.tokenizer, args.prompts)
+    lines = (ROOT / "adapters" / "kettle-cairn" / "eval_examples.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["completion"] for line in lines][:args.score_texts]
+    reqs = [GenRequest(prompt=p, text=t, key=f"{i}/{j}") for i, p in enumerate(prompts) for j, t in enumerate(texts)]
+    engine.score(reqs[:2])  # warm-up
+    started = time.perf_counter()
+    results = engine.score(reqs)
+    seconds = time.perf_counter() - started
+    return {"texts": len(reqs), "seconds": round(seconds, 2), "texts_per_s": round(len(reqs) / seconds, 1),
+            "peak_rss_mb": round(_peak_rss_mb()), "first": results[0].mean_logprob, "settings": engine.describe()}
 
 
 def main(argv=None) -> int:
@@ -212,11 +239,22 @@ def main(argv=None) -> int:
     parser.add_argument("--llama-server", help="llama-server binary (default: the build script's cache folder)")
     parser.add_argument("--slots", type=int, nargs="+", default=[8, 16], help="llama-server -np values to try")
     parser.add_argument("--top-k", type=int, default=40, help="llama-server top_k (0: off)")
+    parser.add_argument("--dtypes", nargs="+", default=["auto", "float32"],
+                        help="side by side: stylegen arms (the first two are compared: auto and float32)")
     parser.add_argument("--rounds", type=int, default=2, help="side by side: rounds of every arm (A-B-A...)")
+    parser.add_argument("--score-texts", type=int, default=0,
+                        help="score K fixed texts per prompt (Engine.score) instead of generating")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
+    if args.score_texts:
+        figures = score_run(args)
+        print(f"scored {figures['texts']} texts in {figures['seconds']} s = {figures['texts_per_s']} texts/s, "
+              f"peak RSS {figures['peak_rss_mb']} MB ({figures['settings']}); load {os.getloadavg()[0]:.1f}")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return 0
 
     import torch
 

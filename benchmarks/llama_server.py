@@ -72,27 +72,35 @@ class LlamaServer:
     def run(self, prompts: list[str], new_tokens: int, top_k: int = 40) -> dict:
         """Generate ``new_tokens`` for every prompt (sampling as stylegen's benchmark: temperature
         0.7, top_p 0.9, repetition penalty 1.1, one seed per prompt); the figures."""
-        log = tempfile.TemporaryFile()
-        proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        with tempfile.TemporaryFile() as log:
+            proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+            return self._measure(proc, prompts, new_tokens, top_k)
+
+    def _measure(self, proc, prompts: list[str], new_tokens: int, top_k: int) -> dict:
         try:
             self._wait_ready(proc)
             body = {"n_predict": new_tokens, "ignore_eos": True, "temperature": 0.7, "top_p": 0.9, "top_k": top_k,
                     "repeat_penalty": 1.1, "cache_prompt": True}
             self._post("/completion", {**body, "prompt": prompts[0], "n_predict": 4, "seed": 0})  # warm-up
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds(proc.pid)
             with ThreadPoolExecutor(len(prompts)) as pool:
                 answers = list(pool.map(lambda ip: self._post("/completion", {**body, "prompt": ip[1], "seed": ip[0]}),
                                         enumerate(prompts)))
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu
             peak = _peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-            log.close()
         tokens = sum(int(a.get("tokens_predicted", 0)) for a in answers)
         return {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
-                "peak_rss_mb": peak, "command": " ".join(Path(c).name if "/" in c else c for c in self.command),
+                "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(tokens / max(cpu, 1e-9), 1), "peak_rss_mb": peak, "command": " ".join(Path(c).name if "/" in c else c for c in self.command),
                 "sample": answers[0].get("content", "")[:200]}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> int:

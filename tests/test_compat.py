@@ -230,10 +230,10 @@ def test_torch_int_mm_is_an_exact_int8_product_on_cpu():
 
 def test_peft_lora_layers_call_their_base_layer_attribute(tiny_model_dir, tmp_path):
     import torch
+    from multi_support import make_adapter
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from multi_support import make_adapter
     from stylegen.compat.peft import lora_side_layers, replace_base_layers
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),

@@ -4,10 +4,19 @@ per-row adapters), the float32 fallback with a message, and scoring with a share
 from __future__ import annotations
 
 import pytest
-
 from multi_support import make_adapter
-from stylegen.generation.engine import GenRequest, derive_seed, load_engine, load_multi_engine
-from stylegen.generation.precision import choose_precision, int8_linear_class, quantise_int8
+
+from stylegen.generation.engine import (
+    GenRequest,
+    derive_seed,
+    load_engine,
+    load_multi_engine,
+)
+from stylegen.generation.precision import (
+    choose_precision,
+    int8_linear_class,
+    quantise_int8,
+)
 
 TEXTS = ["Write the product description for Ember Kettle.", "Name: Tarn Pot\nWeight: 4.6 oz",
          "Write 3 to 5 feature bullets for a very long product name with many words in it.", "Hi",

@@ -19,7 +19,10 @@ output is then independent of its batch neighbours up to floating-point differen
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
 measured on the default model most 64-token texts did diverge somewhere when the batch
-split changed. The same requests with the same settings always reproduce exactly.
+split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
+quantises each row on its own and multiplies in exact integers, so a row's linear
+outputs are the same in any batch; the rest (attention, norms) is float32 as above. The
+same requests with the same settings always reproduce exactly.
 """
 from __future__ import annotations
 
