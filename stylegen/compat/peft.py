@@ -50,15 +50,18 @@ def lora_side_layers(model) -> list:
             for table in (m.lora_A, m.lora_B) for side in table.values()]
 
 
-def replace_base_layers(model, replace) -> int:
+def replace_base_layers(model, replace, keep: tuple[str, ...] = ()) -> int:
     """Set each LoRA layer's wrapped layer to ``replace(base_layer)``; returns how many changed.
 
     The LoRA layer keeps adding its adapters' deltas to what the new base layer returns.
+    LoRA layers whose attribute name is in ``keep`` (``down_proj``) are left alone.
     """
     from peft.tuners.lora import LoraLayer
 
     count = 0
-    for layer in [m for m in model.modules() if isinstance(m, LoraLayer)]:
+    for name, layer in [(n.rsplit(".", 1)[-1], m) for n, m in model.named_modules() if isinstance(m, LoraLayer)]:
+        if name in keep:
+            continue
         new = replace(layer.base_layer)
         if new is not layer.base_layer:
             layer.base_layer = new

@@ -4,7 +4,7 @@
 seed, token budget and sampling settings, and returns one result per request in the same
 order; ``Engine.score(requests)`` ranks fixed texts by the model's likelihood.
 :class:`TransformersEngine` is the real one (the prompts' shared prefix computed once, the
-rest prefilled in length buckets, batched decoding, int8 weights on a CPU
+rest prefilled in length buckets, batched decoding, int8 weights on a CPU without bf16
 (:mod:`stylegen.generation.precision`), one single-thread batch per core);
 :class:`ScriptedEngine` replays scripted texts for tests. Another engine (vLLM:
 :mod:`stylegen.generation.vllm_engine`) implements the same abstract methods
@@ -20,9 +20,10 @@ the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
 measured on the default model most 64-token texts did diverge somewhere when the batch
 split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
-quantises each row on its own and multiplies in exact integers, so a row's linear
-outputs are the same in any batch; the rest (attention, norms) is float32 as above. The
-same requests with the same settings always reproduce exactly.
+quantises each row on its own and multiplies in exact integers, but the float32 parts'
+last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
+changed batch split changes texts as in bf16 (tiny test model: it does not). The same
+requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations
 
@@ -344,50 +345,56 @@ class TransformersEngine(Engine):
     def score(self, requests: list[GenRequest]) -> list[GenResult]:
         """Mean log-probability of each fixed ``text`` (end-of-turn included) after its prompt,
         under this engine's model and the request's adapter, in batches of ``batch_size``
-        (``workers`` at a time), each batch's shared prompt prefix computed once."""
-        # similar lengths together: less padding
-        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].text or ""))
+        (``workers`` at a time), each distinct prompt of a batch prefilled once."""
+        # one prompt's texts together (one prefill), prompts of similar length together (less padding)
+        order = sorted(range(len(requests)), key=lambda i: (len(requests[i].prompt), requests[i].prompt,
+                                                            str(requests[i].adapter), len(requests[i].text or "")))
         return self._in_batches(order, lambda idx: self._score_batch([requests[i] for i in idx]))
 
     SCORE_POSITIONS = 1024  # scored positions per forward pass: caps its logits at ~200 MB (49k vocabulary)
 
     def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        """Score one batch: the prompts' common prefix once (per adapter), then the rest of
-        each prompt and its text in chunks of rows, with logits only where text is scored."""
+        """Score one batch: every distinct prompt (with its adapter) prefilled once, as
+        generation prefills (:class:`_Layout`: the prompts' common prefix once, the rest in
+        buckets), then each text after its prompt's cache, in chunks of rows, with logits
+        only where text is scored. Many compositions of one row cost one prompt prefill."""
         import torch
 
         tok = self.tokenizer
-        prompts = [tok(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
         texts = [tok(r.text, add_special_tokens=False)["input_ids"] + [self.stop_ids[0]] for r in reqs]
         names = self._adapter_names(reqs)
+        keys = list(dict.fromkeys((r.prompt, r.adapter) for r in reqs))
+        which = torch.tensor([keys.index((r.prompt, r.adapter)) for r in reqs])  # each row's prompt
+        firsts = [int((which == n).nonzero()[0]) for n in range(len(keys))]
+        prompts = [tok(reqs[f].prompt, add_special_tokens=False)["input_ids"] for f in firsts]
         started = time.perf_counter()
-        prefix_len = _common_prefix(prompts)  # each row keeps a prompt token: it predicts the text's first
         with torch.inference_mode():
-            groups, group_of = _adapter_groups(names)
-            shared = torch.tensor([prompts[0][:prefix_len]], dtype=torch.long).expand(len(groups), -1)
-            prefix = self._forward_cache(shared, None, None, None, groups if names else None) if prefix_len else None
+            layout = _Layout(prompts, tok.pad_token_id)
+            cache = self._prefill(layout, [names[f] for f in firsts] if names else None)
+            layers = cache_layers(cache) if cache is not None else None
             logprobs = []
-            for rows in _score_chunks([len(p) - prefix_len + len(t) for p, t in zip(prompts, texts)],
-                                      [len(t) for t in texts], self.SCORE_POSITIONS):
-                logprobs += self._score_rows(rows, prompts, texts, prefix_len, _row_past(prefix, rows, group_of),
+            for rows in _score_chunks([len(t) + 1 for t in texts], [len(t) for t in texts], self.SCORE_POSITIONS):
+                logprobs += self._score_rows(rows, texts, which[rows], layout, layers,
                                              [names[i] for i in rows] if names else None)
         seconds = (time.perf_counter() - started) / max(1, len(reqs))
-        return [GenResult(key=r.key, text=r.text, prompt_tokens=len(p), new_tokens=0, seconds=seconds,
-                          mean_logprob=lp) for r, p, lp in zip(reqs, prompts, logprobs)]
+        return [GenResult(key=r.key, text=r.text, prompt_tokens=len(prompts[int(w)]), new_tokens=0, seconds=seconds,
+                          mean_logprob=lp) for r, w, lp in zip(reqs, which, logprobs)]
 
-    def _score_rows(self, rows, prompts, texts, prefix_len, past, names) -> list[float]:
-        """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over what
-        follows the prefix (``[prefix][padding][rest]``, as :class:`_Layout`)."""
+    def _score_rows(self, rows, texts, prompt_of, layout: "_Layout", layers, names) -> list[float]:
+        """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over each
+        prompt's last token and the text, after that prompt's prefilled cache (``prompt_of``)."""
         import torch
 
         from stylegen.compat.peft import row_adapters
 
-        rests = [prompts[i][prefix_len:] + texts[i] for i in rows]
+        rests = [[layout.ids[int(p)][-1]] + texts[i] for i, p in zip(rows, prompt_of)]
         width = max(len(x) for x in rests)
         ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(x)) + x for x in rests], dtype=torch.long)
         rest = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rests], dtype=torch.long)
-        mask = torch.cat([torch.ones(len(rows), prefix_len, dtype=torch.long), rest], dim=1)
-        positions = (prefix_len + rest.cumsum(-1) - 1).clamp(min=0)
+        past = [(k.index_select(0, prompt_of), v.index_select(0, prompt_of)) for k, v in layers] if layers else None
+        mask = torch.cat([layout.mask[prompt_of, :layout.width - 1], rest], dim=1)
+        starts = torch.tensor([len(layout.ids[int(p)]) - 1 for p in prompt_of]).unsqueeze(1)
+        positions = (starts + rest.cumsum(-1) - 1).clamp(min=0)
         keep = max(len(texts[i]) for i in rows) + 1  # the last positions: every row's text predictions
         device = self.model.device
         kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "position_ids": positions.to(device),
@@ -791,7 +798,8 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
 
     The LoRA adapter is merged into the base weights (:func:`load_inference_model`), then
     the weights are held in the precision ``dtype`` picks on this machine
-    (:func:`stylegen.generation.precision.choose_precision`: ``auto`` is int8 on a CPU).
+    (:func:`stylegen.generation.precision.choose_precision`: ``auto`` is int8 on a CPU
+    without native bf16).
     """
     from stylegen.generation.precision import choose_precision
 
