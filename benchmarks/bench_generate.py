@@ -146,6 +146,7 @@ def _child(args) -> int:
 def side_by_side(args, threads: int) -> dict:
     """stylegen arms (``--dtypes``) and llama-server arms, every arm once per round (A-B-A)."""
     from llama_server import LlamaServer, find_llama_server
+
     from stylegen.models import embedded_gguf, load_tokenizer
 
     prompts = _prompts(load_tokenizer(args.base_model), args.prompts)

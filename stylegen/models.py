@@ -239,7 +239,7 @@ def pick_dtype(dtype: str = "auto"):
     if dtype in ("float32", "int8"):
         return torch.float32
     if dtype != "auto":
-        raise ConfigError(f"dtype must be auto, bfloat16, float32 or int8 (got {dtype!r})")
+        raise ConfigError(f"dtype must be auto, bfloat16 or float32, or int8 for generation (got {dtype!r})")
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32

@@ -380,7 +380,7 @@ class TransformersEngine(Engine):
         return [GenResult(key=r.key, text=r.text, prompt_tokens=len(prompts[int(w)]), new_tokens=0, seconds=seconds,
                           mean_logprob=lp) for r, w, lp in zip(reqs, which, logprobs)]
 
-    def _score_rows(self, rows, texts, prompt_of, layout: "_Layout", layers, names) -> list[float]:
+    def _score_rows(self, rows, texts, prompt_of, layout: _Layout, layers, names) -> list[float]:
         """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over each
         prompt's last token and the text, after that prompt's prefilled cache (``prompt_of``)."""
         import torch
