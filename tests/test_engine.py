@@ -228,3 +228,21 @@ def test_mean_logprob_is_the_models_own_score_of_its_tokens(engine):
     assert res.new_tokens == n
     assert res.mean_logprob == pytest.approx(total / n, abs=2e-3)
     assert res.mean_logprob < 0
+
+
+def test_every_engine_implements_the_whole_engine_interface():
+    from stylegen.generation.engine import Engine
+    from stylegen.generation.vllm_engine import VLLMEngine
+
+    assert Engine.__abstractmethods__ == {"render", "generate", "score", "describe"}
+    for cls in (ScriptedEngine, TransformersEngine, VLLMEngine):
+        assert not cls.__abstractmethods__, cls
+        assert hasattr(cls, "tokenizer") and callable(cls.allowed_ids) and callable(cls.lexicon_stops)
+
+
+def test_an_engine_without_a_tokenizer_refuses_a_lexicon_clearly():
+    engine = ScriptedEngine(lambda req: "x")
+    assert engine.allowed_ids(GenRequest("p")) is None and engine.lexicon_stops() == []
+    with pytest.raises(ValueError, match="scripted engine has no tokenizer"):
+        engine.allowed_ids(GenRequest("p", words=frozenset({"kettle"})))
+    assert engine.score([GenRequest("p", text="Fixed.", key="k")])[0].text == "Fixed." and not engine.requests

@@ -53,3 +53,16 @@ def test_lexicon_reaches_vllm_as_allowed_token_ids(engine):
     text = engine.generate([req])[0].text.lower()
     assert set(c for c in text if c.isalpha()) <= set("kettlelid"), text
     assert engine.sampling_params(replace(req, words=None)).allowed_token_ids is None
+
+
+def test_score_gives_each_fixed_text_its_mean_logprob_in_order(engine):
+    from dataclasses import replace
+
+    base = _req(engine, "Write the meta description for a camp mug.", 5, "M/meta")
+    reqs = [replace(base, text=t, key=f"M/{i}") for i, t in enumerate(["A camp mug, 12 oz.", "Mug mug mug mug."])]
+    together = engine.score(reqs)
+    assert [r.key for r in together] == ["M/0", "M/1"] and [r.text for r in together] == [r.text for r in reqs]
+    alone = [engine.score([r])[0] for r in reqs]
+    for a, b in zip(together, alone):
+        assert a.mean_logprob is not None and a.mean_logprob < 0
+        assert a.mean_logprob == pytest.approx(b.mean_logprob, abs=1e-3)

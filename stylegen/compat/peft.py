@@ -12,6 +12,11 @@
   (``LoraLayer._mixed_batch_forward``: the base output plus, per adapter, its LoRA delta on
   the rows that name it; ``"__base__"`` rows get none).
 
+* An int8 base under per-row adapters (``stylegen.generation.precision``): the linear layer
+  a LoRA layer wraps is its ``base_layer`` attribute, which its forward calls as a module
+  (:func:`replace_base_layers`); the adapter's own layers are the modules in its
+  ``lora_A`` / ``lora_B`` dictionaries (:func:`lora_side_layers`), left in float32.
+
 What this relies on: ``peft.tuners.lora.LoraLayer`` and ``peft.utils.other.
 AuxiliaryTrainingWrapper`` are the modules PEFT hooks, and their ``forward`` takes the
 ``adapter_names`` keyword. ``tests/test_multi_engine.py`` checks both against the
@@ -35,6 +40,33 @@ def adapter_layers(model) -> list:
     from peft.utils.other import AuxiliaryTrainingWrapper
 
     return [m for m in model.modules() if isinstance(m, (LoraLayer, AuxiliaryTrainingWrapper))]
+
+
+def lora_side_layers(model) -> list:
+    """Every LoRA ``A`` and ``B`` module of ``model`` (the adapters' side path)."""
+    from peft.tuners.lora import LoraLayer
+
+    return [side for m in model.modules() if isinstance(m, LoraLayer)
+            for table in (m.lora_A, m.lora_B) for side in table.values()]
+
+
+def replace_base_layers(model, replace, keep: tuple[str, ...] = ()) -> int:
+    """Set each LoRA layer's wrapped layer to ``replace(base_layer)``; returns how many changed.
+
+    The LoRA layer keeps adding its adapters' deltas to what the new base layer returns.
+    LoRA layers whose attribute name is in ``keep`` (``down_proj``) are left alone.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    count = 0
+    for name, layer in [(n.rsplit(".", 1)[-1], m) for n, m in model.named_modules() if isinstance(m, LoraLayer)]:
+        if name in keep:
+            continue
+        new = replace(layer.base_layer)
+        if new is not layer.base_layer:
+            layer.base_layer = new
+            count += 1
+    return count
 
 
 def loaded_adapters(model) -> set[str]:

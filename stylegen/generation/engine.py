@@ -2,11 +2,13 @@
 
 ``Engine.generate(requests) -> results`` takes fully rendered prompts, each with its own
 seed, token budget and sampling settings, and returns one result per request in the same
-order. :class:`TransformersEngine` is the real one (the prompts' shared prefix computed
-once, the rest prefilled in length buckets, batched decoding, bf16 on CPUs that support
-it, one single-thread batch per core); :class:`ScriptedEngine` replays scripted texts
-for tests. A vLLM engine or a Ray Data runner only needs to implement the same two
-methods (``render`` and ``generate``).
+order; ``Engine.score(requests)`` ranks fixed texts by the model's likelihood.
+:class:`TransformersEngine` is the real one (the prompts' shared prefix computed once, the
+rest prefilled in length buckets, batched decoding, int8 weights on a CPU without bf16
+(:mod:`stylegen.generation.precision`), one single-thread batch per core);
+:class:`ScriptedEngine` replays scripted texts for tests. Another engine (vLLM:
+:mod:`stylegen.generation.vllm_engine`) implements the same abstract methods
+(``render``, ``generate``, ``score``, ``describe``) and sets ``tokenizer``.
 
 Determinism: Hugging Face sampling draws from the global RNG, so a row's text would
 depend on which rows share its batch. Instead generation runs greedy, and
@@ -17,7 +19,11 @@ output is then independent of its batch neighbours up to floating-point differen
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
 measured on the default model most 64-token texts did diverge somewhere when the batch
-split changed. The same requests with the same settings always reproduce exactly.
+split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
+quantises each row on its own and multiplies in exact integers, but the float32 parts'
+last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
+changed batch split changes texts as in bf16 (tiny test model: it does not). The same
+requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations
 
@@ -27,7 +33,10 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
+from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers
+from stylegen.generation.lexicon import TokenLexicon
+from stylegen.generation.precision import choose_precision, describe_precision, quantise_int8
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -87,9 +96,19 @@ class GenResult:
 
 
 class Engine(abc.ABC):
-    """What the run loop needs from a text generator."""
+    """What the run loop and the other callers need from a text generator.
+
+    Every engine implements the four abstract methods: :meth:`render` (chat messages to its
+    prompt text), :meth:`generate` (sample completions), :meth:`score` (rank fixed texts by
+    the model's likelihood) and :meth:`describe` (settings for a run's manifest). Lexicons
+    (``GenRequest.words``) need :attr:`tokenizer`; :meth:`allowed_ids` and
+    :meth:`lexicon_stops` are built on it here and shared by every engine.
+    """
 
     name = "engine"
+    tokenizer = None
+    """The Hugging Face tokenizer of the engine's model (its ids are the ids a lexicon
+    allows); None for an engine without one, which then refuses lexicon requests."""
 
     @abc.abstractmethod
     def render(self, messages: list[dict]) -> str:
@@ -99,31 +118,37 @@ class Engine(abc.ABC):
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         """Complete every request; results come back in request order."""
 
+    @abc.abstractmethod
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Results for fixed-text requests (``GenRequest.text``), in request order: the text
+        itself, and its mean log-probability after the prompt (end-of-turn included) under
+        the request's model and adapter, or None where the engine cannot compute it."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict:
+        """Settings worth recording in a run's manifest (at least ``engine``: its name)."""
+
     _token_lexicon = None  # TokenLexicon of this engine's tokenizer, built on first use
 
     def allowed_ids(self, req: GenRequest) -> frozenset[int] | None:
-        """The token ids ``req`` may sample (None: all), from its lexicon (``GenRequest.words``)."""
+        """The token ids ``req`` may sample (None: all), from its lexicon (``GenRequest.words``).
+
+        Raises:
+            ValueError: the request has a lexicon and the engine has no tokenizer.
+        """
         if req.words is None:
             return None
+        if self.tokenizer is None:
+            raise ValueError(f"the {self.name} engine has no tokenizer: it cannot restrict a request to a lexicon")
         if self._token_lexicon is None:
-            from stylegen.generation.lexicon import TokenLexicon
 
             self._token_lexicon = TokenLexicon(self.tokenizer, self.lexicon_stops())
         return self._token_lexicon.ids(req.words)
 
-    def score(self, requests: list[GenRequest]) -> list[GenResult]:
-        """Results for fixed-text requests (``GenRequest.text``): the text itself, with its
-        mean log-probability under the model where the engine can compute it (here: None)."""
-        return [GenResult(key=r.key, text=r.text or "") for r in requests]
-
     def lexicon_stops(self) -> list[int]:
-        """End-of-turn ids a lexicon must always allow."""
-        eos = self.tokenizer.eos_token_id
+        """End-of-turn ids a lexicon must always allow (the tokenizer's end-of-sequence)."""
+        eos = self.tokenizer.eos_token_id if self.tokenizer is not None else None
         return [eos] if eos is not None else []
-
-    def describe(self) -> dict:
-        """Settings worth recording in a run's manifest."""
-        return {"engine": self.name}
 
 
 def complete(engine: Engine, requests: list[GenRequest]) -> list[GenResult]:
@@ -190,6 +215,14 @@ class ScriptedEngine(Engine):
             out.append(GenResult(req.key, text, len(req.prompt.split()), len(text.split()), 0.001, True))
         return out
 
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """The fixed texts themselves, unscored (a script has no likelihood); not added to
+        ``self.requests``, which holds what was sampled."""
+        return [GenResult(key=r.key, text=r.text or "") for r in requests]
+
+    def describe(self) -> dict:
+        return {"engine": self.name}
+
 
 # --- transformers ----------------------------------------------------------------
 
@@ -251,7 +284,6 @@ class TransformersEngine(Engine):
         self.cache_key = cache_kwarg(base)
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
         if self.adapters:
-            from stylegen.compat.peft import install_row_adapters, loaded_adapters
 
             missing = sorted(set(self.adapters) - loaded_adapters(model))
             if missing:
@@ -262,12 +294,17 @@ class TransformersEngine(Engine):
         return self.stop_ids
 
     def describe(self) -> dict:
+        """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
+        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`)."""
         import torch
+
 
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
-        return {"engine": self.name, "dtype": dtype, "batch_size": self.batch_size, "workers": self.workers,
-                "threads": torch.get_num_threads(), **self.info, **extra}
+        info = {k: v for k, v in self.info.items() if k != "precision_note"}
+        return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
+                "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
+                **info, **extra}
 
     def render(self, messages: list[dict]) -> str:
 
@@ -307,43 +344,73 @@ class TransformersEngine(Engine):
 
     def score(self, requests: list[GenRequest]) -> list[GenResult]:
         """Mean log-probability of each fixed ``text`` (end-of-turn included) after its prompt,
-        under this engine's model and the request's adapter, in batches of ``batch_size``."""
-        # similar lengths together: less padding
-        order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt) + len(requests[i].text or ""))
+        under this engine's model and the request's adapter, in batches of ``batch_size``
+        (``workers`` at a time), each distinct prompt of a batch prefilled once."""
+        # one prompt's texts together (one prefill), prompts of similar length together (less padding)
+        order = sorted(range(len(requests)), key=lambda i: (len(requests[i].prompt), requests[i].prompt,
+                                                            str(requests[i].adapter), len(requests[i].text or "")))
         return self._in_batches(order, lambda idx: self._score_batch([requests[i] for i in idx]))
 
+    SCORE_POSITIONS = 1024  # scored positions per forward pass: caps its logits at ~200 MB (49k vocabulary)
+
     def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
+        """Score one batch: every distinct prompt (with its adapter) prefilled once, as
+        generation prefills (:class:`_Layout`: the prompts' common prefix once, the rest in
+        buckets), then each text after its prompt's cache, in chunks of rows, with logits
+        only where text is scored. Many compositions of one row cost one prompt prefill."""
         import torch
 
-        from stylegen.compat.peft import row_adapters
-
         tok = self.tokenizer
-        prompts = [tok(r.prompt, add_special_tokens=False)["input_ids"] for r in reqs]
         texts = [tok(r.text, add_special_tokens=False)["input_ids"] + [self.stop_ids[0]] for r in reqs]
-        width = max(len(p) + len(t) for p, t in zip(prompts, texts))
-        ids = torch.full((len(reqs), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, (p, t) in enumerate(zip(prompts, texts)):  # right-padded: positions start at 0
-            ids[i, :len(p) + len(t)] = torch.tensor(p + t)
-            mask[i, :len(p) + len(t)] = 1
+        names = self._adapter_names(reqs)
+        keys = list(dict.fromkeys((r.prompt, r.adapter) for r in reqs))
+        which = torch.tensor([keys.index((r.prompt, r.adapter)) for r in reqs])  # each row's prompt
+        firsts = [int((which == n).nonzero()[0]) for n in range(len(keys))]
+        prompts = [tok(reqs[f].prompt, add_special_tokens=False)["input_ids"] for f in firsts]
         started = time.perf_counter()
-        with torch.inference_mode(), row_adapters(self._adapter_names(reqs)):
-            logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        with torch.inference_mode():
+            layout = _Layout(prompts, tok.pad_token_id)
+            cache = self._prefill(layout, [names[f] for f in firsts] if names else None)
+            layers = cache_layers(cache) if cache is not None else None
+            logprobs = []
+            for rows in _score_chunks([len(t) + 1 for t in texts], [len(t) for t in texts], self.SCORE_POSITIONS):
+                logprobs += self._score_rows(rows, texts, which[rows], layout, layers,
+                                             [names[i] for i in rows] if names else None)
         seconds = (time.perf_counter() - started) / max(1, len(reqs))
-        results = []
-        for i, (p, t) in enumerate(zip(prompts, texts)):
-            pos = torch.arange(len(p) - 1, len(p) + len(t) - 1)
-            lp = logprobs[i, pos, torch.tensor(t)].mean().item()
-            results.append(GenResult(key=reqs[i].key, text=reqs[i].text, prompt_tokens=len(p), new_tokens=0,
-                                     seconds=seconds, mean_logprob=lp))
-        return results
+        return [GenResult(key=r.key, text=r.text, prompt_tokens=len(prompts[int(w)]), new_tokens=0, seconds=seconds,
+                          mean_logprob=lp) for r, w, lp in zip(reqs, which, logprobs)]
+
+    def _score_rows(self, rows, texts, prompt_of, layout: _Layout, layers, names) -> list[float]:
+        """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over each
+        prompt's last token and the text, after that prompt's prefilled cache (``prompt_of``)."""
+        import torch
+
+
+        rests = [[layout.ids[int(p)][-1]] + texts[i] for i, p in zip(rows, prompt_of)]
+        width = max(len(x) for x in rests)
+        ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(x)) + x for x in rests], dtype=torch.long)
+        rest = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rests], dtype=torch.long)
+        past = [(k.index_select(0, prompt_of), v.index_select(0, prompt_of)) for k, v in layers] if layers else None
+        mask = torch.cat([layout.mask[prompt_of, :layout.width - 1], rest], dim=1)
+        starts = torch.tensor([len(layout.ids[int(p)]) - 1 for p in prompt_of]).unsqueeze(1)
+        positions = (starts + rest.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(texts[i]) for i in rows) + 1  # the last positions: every row's text predictions
+        device = self.model.device
+        kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "position_ids": positions.to(device),
+                  "use_cache": True, "logits_to_keep": keep, self.cache_key: cache_from_layers(past)}
+        with row_adapters(names):
+            logits = self.model(**kwargs).logits
+        out = []
+        for n, i in enumerate(rows):  # text token k is predicted at kept position keep - len(t) - 1 + k
+            t = torch.tensor(texts[i])
+            lp = torch.log_softmax(logits[n, keep - len(t) - 1:keep - 1].float(), dim=-1)
+            out.append(lp.gather(1, t.unsqueeze(1)).mean().item())
+        return out
 
     def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
-        from stylegen.compat.peft import row_adapters
 
         layout = _Layout(ids, self.tokenizer.pad_token_id)
         names = self._adapter_names(reqs)
@@ -369,7 +436,6 @@ class TransformersEngine(Engine):
 
     def _adapter_names(self, reqs: list[GenRequest]) -> list[str] | None:
         """Each row's adapter name for PEFT (``__base__``: none), or None on a single-model engine."""
-        from stylegen.compat.peft import BASE
 
         asked = sorted({r.adapter for r in reqs if r.adapter is not None} - set(self.adapters))
         if asked:
@@ -389,49 +455,41 @@ class TransformersEngine(Engine):
 
         if layout.width < 2:
             return None
-        groups = list(dict.fromkeys(names)) if names else [None]
-        group_of = torch.tensor([groups.index(n) for n in names]) if names else None
+        groups, group_of = _adapter_groups(names)
         prefix = None
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
             prefix = self._forward_cache(shared, None, None, None, groups if names else None)
-        parts = [self._bucket_cache(layout, rows, prefix, names, group_of) for rows in layout.buckets()]
-        order = torch.tensor([i for bucket in layout.buckets() for i in bucket]).argsort()  # bucket -> batch order
-        layers = [(torch.cat([p[n][0] for p in parts])[order], torch.cat([p[n][1] for p in parts])[order])
-                  for n in range(len(parts[0]))]
+        layers = None  # the batch's cache, written bucket by bucket: never held twice in full
+        for rows in layout.buckets():
+            part = self._bucket_cache(layout, rows, prefix, names, group_of)
+            if part is None:  # one-token prompts, no shared prefix: nothing to cache (all padding)
+                continue
+            if layers is None:
+                layers = [(k.new_zeros(len(layout.ids), k.shape[1], layout.width - 1, k.shape[3]),
+                           v.new_zeros(len(layout.ids), v.shape[1], layout.width - 1, v.shape[3])) for k, v in part]
+            index = torch.tensor(rows)
+            for (keys, values), (k, v) in zip(layers, part):
+                _place(keys, index, k, layout.prefix)
+                _place(values, index, v, layout.prefix)
+            del part
         return cache_from_layers(layers)
 
     def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix, names=None, group_of=None) -> list[tuple]:
-        """Per-layer (keys, values) of ``rows``, laid out as ``layout`` says (see :class:`_Layout`).
+        """Per-layer (keys, values) of ``rows``: the shared prefix, then the bucket's own
+        tokens (left-padded to the bucket's longest); :func:`_place` adds the batch's padding.
 
         ``names`` (each batch row's adapter) and ``group_of`` (the row's prefix in ``prefix``)
         are set in a multi-adapter batch.
         """
-        import torch
-
         ids, mask, positions, span = layout.bucket_inputs(rows)
-        n = len(rows)
-        if prefix and prefix[0][0].shape[0] > 1:  # one prefix per adapter: each row takes its own
-            pick = group_of[torch.tensor(rows)]
-            past = [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
-        else:
-            past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix] if prefix else None
+        past = _row_past(prefix, rows, group_of)
         bucket_names = [names[i] for i in rows] if names else None
-        layers = self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
-        gap = layout.width - 1 - layout.prefix - span  # this bucket's share of the batch's padding
-        if not gap:
-            return layers
-
-        def widen(t):
-            zeros = t.new_zeros(t.shape[0], t.shape[1], gap, t.shape[3])
-            return torch.cat([t[:, :, :layout.prefix], zeros, t[:, :, layout.prefix:]], dim=2)
-
-        return [(widen(k), widen(v)) for k, v in layers]
+        return self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
 
     def _forward_cache(self, ids, mask, positions, past, names=None) -> list[tuple]:
         """One forward pass over ``ids`` after ``past`` (row ``i`` with adapter ``names[i]``
         when given); returns every layer's (keys, values)."""
-        from stylegen.compat.peft import row_adapters
 
         device = self.model.device
         cache = cache_from_layers(past)
@@ -510,6 +568,55 @@ class _Layout:
         mask = torch.cat([torch.ones(len(rows), self.prefix, dtype=torch.long), rest], dim=1)
         positions = (self.prefix + rest.cumsum(-1) - 1).clamp(min=0)
         return ids, mask, positions, span
+
+
+def _place(cache, index, part, prefix: int) -> None:
+    """Write a bucket's ``part`` (rows, heads, prefix + span, dim) into rows ``index`` of the
+    batch's ``cache`` (rows, heads, width - 1, dim): the prefix first, the span last, and
+    the zeros between them (the batch's padding, masked) left as they are."""
+    span = part.shape[2] - prefix
+    cache[index, :, :prefix] = part[:, :, :prefix]
+    if span:
+        cache[index, :, cache.shape[2] - span:] = part[:, :, prefix:]
+
+
+def _adapter_groups(names: list[str] | None):
+    """The distinct adapters of a batch, in first-seen order, and each row's index into them
+    (``[None]`` and None on a single-model engine)."""
+    import torch
+
+    if not names:
+        return [None], None
+    groups = list(dict.fromkeys(names))
+    return groups, torch.tensor([groups.index(n) for n in names])
+
+
+def _row_past(prefix, rows: list[int], group_of) -> list[tuple] | None:
+    """Per-layer (keys, values) of the shared prefix for ``rows``: each row's own adapter's
+    prefix where the prefix was computed per adapter, else one prefix expanded (no copy)."""
+    import torch
+
+    if not prefix:
+        return None
+    if prefix[0][0].shape[0] > 1:
+        pick = group_of[torch.tensor(rows)]
+        return [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
+    return [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in prefix]
+
+
+def _score_chunks(lengths: list[int], scored: list[int], positions: int) -> list[list[int]]:
+    """Consecutive rows in chunks whose logits (rows x the chunk's longest scored span) stay
+    within ``positions`` and whose padded tokens stay within :attr:`_Layout.BUCKET_TOKENS`."""
+    chunks: list[list[int]] = []
+    for i in range(len(lengths)):
+        rows = (chunks[-1] if chunks else []) + [i]
+        fits = (len(rows) * (max(scored[j] for j in rows) + 1) <= positions
+                and len(rows) * max(lengths[j] for j in rows) <= _Layout.BUCKET_TOKENS)
+        if chunks and fits:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
 
 
 def _common_prefix(ids: list[list[int]]) -> int:
@@ -660,13 +767,23 @@ class _RowSampler:
 def load_inference_model(base_model: str, adapter: str | None = None, dtype: str = "auto",
                          trust_remote_code: bool = False):
     """``(model, tokenizer)`` for inference: the adapter checked against the base model first,
-    then merged into its weights (same outputs, no per-layer adapter matmuls)."""
+    then merged into its weights (same outputs, no per-layer adapter matmuls). ``int8``
+    loads float32 weights (quantising is :func:`load_engine`'s step)."""
     if adapter is not None:
         check_adapter(adapter, base_model)
+    dtype = "float32" if dtype == "int8" else dtype
     model, tokenizer = load_model(base_model, adapter=adapter, dtype=dtype, trust_remote_code=trust_remote_code)
     if adapter is not None and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     return model, tokenizer
+
+
+def _precise(model, precision) -> dict:
+    """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
+
+    if precision.int8:
+        quantise_int8(model)
+    return {"precision_note": precision.note} if precision.note else {}
 
 
 def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto", batch_size: int = 16,
@@ -674,10 +791,15 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
                 workers: int | None = None) -> TransformersEngine:
     """Load base model (+ adapter, checked against it) through :mod:`stylegen.models`.
 
-    The LoRA adapter is merged into the base weights (:func:`load_inference_model`).
+    The LoRA adapter is merged into the base weights (:func:`load_inference_model`), then
+    the weights are held in the precision ``dtype`` picks on this machine
+    (:func:`stylegen.generation.precision.choose_precision`: ``auto`` is int8 on a CPU
+    without native bf16).
     """
-    model, tokenizer = load_inference_model(base_model, adapter, dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None}
+
+    precision = choose_precision(dtype)
+    model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -697,10 +819,12 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
     loaded with ``PeftModel.from_pretrained``, the others with ``load_adapter``; no adapter
     is loaded again while the engine lives.
     """
+
     adapters = {name: str(path) for name, path in adapters.items() if path is not None}
     for path in adapters.values():
         check_adapter(path, base_model)
-    model, tokenizer = load_model(base_model, dtype=dtype, trust_remote_code=trust_remote_code)
+    precision = choose_precision(dtype)
+    model, tokenizer = load_model(base_model, dtype=precision.load_dtype, trust_remote_code=trust_remote_code)
     if adapters:
         from peft import PeftModel
 
@@ -709,6 +833,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)

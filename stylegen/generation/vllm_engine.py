@@ -89,6 +89,31 @@ class VLLMEngine(Engine):
         return [_result(req, out, share) for req, out in zip(requests, outs)]
 
 
+    def score(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Mean log-probability of each fixed ``text`` (end-of-turn included) after its prompt,
+        from vLLM's prompt log-probabilities (prefix caching shares the prompts' prefix)."""
+        if not requests:
+            return []
+        import time
+
+        from vllm import SamplingParams
+
+        stop = self.lexicon_stops()[0]
+        prompts = [self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+        texts = [self.tokenizer(r.text or "", add_special_tokens=False)["input_ids"] + [stop] for r in requests]
+        lora = [self._lora.get(r.adapter or self.adapter_for(r.key)) if self.adapters else None for r in requests]
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        started = time.perf_counter()
+        outs = self.llm.generate([{"prompt_token_ids": p + t} for p, t in zip(prompts, texts)], params,
+                                 lora_request=lora if self.adapters else None, use_tqdm=False)
+        share = (time.perf_counter() - started) / len(requests)
+        results = []
+        for req, p, t, out in zip(requests, prompts, texts, outs):
+            logprobs = [out.prompt_logprobs[len(p) + k][tid].logprob for k, tid in enumerate(t)]
+            results.append(GenResult(req.key, req.text or "", len(p), 0, share, True, sum(logprobs) / len(t)))
+        return results
+
+
 def _sorted_or_none(ids):
     return sorted(ids) if ids is not None else None
 

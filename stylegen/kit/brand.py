@@ -102,7 +102,8 @@ class ModelSettings:
 
     base_model: str = "smollm2-135m-instruct"
     adapter: str | None = None
-    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    # int8: the engine's weights (stylegen.generation.precision); training runs in float32
+    dtype: Literal["auto", "bfloat16", "float32", "int8"] = "auto"
     trust_remote_code: bool = False
     # transformers: this CPU path (and any torch device); vllm: a GPU machine with the
     # vllm extra (stylegen.generation.vllm_engine): LoRA per request, prefix caching

@@ -1,0 +1,199 @@
+"""Which precision an inference model's weights run in, and the int8 path itself.
+
+``dtype`` (brand.yaml ``model.dtype``) is ``auto``, ``float32``, ``bfloat16`` or ``int8``:
+
+* ``int8``: the linear layers (attention, the MLP's gate and up projections and the output
+  head; not the MLP's down projection (:data:`KEEP_FLOAT`), the embedding lookup, norms or
+  a LoRA side path) hold int8 weights with one float32 scale per output channel, and
+  quantises its input *row by row* (one scale per token) before an exact
+  int8 x int8 -> int32 product (:func:`stylegen.compat.torch.int8_matmul`). Every output
+  row then depends on its own input row alone, so the engine's promise holds as in
+  float32: a row's text does not depend on its batch neighbours, and the same seed gives
+  the same text. A LoRA adapter is merged into the float32 weights before quantising
+  (single-adapter engines); with per-row adapters it stays an unquantised float32 side
+  path next to the int8 base layer (:func:`stylegen.compat.peft.replace_base_layers`).
+* ``auto``: int8 on a CPU without native bf16 (1.44x float32's tokens/s on the 64-prompt
+  benchmark, docs/SCALE.md); bf16 on a CPU with it (there int8 measured 0.93x bf16's
+  tokens/s, with more memory) and on an accelerator that supports it; else float32 (as
+  :func:`stylegen.models.pick_dtype`).
+
+When the int8 kernel cannot run here the engine falls back to float32 and says why
+(a warning, and ``precision_note`` in :meth:`Engine.describe`). Training and perplexity
+scoring never run in int8: ``int8`` loads their model in float32.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from stylegen.compat.peft import lora_side_layers, replace_base_layers
+from stylegen.compat.torch import int8_matmul, int8_matmul_problem
+from stylegen.models import cpu_supports_bf16
+
+INT8_KERNEL = "torch._int_mm (oneDNN), int8 weights per channel, activations per row"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How an engine's model is loaded and held.
+
+    Attributes:
+        load_dtype: the dtype the model is loaded (and a LoRA adapter merged) in, as
+            :func:`stylegen.models.pick_dtype` takes it.
+        int8: quantise the linear layers to int8 after loading.
+        note: why the precision asked for was not used (None: it was).
+    """
+
+    load_dtype: str
+    int8: bool = False
+    note: str | None = None
+
+
+def choose_precision(dtype: str = "auto") -> Precision:
+    """The precision for ``dtype`` on this machine, falling back to float32 (with a note,
+    also issued as a warning) when int8 is asked for or would be chosen but cannot run."""
+    import torch
+
+
+    if dtype not in ("auto", "int8") or (dtype == "auto" and (torch.cuda.is_available() or cpu_supports_bf16())):
+        return Precision(load_dtype=dtype)
+
+    problem = int8_matmul_problem()
+    if problem is None:
+        return Precision(load_dtype="float32", int8=True)
+    note = f"int8 weights unavailable, running in float32: {problem}"
+    warnings.warn(note, stacklevel=2)
+    return Precision(load_dtype="float32", note=note)
+
+
+_INT8_LINEAR = None  # the Int8Linear class, built on first use
+
+
+def int8_linear_class():
+    """The ``torch.nn.Module`` class of an int8 linear layer (built on first use, so
+    importing this module does not import torch)."""
+    global _INT8_LINEAR
+    if _INT8_LINEAR is None:
+        _INT8_LINEAR = _int8_linear_class()
+    return _INT8_LINEAR
+
+
+def _int8_linear_class():
+    import torch
+
+
+    class Int8Linear(torch.nn.Module):
+        """``y = x W^T + b`` with ``W`` in int8 (one scale per output channel) and ``x``
+        quantised to int8 per row at every call."""
+
+        def __init__(self, linear: torch.nn.Linear):
+            super().__init__()
+            weight = linear.weight.detach().float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            self.in_features, self.out_features = linear.in_features, linear.out_features
+            # stored (in, out): the layout the int8 product takes its right operand in
+            self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous())
+            self.register_buffer("scale", scale)
+            bias = linear.bias
+            self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+        def forward(self, x):
+            shape = x.shape
+            rows = x.reshape(-1, self.in_features).float()
+            # symmetric per-row scale: a row's integers depend on that row alone
+            step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
+            q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
+            out = int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
+            if self.bias is not None:
+                out.add_(self.bias)
+            return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+    return Int8Linear
+
+
+# Linear layers left in float32, by attribute name. The MLP's down projection reads the
+# product of two activations, whose rows have the widest range (a per-row int8 scale loses
+# most there): all layers in int8 put the shipped adapter's held-out perplexity 2.26% above
+# float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
+KEEP_FLOAT = ("down_proj",)
+
+
+def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
+    """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
+    returns how many.
+
+    LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
+    per-row adapters) stay float32; the layer they wrap is quantised. Each float32
+    weight is freed as soon as its int8 copy exists, so the model never holds both in full.
+    """
+    import torch
+
+    int8 = int8_linear_class()
+    count, side = 0, set()
+    if getattr(model, "peft_config", None):  # a PeftModel with unmerged (per-row) adapters
+
+        count = replace_base_layers(model, lambda base: int8(base) if type(base) is torch.nn.Linear else base,
+                                    keep)
+        side = {id(m) for m in lora_side_layers(model)}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear and id(child) not in side and name not in keep:
+                setattr(parent, name, int8(child))
+                _drop_pages(child.weight, model)
+                count += 1
+    _own_memory(model)
+    return count
+
+
+def _drop_pages(weight, model) -> None:
+    """Give the memory pages that only ``weight`` (now quantised) uses back to the system.
+
+    The weights are mapped from the model file, and their pages stay resident until the
+    whole mapping goes; without this, quantising would briefly hold every float32 page and
+    every int8 copy (the load's peak). Skipped for a weight the model still uses (the
+    embedding an output head is tied to) and off Linux.
+    """
+    import ctypes
+    import mmap
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    if not weight.is_contiguous():
+        return
+    start, size = weight.data_ptr(), weight.numel() * weight.element_size()
+    for other in [*model.parameters(), *model.buffers()]:
+        begin = other.data_ptr()
+        if begin < start + size and start < begin + other.numel() * other.element_size():
+            return  # still in use (a tied embedding)
+    first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages only: neighbours keep theirs
+    last = (start + size) // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
+
+
+def _own_memory(model) -> None:
+    """Copy the float tensors left (embedding, norms) out of the loaded weight file.
+
+    transformers maps the safetensors file into memory; quantising reads every page of it,
+    and one tensor still pointing into the mapping keeps all those pages resident (about
+    540 MB for SmolLM2-135M). Copies let the mapping go.
+    """
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.clone()
+
+
+def describe_precision(model, note: str | None = None) -> dict:
+    """``weights`` (int8, or the float dtype) and ``kernel`` of a loaded model, for manifests."""
+    int8 = int8_linear_class()
+    if any(isinstance(m, int8) for m in model.modules()):
+        out = {"weights": "int8", "kernel": INT8_KERNEL}
+    else:
+        dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+        out = {"weights": dtype, "kernel": "torch matmul (" + dtype + ")"}
+    return {**out, "precision_note": note} if note else out

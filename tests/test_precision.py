@@ -1,0 +1,161 @@
+"""The int8 engine (stylegen/generation/precision.py): a seed reproduces; on the tiny model a
+row's text does not depend on its batch neighbours, with one adapter or per-row adapters (the
+mechanism: per-row int8 activations, per-row seeds; on the real model float32 noise crosses
+int8 rounding boundaries, see precision.py); the float32 fallback with a message; scoring with
+each prompt prefilled once."""
+from __future__ import annotations
+
+import pytest
+from multi_support import make_adapter
+
+from stylegen.generation.engine import (
+    GenRequest,
+    derive_seed,
+    load_engine,
+    load_multi_engine,
+)
+from stylegen.generation.precision import (
+    Precision,
+    choose_precision,
+    int8_linear_class,
+    quantise_int8,
+)
+
+TEXTS = ["Write the product description for Ember Kettle.", "Name: Tarn Pot\nWeight: 4.6 oz",
+         "Write 3 to 5 feature bullets for a very long product name with many words in it.", "Hi",
+         "Features: folds flat, packs small, aluminum body", "Care: hand wash and dry before packing"]
+
+
+@pytest.fixture(scope="module")
+def int8_engine(tiny_model_dir):
+    return load_engine(str(tiny_model_dir), dtype="int8", batch_size=4, threads=1)
+
+
+def _requests(engine, adapter=None, **kw):
+    system = {"role": "system", "content": "You write product copy for Kettle & Cairn."}
+    return [GenRequest(prompt=engine.render([system, {"role": "user", "content": text}]),
+                       seed=derive_seed(7, f"SKU{i}", "description", 1), max_new_tokens=12 + i, temperature=0.8,
+                       top_p=0.9, repetition_penalty=1.1, key=f"SKU{i}", adapter=adapter, **kw)
+            for i, text in enumerate(TEXTS)]
+
+
+def test_int8_engine_reproduces_per_seed_and_ignores_batch_neighbours(int8_engine):
+    reqs = _requests(int8_engine)
+    together = int8_engine.generate(reqs)
+    again = int8_engine.generate(reqs)
+    alone = [int8_engine.generate([r])[0] for r in reqs]
+    reversed_ = int8_engine.generate(reqs[::-1])[::-1]
+    assert [r.text for r in together] == [r.text for r in again] == [r.text for r in alone] == \
+        [r.text for r in reversed_]
+    assert len({r.text for r in together}) == len(reqs)  # something was sampled
+    seeds = {int8_engine.generate([GenRequest(**{**reqs[0].__dict__, "seed": s})])[0].text for s in range(4)}
+    assert len(seeds) > 1
+
+
+def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
+    int8 = int8_linear_class()
+    layers = [m for m in int8_engine.model.modules() if isinstance(m, int8)]
+    assert len(layers) == 2 * 6 + 1  # 2 blocks x (q, k, v, o, gate, up) + the output head; down_proj float
+    described = int8_engine.describe()
+    assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
+
+
+def test_int8_linear_rows_are_exactly_independent_and_close_to_float():
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    x = torch.randn(5, 7, 64)
+    x[2] *= 40  # one row with much larger activations: it must not change the others' scale
+    q = int8_linear_class()(linear)
+    out = q(x)
+    for i in range(5):
+        assert torch.equal(out[i], q(x[i:i + 1])[0])
+    ref = linear(x)
+    assert ((out - ref).norm() / ref.norm()).item() < 0.02
+
+
+def test_int8_falls_back_to_float32_with_a_message(tiny_model_dir, monkeypatch):
+    monkeypatch.setattr("stylegen.compat.torch.int8_matmul_problem", lambda: "torch 9.9 has no CPU int8 matmul")
+    with pytest.warns(UserWarning, match="int8 weights unavailable, running in float32: torch 9.9"):
+        engine = load_engine(str(tiny_model_dir), dtype="int8", batch_size=4, threads=1)
+    described = engine.describe()
+    assert described["weights"] == "float32" and described["dtype"] == "float32"
+    assert "torch 9.9 has no CPU int8 matmul" in described["precision_note"]
+    assert not any(isinstance(m, int8_linear_class()) for m in engine.model.modules())
+    assert engine.generate(_requests(engine)[:2])[0].text is not None
+
+
+def test_auto_is_int8_on_a_cpu_without_bf16_and_float_dtypes_stay_as_asked(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("stylegen.models.cpu_supports_bf16", lambda: False)
+    assert choose_precision("auto").int8 and choose_precision("auto").load_dtype == "float32"
+    assert not choose_precision("float32").int8 and choose_precision("bfloat16").load_dtype == "bfloat16"
+    monkeypatch.setattr("stylegen.models.cpu_supports_bf16", lambda: True)
+    assert choose_precision("auto") == Precision(load_dtype="auto")  # bf16 (pick_dtype): int8 measured slower
+    assert choose_precision("int8").int8
+
+
+def test_int8_with_per_row_adapters_keeps_lora_in_float_and_rows_independent(tiny_model_dir, tmp_path):
+    import torch
+
+    adapters = {"a": str(make_adapter(tmp_path / "a", tiny_model_dir, seed=1)),
+                "b": str(make_adapter(tmp_path / "b", tiny_model_dir, seed=2))}
+    engine = load_multi_engine(str(tiny_model_dir), adapters, dtype="int8", batch_size=6, threads=1)
+    from stylegen.compat.peft import lora_side_layers
+
+    side = lora_side_layers(engine.model)
+    assert side and all(type(m) is torch.nn.Linear for m in side)  # the adapters' path stays float32
+    reqs = [r for name in ("a", "b", None) for r in _requests(engine, adapter=name)[:3]]
+    mixed = engine.generate(reqs)
+    alone = [engine.generate([r])[0] for r in reqs]
+    assert [r.text for r in mixed] == [r.text for r in alone]
+    by_adapter = [{r.text for r, q in zip(mixed, reqs) if q.adapter == name} for name in ("a", "b", None)]
+    assert by_adapter[0] != by_adapter[1]  # each adapter changed the text
+
+
+def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    assert quantise_int8(model) == 13
+    assert [n for n, m in model.named_modules() if type(m) is torch.nn.Linear] == \
+        ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
+    assert quantise_int8(model, keep=()) == 2
+    assert not [m for m in model.modules() if type(m) is torch.nn.Linear]
+
+
+def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stylegen.generation.engine import TransformersEngine
+
+    engine = TransformersEngine(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype="float32"),
+                                AutoTokenizer.from_pretrained(tiny_model_dir), batch_size=8, threads=1)
+    prompts = [r.prompt for r in _requests(engine)]
+    reqs = [GenRequest(prompt=p, text=t, key=f"{i}/{j}") for i, p in enumerate(prompts)
+            for j, t in enumerate(["Folds flat.", "A pot that nests in its own lid, 4.6 oz."])]
+    together = engine.score(reqs)
+    monkeypatch.setattr(TransformersEngine, "SCORE_POSITIONS", 20)  # several chunks per batch
+    chunked = engine.score(reqs)
+    for req, a, b in zip(reqs, together, chunked):
+        alone = engine.score([req])[0]
+        assert a.key == req.key and a.text == req.text
+        assert a.mean_logprob == pytest.approx(alone.mean_logprob, abs=1e-4)
+        assert b.mean_logprob == pytest.approx(alone.mean_logprob, abs=1e-4)
+    assert len({round(r.mean_logprob, 4) for r in together}) > 2
+    int8_scores = int8_engine.score(reqs)
+    assert [r.mean_logprob for r in int8_scores] == [int8_engine.score([q])[0].mean_logprob for q in reqs]
+
+
+@pytest.mark.slow
+def test_default_model_int8_engine_reproduces_the_same_requests_exactly():
+    """On the real model int8 is reproducible, not batch-independent (see precision.py)."""
+    engine = load_engine("smollm2-135m-instruct", dtype="int8", batch_size=4, threads=1)
+    reqs = _requests(engine)[:4]
+    first, second = engine.generate(reqs), engine.generate(reqs)
+    assert [r.text for r in first] == [r.text for r in second]
+    assert all(r.text for r in first) and engine.describe()["weights"] == "int8"
+    other = engine.generate([GenRequest(**{**reqs[0].__dict__, "seed": reqs[0].seed + 1})])[0]
+    assert other.text != first[0].text
