@@ -27,8 +27,8 @@ import warnings
 from dataclasses import dataclass
 
 from stylegen.compat.peft import lora_side_layers, replace_base_layers
-from stylegen.compat.torch import int8_matmul, int8_matmul_problem
-from stylegen.models import cpu_supports_bf16
+from stylegen import models
+from stylegen.compat import torch as torch_compat
 
 INT8_KERNEL = "torch._int_mm (oneDNN), int8 weights per channel, activations per row"
 
@@ -55,10 +55,10 @@ def choose_precision(dtype: str = "auto") -> Precision:
     import torch
 
 
-    if dtype not in ("auto", "int8") or (dtype == "auto" and (torch.cuda.is_available() or cpu_supports_bf16())):
+    if dtype not in ("auto", "int8") or (dtype == "auto" and (torch.cuda.is_available() or models.cpu_supports_bf16())):
         return Precision(load_dtype=dtype)
 
-    problem = int8_matmul_problem()
+    problem = torch_compat.int8_matmul_problem()
     if problem is None:
         return Precision(load_dtype="float32", int8=True)
     note = f"int8 weights unavailable, running in float32: {problem}"
@@ -103,7 +103,7 @@ def _int8_linear_class():
             # symmetric per-row scale: a row's integers depend on that row alone
             step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
             q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
-            out = int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
+            out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
             if self.bias is not None:
                 out.add_(self.bias)
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
