@@ -38,7 +38,8 @@ from stylegen.generation.assemble import (care_sentence, classify, detail_senten
                                           feature_sentences, is_plural_name, join_list, lead, material_sentence)
 from stylegen.kit.brand import load_brand
 from stylegen.validation.corpus import FILLER, fold, function_words, load_corpus, words
-from stylegen.validation.grounding import brand_claim_terms, unsupported_claims
+from stylegen.validation.claims import brand_claim_terms
+from stylegen.validation.grounding import unsupported_claims
 
 SLOT = re.compile(r"\{(?P<kind>[a-z]+)(?::(?P<head>[a-z-]+))?\}")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.validation.checks.degenerate import FUNCTION_WORDS
-from stylegen.validation.grounding import ClaimTerm, FactIndex, read_quantities, term_claims
+from stylegen.validation.claims import ClaimTerm
+from stylegen.validation.grounding import FactIndex, term_claims
+from stylegen.validation.quantities import read_quantities
 from stylegen.validation.readability import count_words, is_english_word, score
 
 MIN_RECORDS = 2  # a fact phrase seen in one record only is a one-off, not vocabulary

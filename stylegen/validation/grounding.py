@@ -38,26 +38,21 @@ The pure API is :func:`unsupported_claims`; the ``grounding`` check type
 """
 from __future__ import annotations
 
-import functools
 import itertools
-import math
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
-from pathlib import Path
 from stylegen.compat.spacy import lemmatizer_tables
-from stylegen.errors import ConfigError
 from stylegen.kit.roles import role_of
 from stylegen.validation.claim_context import (
     comparisons, coordinations, COORDINATION, expand_coordination, in_comparison, number_in_comparison,
 )
 from stylegen.validation.claim_forms import base_forms, derived_spellings
 from stylegen.validation.corpus import FILLER, fold, folded_words, leaves, words
+from stylegen.validation.claims import (as_claim_terms, brand_claim_terms, ClaimTerm, KINDS,  # noqa: F401 (re-exported)
+                                        load_claim_terms, parse_claim_terms, TERM_KINDS)
 from stylegen.validation.nlp import load_nlp
-
-
-TERM_KINDS = ("material", "technology", "feature", "certification", "guarantee", "term")
-KINDS = ("number",) + TERM_KINDS
+from stylegen.validation.quantities import (COUNT_WORDS, LEAD_COUNT, MANNER_COUNT, parse_number, Quantity,
+                                            quantity_supported, read_quantities, same_value)
 
 
 @dataclass(frozen=True)
@@ -80,113 +75,6 @@ class Claim:
     def message(self) -> str:
         """A self-contained instruction for a retry: which claim to drop and why."""
         return f'Unsupported {self.kind} claim "{self.text}": {self.reason}. Drop "{self.text}".'
-
-
-@dataclass(frozen=True)
-class ClaimTerm:
-    """One entry of the claim vocabulary.
-
-    Attributes:
-        kind: one of :data:`TERM_KINDS`.
-        forms: spellings of the claim; any of them in the copy is the claim.
-        supported_by: further fact phrases that also support it (``waterproof`` supports
-            ``water-resistant``).
-    """
-
-    kind: str
-    forms: tuple[str, ...]
-    supported_by: tuple[str, ...] = ()
-
-
-# --- the claim vocabulary -------------------------------------------------------------
-
-
-def parse_claim_terms(lines: list[str], source: str = "claims") -> list[ClaimTerm]:
-    """Parse claim-vocabulary lines: ``kind: form | form <= supporter | supporter``.
-
-    Blank lines and ``#`` comments are skipped; a line without ``kind:`` is kind ``term``.
-
-    Raises:
-        ConfigError: every malformed line, each as ``source:line: what is wrong``.
-    """
-    terms, problems = [], []
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        term, problem = _parse_term_line(line)
-        if problem:
-            problems.append(f"{source}:{lineno}: {problem}")
-        else:
-            terms.append(term)
-    if problems:
-        raise ConfigError(problems)
-    return terms
-
-
-def _parse_term_line(line: str) -> tuple[ClaimTerm | None, str | None]:
-    kind, sep, rest = line.partition(":")
-    if not sep or " " in kind.strip():
-        kind, rest = "term", line  # a bare term; a colon inside a phrase is not a kind
-    kind = kind.strip().lower()
-    if kind not in TERM_KINDS:
-        return None, f"unknown claim kind {kind!r} (valid: {', '.join(TERM_KINDS)})"
-    claim, _, support = rest.partition("<=")
-    forms = tuple(f.strip() for f in claim.split("|") if f.strip())
-    supported_by = tuple(f.strip() for f in support.split("|") if f.strip())
-    if not forms and "<=" not in rest:
-        return None, f"kind {kind!r} with no claim term after it (write '{kind}: TERM' or '{kind}: TERM <= SUPPORT')"
-    if not forms:
-        return None, "no claim term before '<='"
-    return ClaimTerm(kind, forms, supported_by), None
-
-
-def load_claim_terms(path: str | Path) -> tuple[ClaimTerm, ...]:
-    """Read and parse a claim-vocabulary file (cached per path while the file is unchanged).
-
-    Raises:
-        ConfigError: when the file cannot be read or has malformed lines.
-    """
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read claim vocabulary: {exc.__class__.__name__}") from exc
-    return _load_claim_terms(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_claim_terms(path: Path, mtime_ns: int, size: int) -> tuple[ClaimTerm, ...]:
-    """:func:`load_claim_terms` for one version of the file (the stat fields key the cache:
-    an edited claims.txt is read again, in a long-lived process or a test)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read claim vocabulary: {exc.__class__.__name__}") from exc
-    return tuple(parse_claim_terms(lines, str(path)))
-
-
-def brand_claim_terms(brand) -> tuple[ClaimTerm, ...]:
-    """The brand kit's claim vocabulary (``claims:`` in brand.yaml), parsed (cached per file).
-
-    Raises:
-        ConfigError: the file cannot be read or has malformed lines.
-    """
-    return load_claim_terms(brand.resolve(brand.claims)) if brand.claims else ()
-
-
-def as_claim_terms(claim_terms) -> tuple[ClaimTerm, ...]:
-    """The vocabulary as a tuple, checked to be parsed :class:`ClaimTerm` objects.
-
-    Raises:
-        TypeError: an item is not a ClaimTerm (e.g. a raw claims.txt line: parse the file
-            with :func:`load_claim_terms`, which reports malformed lines with file:line).
-    """
-    items = tuple(claim_terms or ())
-    bad = next((t for t in items if not isinstance(t, ClaimTerm)), None)
-    if bad is not None:
-        raise TypeError(f"claim_terms must be ClaimTerm objects (from load_claim_terms), not {bad!r}")
-    return items
 
 
 # --- public entry point ---------------------------------------------------------------
@@ -261,15 +149,15 @@ def _counted(leaf: str, quantities: list["Quantity"]) -> list[Counted]:
     """The counted things in one fact value: its leading phrase ("Two hand pockets";
     "Chest pocket" is one; "Zip pockets" an unknown number) and every later count
     ("... with two zip pockets")."""
-    m = _LEAD_COUNT.match(leaf)
-    value = None if not m else float(m[1]) if m[1] else float(_COUNT_WORDS[m[2].lower()])
+    m = LEAD_COUNT.match(leaf)
+    value = None if not m else float(m[1]) if m[1] else float(COUNT_WORDS[m[2].lower()])
     start = m.end() if m else 0
     found = [_counted_phrase(leaf, start, value)]
     found += [_counted_phrase(leaf, q.span[1], q.value) for q in quantities
               if q.unit is None and q.span[0] >= start]
     # "Four-way stretch" is no count of stretches, but it does say "stretches four ways"
-    found += [Counted(_parse_number(m["num"])[0], frozenset({m["word"].lower()}), m["word"].lower())
-              for m in _MANNER_COUNT.finditer(leaf)]
+    found += [Counted(parse_number(m["num"])[0], frozenset({m["word"].lower()}), m["word"].lower())
+              for m in MANNER_COUNT.finditer(leaf)]
     return [c for c in found if c is not None]
 
 
@@ -399,274 +287,6 @@ def _sole_materials(facts: dict, catalog=None) -> list[tuple[str, ...]]:
     return out
 
 
-# --- numbers --------------------------------------------------------------------------
-
-# unit spelling -> (canonical unit, dimension, size of the unit in the dimension's base)
-_UNITS: dict[str, tuple[str, str, float]] = {}
-
-
-def _unit(canonical: str, dimension: str, factor: float, *spellings: str) -> None:
-    for spelling in (canonical,) + spellings:
-        _UNITS[spelling.lower()] = (canonical, dimension, factor)
-
-
-_unit("g", "mass", 1.0, "gram", "grams", "gr")
-_unit("kg", "mass", 1000.0, "kilogram", "kilograms", "kilo", "kilos", "kgs")
-_unit("mg", "mass", 0.001, "milligram", "milligrams")
-_unit("oz", "mass", 28.349523125, "ounce", "ounces")
-_unit("lb", "mass", 453.59237, "lbs", "pound", "pounds")
-_unit("ml", "volume", 1.0, "milliliter", "milliliters", "millilitre", "millilitres", "mls")
-_unit("l", "volume", 1000.0, "liter", "liters", "litre", "litres", "ltr")
-_unit("cl", "volume", 10.0, "centiliter", "centiliters")
-_unit("fl oz", "volume", 29.5735295625, "fluid ounce", "fluid ounces", "fl. oz")
-_unit("cup", "volume", 236.5882365, "cups")
-_unit("qt", "volume", 946.352946, "quart", "quarts")
-_unit("gal", "volume", 3785.411784, "gallon", "gallons")
-_unit("mm", "length", 1.0, "millimeter", "millimeters", "millimetre", "millimetres")
-_unit("cm", "length", 10.0, "centimeter", "centimeters", "centimetre", "centimetres")
-_unit("m", "length", 1000.0, "meter", "meters", "metre", "metres")
-_unit("km", "length", 1e6, "kilometer", "kilometers", "kilometre", "kilometres")
-_unit("in", "length", 25.4, "inch", "inches", '"', "\u2033")
-_unit("ft", "length", 304.8, "foot", "feet", "'", "\u2032")
-_unit("yd", "length", 914.4, "yard", "yards")
-_unit("mi", "length", 1609344.0, "mile", "miles")
-_unit("%", "percent", 1.0, "percent", "per cent", "pct")
-_unit("sec", "time", 1.0, "second", "seconds", "secs")
-_unit("min", "time", 60.0, "minute", "minutes", "mins")
-_unit("hr", "time", 3600.0, "hour", "hours", "hrs", "h")
-_unit("day", "time", 86400.0, "days")
-_unit("week", "time", 604800.0, "weeks")
-_unit("month", "time", 2629746.0, "months")
-_unit("year", "time", 31556952.0, "years", "yr", "yrs")
-_unit("\u00b0F", "temp_f", 1.0, "\u00b0 f", "degrees f", "degrees fahrenheit", "\u00baf", "f")
-_unit("\u00b0C", "temp_c", 1.0, "\u00b0 c", "degrees c", "degrees celsius", "\u00bac", "c")
-_unit("denier", "denier", 1.0, "d")
-_unit("fill", "fill", 1.0, "fill power", "fill-power")
-_unit("lumen", "light", 1.0, "lumens", "lm")
-_unit("mAh", "charge", 1.0, "mah")
-_unit("W", "power", 1.0, "watt", "watts", "w")
-_unit("BTU", "energy", 1.0, "btu", "btus")
-_unit("$", "usd", 1.0, "usd", "dollar", "dollars")
-
-# glued-only units: a bare letter after a space is too often a word ("2 d", "5 c").
-_GLUED_ONLY = {"d", "c", "f", "h", "w", '"', "\u2033", "'", "\u2032", "gr"}
-_WORD_NOT_UNIT = frozenset({"foot", "feet", "cup", "cups", "m", "in", "l", "g"})
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
-_NUMBER_WORDS.update(_TENS)
-_NUMBER_WORDS.update({"hundred": 100, "dozen": 12})
-# "twenty-five", "thirty two": a tens word and a unit word are one number
-_SPELLED = (rf"(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(list(_NUMBER_WORDS)[1:10])})\b)?"
-            rf"|(?:{'|'.join(_NUMBER_WORDS)})\b")
-# a number fused to these words by a hyphen is a manner, not a count: "three-dimensionally",
-# "two-fold", "one-handed", "two-way" (a two-way zipper is a claim term, not a count of zippers)
-_MANNER_WORDS = frozenset("fold handed dimensional dimensionally way".split())
-_FUSED_MANNER = re.compile(r"-([a-z]+)\b", re.IGNORECASE)
-_MANNER_COUNT = re.compile(rf"(?<![\w.,/-])(?P<num>\d+|{_SPELLED})-(?P<word>{'|'.join(_MANNER_WORDS)})\b",
-                           re.IGNORECASE)
-# a fact value that starts with a count: "Two hand pockets", "one chest pocket"
-_COUNT_WORDS = {w: v for w, v in _NUMBER_WORDS.items() if 1 <= v <= 20}
-_LEAD_COUNT = re.compile(rf"\s*(?:(\d+)|({'|'.join(_COUNT_WORDS)}))\s+", re.IGNORECASE)
-# "60% polyester/37% nylon": a slash between a word and a number joins blend shares, also
-# after a parenthetical share of one of them ("93% polyester (71% recycled)/7% spandex")
-_SHARE_SLASH = re.compile(r"(?<=[^\W\d_]|%|\))/(?=\s*\d)")
-_VULGAR = {"\u00bd": Fraction(1, 2), "\u00bc": Fraction(1, 4), "\u00be": Fraction(3, 4),
-           "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u215b": Fraction(1, 8)}
-# after "2 in", these words make "in" a preposition ("fits 2 in the pack"), not inches
-_IN_PREPOSITION_NEXT = frozenset(
-    "the a an your my our their its his her this that these those one each every any all "
-    "no some just under less".split())
-
-_V = "".join(_VULGAR)
-_DIGITS = (rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?(?:(?:\s+|-)\d+/\d+|\s?[{_V}])?"
-           rf"|\.\d+|\d+/\d+|[{_V}]")
-_UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
-_QUANTITY = re.compile(
-    rf"(?P<cur>\$\s?)?(?<![\w.,/])(?P<num>{_DIGITS}|{_SPELLED})"
-    rf"(?:(?P<gap>\s*-\s*|\s*)(?P<unit>{_UNIT_ALT})(?![a-z0-9]))?(?![\w/])",
-    re.IGNORECASE)
-_PLAIN_NUMBER = re.compile(r"[\d,]*\.?\d+")
-_ORDINAL = re.compile(r"(?:st|nd|rd|th)\b", re.IGNORECASE)
-# "6.1 x 4.3 in", and hanging hyphens: "1- and 2-liter", "3- to 4-inch"
-_CHAIN = re.compile(r"\s*(?:x|\u00d7|by|-\s*(?:and|or|to))\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number as written: value, unit (canonical, or None) and where it is."""
-
-    value: float
-    unit: str | None
-    decimals: int
-    span: tuple[int, int]
-    text: str
-    word: bool = False  # spelled out ("two")
-
-    @property
-    def dimension(self) -> str | None:
-        return _unit_info(self.unit)[1] if self.unit else None
-
-    def in_unit(self, unit: str) -> float:
-        """This quantity's value expressed in ``unit`` (same dimension)."""
-        return self.value * _unit_info(self.unit)[2] / _unit_info(unit)[2]
-
-
-def _unit_info(unit: str) -> tuple[str, str, float]:
-    return _UNITS[unit.lower()]
-
-
-def _parse_number(raw: str) -> tuple[float, int, bool]:
-    """``(value, decimals, spelled)`` of a number as written ("1,200", "1 1/2", "two")."""
-    raw = raw.strip().lower()
-    spelled = re.split(r"[- ]", raw)
-    if all(w in _NUMBER_WORDS for w in spelled):
-        return float(sum(_NUMBER_WORDS[w] for w in spelled)), 0, True
-    if _PLAIN_NUMBER.fullmatch(raw):
-        return float(raw.replace(",", "")), len(raw.partition(".")[2]), False
-    total, decimals = Fraction(0), 0
-    for part in re.findall(rf"\d[\d,]*(?:\.\d+)?/\d+|[\d,]*\.?\d+|[{_V}]", raw):
-        if part in _VULGAR:
-            total += _VULGAR[part]
-            decimals = max(decimals, 2)
-        elif "/" in part:
-            num, den = part.split("/")
-            total += Fraction(int(num.replace(",", "")), int(den) or 1)
-            decimals = max(decimals, 2)
-        else:
-            total += Fraction(part.replace(",", ""))
-            decimals = max(decimals, len(part.partition(".")[2]))
-    return float(total), decimals, False
-
-
-def read_quantities(text: str) -> list[Quantity]:
-    """Every number in ``text`` with its unit, compounds merged ("1 lb 2 oz" is 18 oz)."""
-    found = []
-    for m in _QUANTITY.finditer(_SHARE_SLASH.sub(" ", text)):  # same length: offsets hold
-        quantity = _quantity_from_match(text, m)
-        if quantity is not None:
-            found.append(quantity)
-    return _merge_compounds(text, _inherit_chain_units(text, found))
-
-
-def _quantity_from_match(text: str, m: re.Match) -> Quantity | None:
-    if _ORDINAL.match(text, m.end("num")):
-        return None
-    value, decimals, word = _parse_number(m["num"])
-    unit, end = _unit_of(text, m, word)
-    if unit is None and _fused_manner(text, m.end("num")):
-        return None
-    if m["cur"]:
-        unit = "$"
-    if word and unit is None and value <= 1:
-        return None  # "one" and "zero" without a unit are words, not counts
-    start = m.start("cur") if m["cur"] else m.start("num")
-    return Quantity(value, unit, decimals, (start, end), text[start:end], word)
-
-
-def _fused_manner(text: str, end: int) -> bool:
-    """Whether the number ending at ``end`` is fused to a manner word ("two-fold")."""
-    fused = _FUSED_MANNER.match(text, end)
-    return bool(fused) and fused.group(1).lower() in _MANNER_WORDS
-
-
-def _unit_of(text: str, m: re.Match, word: bool) -> tuple[str | None, int]:
-    """The canonical unit after the number and where the quantity ends."""
-    spelled = m["unit"]
-    if not spelled:
-        return None, m.end("num")
-    key = spelled.lower()
-    glued = m["gap"] == ""
-    if word and key in _WORD_NOT_UNIT:
-        return None, m.end("num")  # "one cup", "on one foot": counts, not measures
-    if key in _GLUED_ONLY and (not glued or word) or (key == "in" and _in_is_preposition(text, m, word)):
-        return None, m.end("num")
-    return _UNITS[key][0], m.end("unit")
-
-
-def _in_is_preposition(text: str, m: re.Match, word: bool) -> bool:
-    if word:
-        return True  # "two in the pack"; nobody writes "two in" for inches
-    following = re.match(r"\s*([A-Za-z]+)", text[m.end("unit"):])
-    return bool(following) and following.group(1).lower() in _IN_PREPOSITION_NEXT
-
-
-def _inherit_chain_units(text: str, found: list[Quantity]) -> list[Quantity]:
-    """In "6.1 x 4.3 in" the 6.1 is inches too: copy the unit leftwards along the chain."""
-    out = list(found)
-    for i in range(len(out) - 2, -1, -1):
-        here, nxt = out[i], out[i + 1]
-        if here.unit is None and nxt.unit and _CHAIN.match(text[here.span[1]:nxt.span[0]]):
-            out[i] = Quantity(here.value, nxt.unit, here.decimals, here.span, here.text, here.word)
-    return out
-
-
-# between the parts of a compound: "1 lb 2 oz", "5 ft and 2 in"; with a comma or a full
-# stop ("2 lbs, 8 oz", "2 lb. 8 oz") only for a usual pair whose smaller part is less than
-# one larger unit: "9 ft, 62 in" and "50 ft, 1.8 mm" are two measures
-_COMPOUND_GAP = re.compile(r"\s*(?:and\s+)?")
-_PUNCT_COMPOUND_GAP = re.compile(r"\.?\s*,?\s*(?:and\s+)?")
-_COMPOUND_PAIRS = frozenset({("lb", "oz"), ("ft", "in"), ("kg", "g"), ("m", "cm")})
-
-
-def _merge_compounds(text: str, found: list[Quantity]) -> list[Quantity]:
-    """Merge "1 lb 2 oz" (a larger unit then a smaller one of the same dimension)."""
-    out: list[Quantity] = []
-    for q in found:
-        prev = out[-1] if out else None
-        if (prev and prev.unit and q.unit and prev.unit != q.unit and prev.dimension == q.dimension
-                and _unit_info(prev.unit)[2] > _unit_info(q.unit)[2]
-                and _compound_gap(prev, q, text[prev.span[1]:q.span[0]])):
-            span = (prev.span[0], q.span[1])
-            value = prev.in_unit(q.unit) + q.value
-            out[-1] = Quantity(value, q.unit, q.decimals, span, text[span[0]:span[1]])
-        else:
-            out.append(q)
-    return out
-
-
-def _compound_gap(larger: Quantity, smaller: Quantity, gap: str) -> bool:
-    """Whether ``gap`` joins two quantities into one compound (see :data:`_COMPOUND_GAP`)."""
-    if _COMPOUND_GAP.fullmatch(gap):
-        return True
-    return (bool(_PUNCT_COMPOUND_GAP.fullmatch(gap)) and (larger.unit, smaller.unit) in _COMPOUND_PAIRS
-            and smaller.in_unit(larger.unit) < 1)
-
-
-def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
-def quantity_supported(q: Quantity, facts: list[Quantity], counts=frozenset()) -> bool:
-    """Whether a quantity in the copy restates one in the facts.
-
-    A unitless number matches any fact with the same value (or the length of a list
-    fact); a number with a unit needs a fact with a unit of the same dimension: the same
-    value in the same unit, or a conversion right to the precision the copy states (and
-    within 5%).
-    """
-    if q.unit is None and any(_same(q.value, n) for n in counts):
-        return True
-    for f in facts:
-        if q.unit is None:
-            if _same(q.value, f.value):
-                return True
-        elif f.unit is None:
-            continue  # "12 guy points" does not make "12 in" true
-        elif f.unit == q.unit:
-            if _same(q.value, f.value):
-                return True
-        elif f.dimension == q.dimension and _close_conversion(q, f.in_unit(q.unit)):
-            return True
-    return False
-
-
-def _close_conversion(q: Quantity, converted: float) -> bool:
-    half_step = 0.5 * 10 ** -q.decimals + 1e-9
-    return abs(converted - q.value) <= half_step and abs(converted - q.value) <= 0.05 * abs(converted)
-
-
 def number_claims(text: str, index: FactIndex) -> list[Claim]:
     """The numbers in ``text`` that the facts do not support.
 
@@ -695,8 +315,8 @@ def _restates_bare_fact(q: Quantity, text: str, index: FactIndex) -> bool:
     material is polyester (the copy names the material, or its last word, right after).
     """
     if q.unit in _BARE_LENGTH_UNITS:
-        return any(_same(q.value, v) for v in index.bare_lengths)
-    if q.unit != "%" or not _same(q.value, 100) or not index.sole_materials:
+        return any(same_value(q.value, v) for v in index.bare_lengths)
+    if q.unit != "%" or not same_value(q.value, 100) or not index.sole_materials:
         return False
     after = _words_after(text, q.span[1])
     return any(_names_material(after, material) for material in index.sole_materials)
@@ -720,10 +340,10 @@ def _share_conflict(q: Quantity, text: str, index: FactIndex) -> str | None:
     named = set(_words_after(text, q.span[1])) & set().union(*(s.words for s in index.shares))
     if not named:
         return None
-    same_value = [s for s in index.shares if _same(s.value, q.value)]
-    if not same_value or any(named & s.words for s in same_value):
+    matching = [s for s in index.shares if same_value(s.value, q.value)]
+    if not matching or any(named & s.words for s in matching):
         return None
-    return f"the facts give {', '.join(dict.fromkeys(s.text for s in same_value))}"
+    return f"the facts give {', '.join(dict.fromkeys(s.text for s in matching))}"
 
 
 def _sum_of_counts(q: Quantity, text: str, index: FactIndex) -> bool:
@@ -744,11 +364,11 @@ def _sum_of_counts(q: Quantity, text: str, index: FactIndex) -> bool:
     known = set().union(*(c.words for c in phrases))
     narrowing = set(words[:words.index(head)]) & known
     chosen = [c for c in phrases if narrowing <= c.words]
-    if any(_same(c.value, q.value) for c in chosen if c.value is not None):
+    if any(same_value(c.value, q.value) for c in chosen if c.value is not None):
         return True  # one phrase alone: "four ways" for "Four-way stretch"
     if not chosen or any(c.value is None for c in chosen):
         return False
-    return _same(sum(c.value for c in chosen), q.value)
+    return same_value(sum(c.value for c in chosen), q.value)
 
 
 def _number_reason(q: Quantity, facts: list[Quantity]) -> str:

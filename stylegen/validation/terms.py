@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable
 from stylegen.errors import ConfigError
 from stylegen.kit.yaml_lines import short
-from stylegen.validation.grounding import brand_claim_terms
+from stylegen.validation.claims import brand_claim_terms
 from stylegen.validation.nlp import annotate, load_nlp
 
 BRAND_SOURCES: dict[str, Callable[[Any], dict[str, str]]] = {

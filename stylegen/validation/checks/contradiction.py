@@ -52,7 +52,8 @@ import re
 from dataclasses import dataclass, field
 from stylegen.kit.roles import facts_by_role
 from stylegen.validation.checks import Check, Hit, register
-from stylegen.validation.grounding import FactIndex, quantity_supported, read_quantities
+from stylegen.validation.grounding import FactIndex
+from stylegen.validation.quantities import quantity_supported, read_quantities
 from stylegen.validation.nlp import parse
 from stylegen.validation.corpus import leaves
 from stylegen.validation.vocabulary import (category_key, facts_keys, product_head, stem, text_keys, vocabulary_of,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from stylegen.kit.roles import roles_of
 from stylegen.validation.checks import Check, Hit, register
-from stylegen.validation.grounding import read_quantities
+from stylegen.validation.quantities import read_quantities
 from stylegen.validation.nlp import load_nlp
 from stylegen.validation.records import parse_field_key
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from stylegen.errors import ConfigError
 from stylegen.validation.checks import Check, Hit, register, Target
-from stylegen.validation.grounding import (claim_prefilter, FactIndex, KINDS, load_claim_terms, number_claims,
-                                           term_claims)
+from stylegen.validation.claims import KINDS, load_claim_terms
+from stylegen.validation.grounding import claim_prefilter, FactIndex, number_claims, term_claims
 from stylegen.validation.nlp import load_nlp
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from stylegen.errors import DataError
 from stylegen.kit.roles import facts_by_role
 from stylegen.validation.checks import Check, Hit, register
-from stylegen.validation.grounding import read_quantities
+from stylegen.validation.quantities import read_quantities
 from stylegen.validation.nlp import parse
 from stylegen.validation.vocabulary import facts_keys, stem, vocabulary_of, WORD, word_keys
 
