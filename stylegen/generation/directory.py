@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.errors import ConfigError
-from stylegen.generation.engine import prompt_hash
+from stylegen.generation.engine import derive_seed, prompt_hash
 from stylegen.generation.ledger import append_line, FinishedRow, Ledger, LEDGER_FILE, OUTPUTS, RunLock
 from stylegen.generation.lanes import Lane, RunPlan
 from stylegen.generation.rating import SheetBrand, write_rating_sheet
 from stylegen.generation.report import write_report
-from stylegen.generation.step import catalog_reject, first_seed, StepResult
+from stylegen.generation.step import catalog_reject, StepResult
 
 SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
@@ -225,7 +225,7 @@ def _first_prompts(lane: Lane, render) -> list[dict]:
         for task in settings.tasks:
             prompt = render(inputs.compose(task, row, None))
             lines.append({**({"brand": lane.name} if lane.name else {}), "id": row.id, "task": task,
-                          "seed": first_seed(settings.seed, row.id, task), "prompt_hash": prompt_hash(prompt),
+                          "seed": derive_seed(settings.seed, row.id, task, 1), "prompt_hash": prompt_hash(prompt),
                           "prompt": prompt})
     return lines
 

@@ -85,7 +85,7 @@ class RowWorker:
             made.attempts.extend(step.attempts)
             made.finished.extend(step.finished)
 
-        drain([lane], self.settings.batch_size * len(self.settings.tasks), self.engine, keep, progress=False)
+        drain([lane], RunPlan([lane]).capacity(), self.engine, keep, progress=False)
         finished = {f.row_key: f for f in made.finished}
         missing = [r.id for r in rows if r.id not in finished]
         if missing:

@@ -325,8 +325,3 @@ def catalog_reject(reject) -> FinishedRow:
                              "line": reject.line, **({"id": reject.id} if reject.id else {})}]}
     return FinishedRow(reject.key, reject.id, reject.line, "rejected", "catalog", 0, False, ["Stylegen.Input"],
                        json.dumps(payload, ensure_ascii=False))
-
-
-def first_seed(seed: int, row_id: str, task: str) -> int:
-    """The seed of a (row, task)'s first attempt (the dry run lists it beside each prompt)."""
-    return derive_seed(seed, row_id, task, 1)
