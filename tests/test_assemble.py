@@ -253,3 +253,49 @@ def test_the_run_report_says_which_fields_were_assembled(tmp_path):
     _run(tmp_path, brand, ScriptedEngine(lambda req: good(parse_key(req)[1])))
     md = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert "copy assembled from the facts first for meta_description, bullets (no model rounds after it)" in md
+
+
+# A shop's details list mixes what the product is, what it is like, its care and its size
+# with what it has (a real catalog's shape; the wording here is ours).
+SHORT = {"name": "Harbor Trail Short", "category": "Shorts",
+         "features": ["Charcoal heather running shorts with reflective trim", "Antimicrobial, quick-drying",
+                      "Semi-fitted", "Key loop holds a house key", "7\" inseam. Machine wash/line dry",
+                      "88% Polyester / 12% Spandex", "1-year limited warranty"],
+         "materials": ["Polyester", "organic Cotton", "Tencel"], "use": ["Running", "Gym", "Warm"]}
+TOTE = {"name": "Cove Tote", "features": ["Interior zip pocket", "Strap fits over a coat", "L 16\" x W 5\" x H 13\"",
+                                          "Lightweight"], "materials": ["Canvas"]}
+
+
+def test_a_details_list_is_read_by_what_each_detail_says():
+    kinds = {p.core: p.kind for p in A.classify(SHORT["features"] + TOTE["features"] + ["lid", "fully lined",
+                                                                                         "selvedge outseam"])}
+    assert kinds["machine wash/line dry"] == "care" and kinds['L 16" x W 5" x H 13"'] == "size"
+    assert kinds["antimicrobial, quick-drying"] == "adj" and kinds["semi-fitted"] == "adj"
+    assert kinds["lightweight"] == "adj" and kinds["fully lined"] == "adj"
+    assert kinds["lid"] == "np" and kinds["selvedge outseam"] == "np"  # the tagger's "JJ" is not enough
+    assert kinds["the key loop holds a house key"] == "clause" and kinds["the strap fits over a coat"] == "clause"
+    assert kinds["88% polyester / 12% spandex"] == "blend"
+
+
+def test_golden_details_list_of_a_shop_catalog():
+    assert A.assembled_completion(SHORT, "description", "text", 0) == (
+        "The Harbor Trail Short is a pair of charcoal heather running shorts with reflective trim."
+        " It is antimicrobial, quick-drying and semi-fitted. It has a 7\" inseam. The key loop holds a house key."
+        " A 1-year limited warranty comes with it. The fabric is 88% polyester / 12% spandex."
+        " It is built for running, gym and warm days. Machine wash/line dry.")
+    assert A.assembled_completion(SHORT, "meta_description", "text", 0) == (
+        "Harbor Trail Short in polyester and organic cotton, with a 7\" inseam and a 1-year limited warranty."
+        " Built for running, gym and warm days.")
+    assert A.assembled_completion(TOTE, "description", "text", 0) == (
+        "The Cove Tote is lightweight. It has an interior zip pocket. The strap fits over a coat."
+        " It is made with canvas. It measures L 16\" x W 5\" x H 13\".")
+
+
+@pytest.mark.parametrize("np, expected", [("1-year limited warranty", "a 1-year limited warranty"),
+                                          ("8-gauge knit", "an 8-gauge knit"),
+                                          ("75 cm plastic shell", "a 75 cm plastic shell"),
+                                          ("8 aluminum stakes", "8 aluminum stakes"),
+                                          ("zip pocket at arm for storage", "a zip pocket at arm for storage"),
+                                          ("roll sleeves for long or short wear", "roll sleeves for long or short wear")])
+def test_articles_read_the_head_before_its_modifier_and_measured_nouns(np, expected):
+    assert A.with_article(np) == expected

@@ -62,25 +62,46 @@ class Phrase:
 def classify(features: list[str]) -> list[Phrase]:
     """Classify catalog feature phrases with spaCy's tagger (one batched pass)."""
 
-    clean = [_uncap(re.sub(r"\s+", " ", f).strip()) for f in features if f and str(f).strip()]
+    # a detail holding two ("1/4 zip. Stand-up collar") is two details
+    parts = [p for f in features if f and str(f).strip() for p in re.split(r"(?<=[a-z\"'])\. +(?=[A-Z0-9])", str(f))]
+    clean = [_uncap(re.sub(r"\s+", " ", p).strip().rstrip(".")) for p in parts if p.strip()]
     docs = parse(clean, level="tags")
     return [_classify_one(text, doc) for text, doc in zip(clean, docs)]
 
 
 def _uncap(text: str) -> str:
     """"Crew neck" -> "crew neck" (a list item's capital), "USB-C charging" and "V-neck" kept."""
-    first = text.split(" ", 1)[0]
+    first = text.split(" ", 1)[0].rstrip(",;:")
     head = first.split("-", 1)[0]
     if len(head) > 1 and first[0].isupper() and first[1:].islower() and first.replace("-", "").isalpha():
         return first.lower() + text[len(first):]
     return text
 
 
+# Common fibre and material names a catalog may capitalise ("Nylon", "organic Cotton");
+# trade names ("Tencel", "LumaTech™", "Lycra®") keep their capital.
+_PLAIN_MATERIALS = {"cotton", "polyester", "nylon", "wool", "spandex", "elastane", "fleece", "leather", "rubber",
+                    "plastic", "metal", "silicone", "mesh", "canvas", "microfiber", "rayon", "linen", "cashmere",
+                    "denim", "down", "acrylic", "bamboo", "hemp", "silk", "viscose", "steel", "aluminum", "foam",
+                    "organic", "recycled", "merino", "jersey", "suede", "cork", "wood", "glass"}
+
+
+def _plain_case(text: str) -> str:
+    """Capitalised common material words lowered ("organic Cotton" -> "organic cotton")."""
+    return re.sub(r"\b([A-Z][a-z]+)\b(?![™®-])",
+                  lambda m: m.group(1).lower() if m.group(1).lower() in _PLAIN_MATERIALS else m.group(1), text)
+
+
 def _classify_one(text: str, doc) -> Phrase:
     m = _INCLUDED.match(text)
     if m:
         return Phrase(text, "included", m.group("item"))
+    kind = _kind_by_form(text)
+    if kind:
+        return Phrase(text, kind, _plain_case(text) if kind == "blend" else text)
     toks = [t for t in doc if not t.is_punct]
+    if _is_adjective(text, toks):
+        return Phrase(text, "adj", text)  # "antimicrobial, odor-resistant"
     if len(toks) < 2:
         return Phrase(text, "np", text)
     first, second = toks[0], toks[1]
@@ -94,16 +115,92 @@ def _classify_one(text: str, doc) -> Phrase:
         return Phrase(text, "passive", text)
     if first.tag_ == "NNS" and second.tag_ in ("VBP", "VBZ"):  # "lids double as plates"
         return Phrase(text, "clause", text)
+    subject = _subject_length(toks)
+    if subject:  # "strap fits 7 - 10 in", "plastic cinch buckle is easy to use"
+        return Phrase(text, "clause", text if toks[0].tag_ == "NNS" else f"the {text}")
     return Phrase(text, "np", text)
+
+
+def _is_adjective(text: str, toks) -> bool:
+    """A detail that says what the product is like: "lightweight", "semi-fitted", "fully
+    lined", "water resistant (100 meters)", "antimicrobial, odor-resistant"; not "relaxed
+    fit" (it has one), a lone noun the tagger calls an adjective ("lid"), or "selvedge outseam"."""
+    if not toks or toks[0].text.isupper() or toks[-1].text.lower() == "fit":
+        return False
+    if " " not in text and "-" in text:
+        return toks[-1].tag_ in ("JJ", "VBN")
+    if len(toks) == 1:
+        word = text.lower()
+        return word.endswith(_ADJ_SUFFIXES) or (toks[0].tag_ == "JJ" and word.endswith(_ADJ_ENDINGS))
+    bare = [t for t in toks if not _in_brackets(t)]
+    participle = bare[-1].tag_ == "VBN" and ("," in text or bare[0].tag_ == "RB")
+    last_word = re.sub(r"\s*\(.*?\)", "", text).split()[-1]
+    shaped = "-" in last_word or bare[-1].text.lower().endswith(_ADJ_ENDINGS)
+    verbal = bare[-1].tag_ == "VBG" and "-" in last_word  # "quick-drying"
+    adjective_last = bare[-1].tag_.startswith("JJ") or participle or verbal
+    return adjective_last and shaped and all(t.tag_ in _ADJ_TAGS for t in bare)
+
+
+# Care instructions listed among the details ("Machine wash/dry"): the care sentence says them.
+_CARE = re.compile(r"^(?:machine|hand|gentle|spot|dry)[ -]?(?:wash|clean)|^(?:tumble|line|hang|drip) dry|"
+                   r"^do not (?:bleach|iron|tumble)|^wash\b", re.IGNORECASE)
+# A size given among the details ("8' long x 1.0\" wide", "L 29\" x W 13\" x H 11\""): it measures.
+_SIZE = re.compile(r"\d\s*(?:'|\"|in\b|cm\b|mm\b|ft\b)?\s*(?:long|wide|tall|high|deep)?\s*x\s*[A-Z]?\s*\d",
+                   re.IGNORECASE)
+# A fabric blend listed among the details ("89% Polyester / 11% Spandex", "100% cotton").
+_BLEND = re.compile(r"^\d{1,3}(?:\.\d)?\s*%\s*[A-Za-z]")
+_ADJ_TAGS = {"JJ", "JJR", "JJS", "RB", "CC", "-LRB-", "-RRB-", "CD", "NN", "VBN", "VBG"}
+_COPULA = {"is", "are", "fits", "fit"}
+# endings of a one-word detail that is an adjective ("packable", "waterproof"), so that the
+# tagger's guess on a lone noun ("lid") does not make one
+_ADJ_ENDINGS = ("able", "ible", "proof", "weight", "ive", "ful", "less", "ous", "al", "ic", "ed", "ing", "ant",
+                "ent")
+_ADJ_SUFFIXES = ("proof", "weight", "able", "ible")  # adjectives whatever the tagger says ("lightweight")
+
+
+def _kind_by_form(text: str) -> str | None:
+    """Care lines and sizes are read by their form, before the tagger."""
+    if _CARE.match(text):
+        return "care"
+    if _BLEND.match(text):
+        return "blend"
+    if _SIZE.search(text) and len(text.split()) <= 8:
+        return "size"
+    return None
+
+
+def _in_brackets(tok) -> bool:
+    """A token inside "( )": "water resistant (100 meters)" is an adjective phrase."""
+    left = tok.doc.text[: tok.idx]
+    return left.count("(") > left.count(")")
+
+
+def _subject_length(toks) -> int:
+    """How many leading nouns (and their adjectives) make the subject of a verb that follows."""
+    for i, tok in enumerate(toks[:5]):
+        verb = tok.text.lower() in _COPULA or (tok.tag_ in ("VBZ", "VBP") and i + 1 < len(toks))
+        if i and verb and toks[i - 1].tag_ in ("NN", "NNS"):
+            return i
+        if tok.tag_ not in ("NN", "NNS", "JJ", "NNP"):
+            return 0
+    return 0
+
+
+# a number with its unit before a noun: "7\" inseam", "75 cm plastic shell", "230 g fuel canister"
+_MEASURED = re.compile(r"\d+(?:\.\d+)?(?:\s*(?:\"|'|in|cm|mm|g|oz|l|ml)\b|[\"'])\s*[a-z]", re.IGNORECASE)
+_EIGHTS = re.compile(r"(?:8|11|18)\b")  # numbers read with a vowel sound: "an 8-gauge", "an 11-inch"
 
 
 def with_article(np: str) -> str:
     """``np`` with "a"/"an" where a singular count noun needs one ("a front stretch pocket")."""
     words = np.split()
-    if not words or " and " in np:  # "ribbed cuffs and hem": coordinated, no single head
+    if not words or " and " in head_phrase(np):  # "ribbed cuffs and hem": coordinated, no single head
         return np
-    nouns = [w for w in words if w.lower() not in _TRAILERS]
-    first, head = words[0].lower(), (nouns or words)[-1].lower()
+    nouns = [w for w in head_phrase(np).split() if w.lower() not in _TRAILERS]
+    first, head = words[0].lower().rstrip(","), (nouns or words)[-1].lower()
+    measured = _MEASURED.match(np) and not (head.endswith("s") and not head.endswith("ss"))
+    if re.match(r"\d+(?:\.\d+)?-[a-z]", first) or measured:  # "1-year warranty", "a 7\" inseam"
+        return ("an " if _EIGHTS.match(first) else "a ") + np
     if first in {"a", "an", "the", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "twin", "dual", "double", "each", "every", "no"} or first[0].isdigit():
         return np
@@ -112,6 +209,14 @@ def with_article(np: str) -> str:
         return np
     article = "an" if first[0] in "aeiou" else "a"
     return f"{article} {np}"
+
+
+_POSTMODIFIER = re.compile(r"\s+(?:with|for|at|on|from|of|in|to|that|which)\s+.*$")
+
+
+def head_phrase(np: str) -> str:
+    """The noun phrase before its post-modifier: "zip pocket at arm for storage" -> "zip pocket"."""
+    return _POSTMODIFIER.sub("", np) or np
 
 
 def join_list(items: list[str]) -> str:
@@ -157,7 +262,53 @@ class FactSheet:
         for role in _ONE_TEXT_ROLES & lists.keys():  # "use: [Hiking, Cool]": one phrase for its frame
             values.setdefault(role, join_list([_uncap(x) for x in lists[role]]))
         features = lists.pop("features", [])
-        return cls(name=name, noun=_noun(name), phrases=classify(features), values=values, lists=lists)
+        noun = _noun(name)
+        kinds = {_noun(c) for c in _listed(facts.get("category"))} | {noun}
+        phrases = [_identity(p, i, kinds) for i, p in enumerate(classify(features))]
+        return cls(name=name, noun=noun, phrases=phrases, values=values, lists=lists)
+
+
+# Colour words a listed detail may open with when it names the product ("Navy heather
+# crewneck sweatshirt", "Lime 1/4 zip pullover"): then it says what the product is.
+_COLOUR_WORDS = {"black", "white", "gray", "grey", "navy", "blue", "red", "green", "yellow", "orange", "purple",
+                 "pink", "brown", "teal", "lime", "olive", "khaki", "tan", "beige", "charcoal", "heather", "royal",
+                 "ivory", "seafoam"}
+# heads of a coloured detail that are a part of the product, not the product ("red zipper pulls")
+_PART_NOUNS = {"pocket", "pockets", "zipper", "zippers", "lining", "strap", "straps", "accents", "stitching",
+               "waistband", "trim", "hood", "pull", "pulls", "logo", "details", "panel", "panels", "mode", "light",
+               "lights", "display", "backlight", "beam", "setting"}
+
+
+_COMES_WITH = {"warranty", "guarantee"}  # "It comes with a 1-year limited warranty."
+
+
+def _listed(value) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)] if value else []
+
+
+def _identity(phrase: Phrase, index: int, kinds: set[str]) -> Phrase:
+    """A noun phrase that names the product itself ("navy heather crewneck sweatshirt" of
+    a sweatshirt, or a first detail that opens with a colour) is what it *is*, not what it has."""
+    if phrase.kind != "np":
+        return phrase
+    words = head_phrase(phrase.core).lower().split()
+    head = re.sub(r"[^a-z-]", "", words[-1]) if words else ""
+    singular = head[:-1] if head.endswith("s") and not head.endswith("ss") else head
+    if head in _COMES_WITH:
+        return Phrase(phrase.text, "included", phrase.core)
+    coloured = (len(words) >= 3 and bool(_COLOUR_WORDS & set(words[:2])) and head not in _PART_NOUNS
+                and (index == 0 or len(words) >= 4))
+    if (singular in kinds and len(words) >= 3) or coloured:
+        return Phrase(phrase.text, "identity", phrase.core)
+    return phrase
+
+
+def _identity_sentence(core: str) -> str:
+    """"It is a navy crewneck sweatshirt"; a plural garment is a pair ("a pair of black capris")."""
+    head = head_phrase(core).split()[-1].lower()
+    if head.endswith("s") and not head.endswith("ss"):
+        return _sentence(f"It is a pair of {core}")
+    return _sentence(f"It is {with_article(core)}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -210,7 +361,10 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
     """The features: noun phrases gathered into one or two "has" sentences, verb phrases
     and clauses each their own sentence."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind == "np"]
-    out = []
+    out = [_identity_sentence(p.core) for p in sheet.phrases if p.kind == "identity"][:1]
+    adjectives = [a.strip() for p in sheet.phrases if p.kind == "adj" for a in re.split(r",(?![^(]*\))", p.core)]
+    if adjectives:  # "It is single-breasted and fully lined."
+        out.append(_sentence(f"It is {join_list(adjectives)}"))
     if nps:
         first, rest = (nps[:3], nps[3:]) if len(nps) > 4 else (nps, [])
         frames = [f"It has {join_list(first)}", f"You get {join_list(first)}"]
@@ -234,6 +388,9 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
 
 def material_sentence(sheet: FactSheet, variant: int) -> str:
     """"It is made with recycled polyester and an EVA foam back panel."""
+    blends = [p.core for p in sheet.phrases if p.kind == "blend"]
+    if blends:  # the share of each fibre says more than the list of them
+        return " ".join(_sentence(f"The fabric is {b}") for b in blends)
     materials = _materials(sheet)
     if not materials:
         return ""
@@ -242,7 +399,11 @@ def material_sentence(sheet: FactSheet, variant: int) -> str:
 
 
 def _materials(sheet: FactSheet) -> list[str]:
-    return [with_article(m) if _needs_article(m) else m for m in sheet.lists.get("materials", [])]
+    listed = [_plain_case(m) for m in sheet.lists.get("materials", [])]  # "organic Cotton" -> "organic cotton"
+    stated = " ".join(p.core.lower() for p in sheet.phrases)
+    if listed and all(m.lower() in stated for m in listed):
+        return []  # "made of durable nylon" among the details already says it
+    return [with_article(m) if _needs_article(m) else m for m in listed]
 
 
 _PARTS = {"panel", "bladder", "frame", "sheet", "lining", "liner", "shell", "pole", "insert", "membrane",
@@ -258,8 +419,9 @@ def _needs_article(material: str) -> bool:
 def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
     """Dimensions, colors, use and certifications, each in one sentence where present."""
     out = []
-    dims = sheet.values.get("dimensions")
-    if dims:
+    for dims in [sheet.values.get("dimensions")] + [p.core for p in sheet.phrases if p.kind == "size"]:
+        if not dims:
+            continue
         m = _DIM_TAIL.match(dims)
         part = m.group("part").lower() if m else ""
         out.append(_sentence(f"The {part} measures {m.group('size')}" if part in _DIM_PARTS else f"It measures {dims}"))
@@ -267,13 +429,23 @@ def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
     if colors:
         out.append(_sentence(f"It comes in {join_list(colors)}" if variant % 2 == 0
                              else f"Pick {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}"))
-    use = sheet.values.get("use")
+    use = use_text(sheet)
     if use:
         out.append(_sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}"))
     certs = sheet.lists.get("certifications", [])
     for cert in certs:
         out.append(_sentence(_cert_text(cert)))
     return out
+
+
+def use_text(sheet: FactSheet) -> str:
+    """What the product is for, as the frames say it after "for"."""
+    use, labels = sheet.values.get("use", ""), sheet.lists.get("use", [])
+    if labels and all(len(label.split()) <= 2 for label in labels):
+        # a list of labels ("Gym; Travel", "Cool; Rainy"): "for gym and travel days" reads
+        # right for activities, seasons and weather alike
+        return join_list([label if label.isupper() else label.lower() for label in labels]) + " days"
+    return use
 
 
 def _cert_text(cert: str) -> str:
@@ -286,8 +458,8 @@ def _cert_text(cert: str) -> str:
 
 def care_sentence(sheet: FactSheet) -> str:
     """The care line as given, one sentence (a care fact is already in instruction form)."""
-    care = sheet.values.get("care")
-    return _sentence(care) if care else ""
+    care = [sheet.values.get("care", "")] + [p.core for p in sheet.phrases if p.kind == "care"]
+    return " ".join(_sentence(c) for c in care if c.strip())
 
 
 def description(sheet: FactSheet, variant: int) -> str:
@@ -337,13 +509,13 @@ def _name_first(sentence: str, name: str) -> str:
 def meta(sheet: FactSheet, max_chars: int = 155) -> str:
     """A meta description: name, numbers, materials, features and use, cut to ``max_chars``
     by dropping features from the end (then the use, then the materials)."""
-    raw = sheet.lists.get("materials", [])
+    raw = [_plain_case(m) for m in sheet.lists.get("materials", [])]
     parts = [with_article(m) for m in raw if _needs_article(m)]  # "with a BPA-free lid", not "in" it
     nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")] + parts
     vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
     materials = [m for m in raw if not _needs_article(m)][:2]
-    use = sheet.values.get("use")
+    use = use_text(sheet)
     for keep_use, keep_mat in ((True, True), (False, True), (False, False)):
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
