@@ -41,7 +41,7 @@ from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.init.writer import KitDraft as _Draft
-from stylegen.init.sense import calibrate_sense, generation_note, write_validators
+from stylegen.init.sense import calibrate_sense, generation_note, measure_assembly, write_validators
 from stylegen.init.source import as_list, guess_fields, is_list_column, read_rows
 from stylegen.kit.brand import load_brand
 from stylegen.validation.rules import check_brand_kit, load_rules
@@ -138,6 +138,7 @@ def init_brand(options: InitOptions) -> InitResult:
         sense = calibrate_sense(folder)
         write_validators(folder, sense)
         notes += [r.describe() for r in sense] + [generation_note(list(tasks))]
+        notes += [c.describe() for c in measure_assembly(folder, tasks)]
         say(f"checking the {len(records):,} approved records against the drafted kit")
         result = _check(folder, records, tasks, read_as, notes)
     result.brand_dir = target
