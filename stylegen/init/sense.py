@@ -193,8 +193,9 @@ class AssemblyCheck:
         """One line for init's summary: the share that would ship, and what stops the rest."""
         line = f"assembled {self.task} passes on {self.passed}/{self.records} held-out records' facts"
         if self.passed < self.records and self.top_rule:
-            line += (f"; the rest would be quarantined, mostly by {self.top_rule} (widen that bound if the"
-                     " assembled copy reads right to you)")
+            advice = ("widen that bound in schema.json if the assembled copy reads right to you"
+                      if self.top_rule.startswith("Default.Schema") else "a person reads them in the quarantine")
+            line += f"; the rest would be quarantined, mostly by {self.top_rule} ({advice})"
         return line
 
 
