@@ -47,8 +47,8 @@ from stylegen.validation.corpus import load_corpus  # noqa: E402
 from stylegen.validation.records import Record  # noqa: E402
 from stylegen.validation.rules import load_rules  # noqa: E402
 
-NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "KettleCairn.OffTopic", "KettleCairn.Contradiction",
-              "KettleCairn.UnitSense")
+NEW_CHECKS = ("Default.Echo", "Default.Degenerate", "Sense.OffTopic", "Sense.Contradiction",
+              "Sense.UnitSense")
 BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1, "fixes": False,
                            "temperature": 0.7, "top_p": 0.9, "assemble": [],
                            "fallback": "model"}, "off": NEW_CHECKS}

@@ -16,7 +16,10 @@ def copy_validators(dst: Path) -> Path:
     shutil.copytree(ROOT / "validators", dst)
     for suite in BUILTIN_DIR.iterdir():
         if suite.is_dir() and not suite.name.startswith(("_", ".")):
-            shutil.copytree(suite, dst / suite.name)
+            (dst / suite.name).mkdir(exist_ok=True)
+            for rule in suite.iterdir():  # the sample's own override of a built-in rule stays
+                if not (dst / suite.name / rule.name).exists():
+                    shutil.copy(rule, dst / suite.name / rule.name)
     return dst
 
 

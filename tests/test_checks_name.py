@@ -27,11 +27,13 @@ def test_near_misses_splits_and_joins_are_found_and_real_words_are_not():
 def test_max_edits_out_of_range_is_a_config_error(tmp_path):
     import shutil
 
+    from stylegen.validation.suites import BUILTIN_DIR
+
     kit = tmp_path / "kit"
     shutil.copytree("brand", kit / "brand")
     shutil.copytree("validators", kit / "validators")
     shutil.copytree("training_data", kit / "training_data")
-    rule = kit / "validators" / "KettleCairn" / "NameSpelling.yml"
-    rule.write_text(rule.read_text() + "max_edits: 3\n")
+    rule = kit / "validators" / "Sense" / "NameSpelling.yml"  # overrides the built-in rule
+    rule.write_text((BUILTIN_DIR / "Sense" / "NameSpelling.yml").read_text() + "max_edits: 3\n")
     result = CliRunner().invoke(cli, ["brand", "check", str(kit / "brand")])
     assert result.exit_code == 2 and "NameSpelling.yml" in result.output and "max_edits" in result.output

@@ -24,7 +24,7 @@ from kit_support import copy_validators
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "training_data" / "approved"
 CATALOG = ROOT / "catalog" / "sample_catalog.csv"
-NEW_RULES = ("KettleCairn.OffTopic", "KettleCairn.Contradiction")
+NEW_RULES = ("Sense.OffTopic", "Sense.Contradiction")
 LANTERN = {"name": "Firefly Lantern", "category": "Lighting", "features": ["tilting head", "lock mode",
            "three brightness levels", "USB-C charging"], "materials": ["polycarbonate housing"], "weight": "7.2 oz"}
 QUILT = {"name": "Nightjar Quilt", "category": "Sleep", "features": ["draft collar", "baffled construction"],
@@ -38,7 +38,7 @@ def brand():
 
 @pytest.fixture(scope="module")
 def shipped(brand):
-    return Validator(brand, ["KettleCairn"])
+    return Validator(brand, ["Sense", "KettleCairn"])
 
 
 def findings(validator, rule: str, records: list[Record]) -> list[tuple]:
@@ -92,7 +92,7 @@ def test_offtopic_names_each_unsupported_word_with_its_span(shipped):
     text = ("The Firefly Lantern tilts its head toward the table. You can charge them from the internet "
             "through the camera's webcam.")
     found = shipped.check([rec("L-1", LANTERN, description=text)])[0]
-    [first, second] = [f for f in found if f.rule == "KettleCairn.OffTopic"]
+    [first, second] = [f for f in found if f.rule == "Sense.OffTopic"]
     assert (first.match, first.span, second.match, second.span) == ("internet", (82, 90), "webcam", (112, 118))
     assert first.message == ('Off-topic: "internet" is not in the product facts or in how we write about Lighting '
                              'products. Drop "internet" and say only what the facts support.')
@@ -101,7 +101,7 @@ def test_offtopic_names_each_unsupported_word_with_its_span(shipped):
 def test_offtopic_words_the_facts_support_pass(shipped):
     text = "You can charge them from the internet through the camera's webcam."
     facts = {**LANTERN, "features": LANTERN["features"] + ["charges from the internet through a webcam"]}
-    assert findings(shipped, "KettleCairn.OffTopic", [rec("L-2", facts, description=text)]) == []
+    assert findings(shipped, "Sense.OffTopic", [rec("L-2", facts, description=text)]) == []
 
 
 def test_offtopic_allows_one_new_word_in_a_long_text_but_not_in_a_bullet(shipped):
@@ -110,14 +110,14 @@ def test_offtopic_allows_one_new_word_in_a_long_text_but_not_in_a_bullet(shipped
             "you can pour one for a friend while the sun comes up over the kennel.")
     facts = {"name": "Dawn Mug", "category": "Mugs & Cups", "features": ["sip lid", "folding handles",
              "double-wall insulation"], "capacity": "1.2 L"}
-    assert findings(shipped, "KettleCairn.OffTopic", [rec("M-1", facts, description=long)]) == []
+    assert findings(shipped, "Sense.OffTopic", [rec("M-1", facts, description=long)]) == []
     bullet = rec("M-2", facts, bullets=["Sip lid for the kennel", "Folding handles", "Holds 1.2 L"])
-    assert [f[:3] for f in findings(shipped, "KettleCairn.OffTopic", [bullet])] == [("M-2", "bullets[0]", "kennel")]
+    assert [f[:3] for f in findings(shipped, "Sense.OffTopic", [bullet])] == [("M-2", "bullets[0]", "kennel")]
 
 
 def test_offtopic_skips_records_without_facts(shipped):
     text = "You can charge them from the internet through the camera's webcam."
-    assert findings(shipped, "KettleCairn.OffTopic", [rec("L-3", None, description=text)]) == []
+    assert findings(shipped, "Sense.OffTopic", [rec("L-3", None, description=text)]) == []
 
 
 def test_offtopic_thresholds_and_familiar_words_are_options(tmp_path):
@@ -140,7 +140,7 @@ def test_offtopic_thresholds_and_familiar_words_are_options(tmp_path):
 def test_pairs_flag_the_opposite_of_the_facts(shipped):
     facts = {"name": "Larch Tumbler", "category": "Mugs & Cups", "features": ["sip lid", "double-wall insulation"]}
     copy = rec("T-1", facts, description="It keeps tea hot behind single wall insulation, not a double wall.")
-    assert findings(shipped, "KettleCairn.Contradiction", [copy]) == [
+    assert findings(shipped, "Sense.Contradiction", [copy]) == [
         ("T-1", "description", "single wall", 'Says "single wall" but the facts say "double-wall". Say what '
                                               'the facts say, or drop "single wall".')]
 
@@ -151,7 +151,7 @@ def test_pairs_pass_negations_and_longer_forms(shipped):
     records = [rec("A-1", anorak, description="Water-resistant, not waterproof: it sheds a shower."),
                rec("A-2", tent, description="A non-freestanding shelter that weighs little."),
                rec("A-3", tent, description="A freestanding shelter that weighs little.")]
-    assert [f[:3] for f in findings(shipped, "KettleCairn.Contradiction", records)] == [
+    assert [f[:3] for f in findings(shipped, "Sense.Contradiction", records)] == [
         ("A-3", "description", "freestanding")]
 
 
@@ -160,7 +160,7 @@ def test_numbers_name_the_fact_they_conflict_with(shipped):
            "two folding handles"], "weight": "11.8 oz", "capacity": "1.2 L"}
     copy = rec("P-1", pot, description="Holds 2 L and fits a 100 g fuel canister inside.",
                meta_description="The Hearth Pot Set weighs 12 oz, with three folding handles.")
-    assert [(f[1], f[2], f[3].split(". ")[0]) for f in findings(shipped, "KettleCairn.Contradiction", [copy])] == [
+    assert [(f[1], f[2], f[3].split(". ")[0]) for f in findings(shipped, "Sense.Contradiction", [copy])] == [
         ("description", "2 L", 'Says "2 L" but the capacity is 1.2 L'),
         ("meta_description", "12 oz", 'Says "12 oz" but the weight is 11.8 oz'),
         ("meta_description", "three folding handles", 'Says "three folding handles" but the facts say two '
@@ -172,13 +172,13 @@ def test_numbers_pass_conversions_and_other_facts(shipped):
               "weight": "9.8 oz", "capacity": "1.2 L", "use": "Two people, or three who get along"}
     copy = rec("K-1", kettle, description="It holds 1.2 L, weighs 278 g and packs a 230 g canister. Three "
                                           "people share it.")
-    assert findings(shipped, "KettleCairn.Contradiction", [copy]) == []
+    assert findings(shipped, "Sense.Contradiction", [copy]) == []
 
 
 def test_kind_flags_another_kind_of_product(shipped):
     copy = rec("Q-1", QUILT, description="The Nightjar Quilt is a sweatpants with a draft collar. This tent keeps "
                                          "the cold out. The lantern stays dry. The backpack stays dry.")
-    assert [(f[2], f[3].split(". ")[0]) for f in findings(shipped, "KettleCairn.Contradiction", [copy])] == [
+    assert [(f[2], f[3].split(". ")[0]) for f in findings(shipped, "Sense.Contradiction", [copy])] == [
         ("sweatpants", 'Calls the Nightjar Quilt a "sweatpants" (a Pants product), but it is a Sleep product'),
         ("tent", 'Calls the Nightjar Quilt a "tent" (a Tents product), but it is a Sleep product'),
         ("lantern", 'Calls the Nightjar Quilt a "lantern" (a Lighting product), but it is a Sleep product')]
@@ -194,7 +194,7 @@ SHIRT = {"name": "Updraft Wind Shirt", "category": "Jackets", "features": ["half
 def test_part_flags_a_product_said_to_be_one_of_its_parts(shipped):
     records = [rec("P-1", MUG, description="Dawn Mug: a 110 g canister that holds coffee. It weighs 2.5 oz."),
                rec("P-2", SHIRT, description="The Updraft Wind Shirt is a half-length front zip with a chest pocket.")]
-    assert [(f[2], f[3].split(". ")[0]) for f in findings(shipped, "KettleCairn.Contradiction", records)] == [
+    assert [(f[2], f[3].split(". ")[0]) for f in findings(shipped, "Sense.Contradiction", records)] == [
         ("canister", 'Says the Dawn Mug is a "canister", one of its parts or materials'),
         ("zip", 'Says the Updraft Wind Shirt is a "zip", one of its parts or materials')]
 
@@ -205,7 +205,7 @@ def test_part_passes_own_nouns_kinds_materials_and_unbounded_phrases(shipped):
                rec("P-5", SHIRT, description="The Updraft Wind Shirt is a zip-front shell that packs into its "
                                              "chest pocket."),
                rec("P-6", MUG, description="The canister is a 110 g one, and the lid is a snug fit.")]
-    assert findings(shipped, "KettleCairn.Contradiction", records) == []
+    assert findings(shipped, "Sense.Contradiction", records) == []
 
 
 def test_kind_passes_parts_related_categories_and_own_kinds(shipped):
@@ -214,11 +214,11 @@ def test_kind_passes_parts_related_categories_and_own_kinds(shipped):
     records = [rec("K-2", pack, description="The shell is 210D ripstop nylon. Pitch the tent, then hang this pack."),
                rec("K-3", tarp, description="A tarp is a tent that lets you decide where the walls go."),
                rec("K-4", QUILT, description="Lay this quilt in the tent; the set of stakes stays in the bag.")]
-    assert findings(shipped, "KettleCairn.Contradiction", records) == []
+    assert findings(shipped, "Sense.Contradiction", records) == []
 
 
 def test_contradiction_skips_records_without_facts(shipped):
-    assert findings(shipped, "KettleCairn.Contradiction",
+    assert findings(shipped, "Sense.Contradiction",
                     [rec("N-1", None, description="This single wall mug holds 2 L and is a tent.")]) == []
 
 

@@ -111,7 +111,7 @@ def test_two_brands_one_run_each_row_with_its_own_adapter_and_rules(tmp_path, ni
     # one engine call held both brands' requests, each naming its brand's adapter
     assert any({r.adapter for r in call} == {"kettle-cairn", "halyard-hem"} for call in calls)
     sha = {name: adapter_sha256(path) for name, path in adapters.items()}
-    rules = {"kettle-cairn": ("KettleCairn.", "Default."), "halyard-hem": ("HalyardHem.", "Default.")}
+    rules = {"kettle-cairn": ("KettleCairn.", "Default.", "Sense."), "halyard-hem": ("HalyardHem.", "Default.", "Sense.")}
     shown = {"kettle-cairn": "Kettle & Cairn", "halyard-hem": "Halyard & Hem"}
     attempts = _attempts(out)
     assert {a["brand"] for a in attempts} == set(sha)

@@ -50,7 +50,7 @@ def _bare_kit(tmp_path: Path, validators: str | None = None) -> Path:
     shutil.copytree(ROOT / "brand", kit)
     text = (kit / "brand.yaml").read_text(encoding="utf-8")
     text = text.replace("  path: ../validators\n", f"  path: {validators}\n" if validators else "")
-    text = text.replace("suites: [Default, KettleCairn]", "suites: [Default]")
+    text = text.replace("suites: [Default, Sense, KettleCairn]", "suites: [Default]")
     text = "\n".join(ln for ln in text.splitlines() if "KettleCairn." not in ln) + "\n"
     (kit / "brand.yaml").write_text(text, encoding="utf-8")
     return kit

@@ -438,9 +438,10 @@ _ROLE_WORDS = {
     "weather": "use", "terrain": "use", "care": "care", "wash": "care", "certification": "certifications",
     "certified": "certifications", "standard": "certifications", "label": "certifications", "origin": "origin",
     "country": "origin", "price": "price", "msrp": "price", "cost": "price", "gender": "audience",
-    "audience": "audience",
+    "audience": "audience", "washing": "care", "laundry": "care", "shade": "colors",
 }
-_ROLE_PHRASES = {"made_in": "origin", "product_name": "name", "age_group": "audience"}
+_ROLE_PHRASES = {"made_in": "origin", "good_for": "use", "best_for": "use", "product_name": "name",
+                 "age_group": "audience"}
 _ONE_VALUE_ROLES = ("name", "category", "weight", "dimensions", "capacity", "care", "origin", "price")
 _FLAGS = frozenset({"yes", "no", "true", "false", "y", "n", "0", "1"})
 _MEASURES = {"mass": "weight", "volume": "capacity", "length": "dimensions"}

@@ -6,6 +6,11 @@ facts. Every drafted value comes from the corpus itself and carries a comment sa
 * the schema holds every approved text (min/max characters and bullets per field);
 * the ``Drafted`` suite warns outside the 2nd-98th percentile of words and sentences per
   field, and below the 2nd percentile of Flesch reading ease (brand.yaml ``readability``);
+* the built-in ``Sense`` suite (off-topic, contradiction, identity, unit sense, name
+  spelling), each rule measured on the held-out approved copy and loosened or set to
+  warning when it flags more than a bound of it (:mod:`stylegen.init.sense`);
+* generation: every task assembled from the facts first, ``fallback: none`` (no
+  measurement of the brand's model outputs yet);
 * ``claims.txt``: noun phrases of the claimable facts (materials, features, certifications)
   seen in two or more records; where the approved copy names a term its record's facts do
   not hold, the facts' phrases with the same head noun become supporters ("shoulder straps"
@@ -36,6 +41,7 @@ from pathlib import Path
 
 from stylegen.errors import ConfigError, DataError
 from stylegen.init.writer import KitDraft as _Draft
+from stylegen.init.sense import calibrate_sense, generation_note, measure_assembly, write_validators
 from stylegen.init.source import as_list, guess_fields, is_list_column, read_rows
 from stylegen.kit.brand import load_brand
 from stylegen.validation.rules import check_brand_kit, load_rules
@@ -128,6 +134,11 @@ def init_brand(options: InitOptions) -> InitResult:
         draft = _Draft(target, source, options.name or target.name.replace("-", " ").title(), tasks, fact_fields,
                        records, options.id_field, folder=folder, say=say)
         notes += draft.write()
+        say("measuring the Sense checks on the held-out approved copy")
+        sense = calibrate_sense(folder)
+        write_validators(folder, sense)
+        notes += [r.describe() for r in sense] + [generation_note(list(tasks))]
+        notes += [c.describe() for c in measure_assembly(folder, tasks)]
         say(f"checking the {len(records):,} approved records against the drafted kit")
         result = _check(folder, records, tasks, read_as, notes)
     result.brand_dir = target

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylegen.init import drafts as _drafts
+from stylegen.init.sense import generation_yaml, validators_yaml
 from stylegen.validation.nlp import load_nlp
 
 _SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
@@ -150,8 +151,8 @@ class KitDraft:
         out += ["model:",
                 "  base_model: smollm2-135m-instruct  # the embedded default; or an HF causal LM id / local dir",
                 "  adapter: adapter  # where the train command above writes it", ""]
-        out += [_TRAINING, _GENERATION, "validators:", "  path: validators",
-                "  suites: [Default, Drafted]  # the built-in rules and the rules drafted from the corpus", ""]
+        out += [_TRAINING, _GENERATION.rstrip("\n"), *generation_yaml(list(self.tasks)), ""]
+        out += validators_yaml([])  # the Sense figures are written once init has measured them
         return "\n".join(out)
 
     def _tasks_yaml(self, stats: dict) -> list[str]:

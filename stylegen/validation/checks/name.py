@@ -13,7 +13,8 @@ product kind, and any number) are compared with the copy's words:
 * a name word written in another casing mid-sentence ("nightjar"), only with
   ``case: true``.
 
-A plural of a name word ("Nightjars") is not a misspelling. Dictionary words are never
+A plural or verb form of a name word ("Nightjars", "Rinsed" beside a Rinse jean) and the word
+with a trademark sign ("LumaTech™") are not misspellings. Dictionary words are never
 flagged as misspellings ("Screen" is not "Scree"): a real word is more likely a word than a
 typo. ``fix: replace`` writes the name word instead.
 Keys: ``case`` (default false), ``max_edits`` (1 or 2, default 2).
@@ -72,7 +73,7 @@ def misspellings(text: str, words: list[str], options) -> list[tuple[int, int, s
     lower = {w.lower(): w for w in words}
     found = []
     for i, (start, end, token) in enumerate(tokens):
-        if token in words:
+        if token in words or _trademarked(token) in words:
             continue
         joined = _joined(text, tokens, i, lower)
         if joined:
@@ -98,11 +99,22 @@ def _joined(text: str, tokens: list, i: int, lower: dict) -> tuple[int, int, str
 
 
 def _near(token: str, words: list[str], max_edits: int) -> str | None:
-    if any(token.lower() in (w.lower() + "s", w.lower() + "es") for w in words):
-        return None  # a plural ("two Nightjars") is the name, not a misspelling of it
+    if any(token.lower() in _inflections(w.lower()) for w in words):
+        return None  # "two Nightjars", "Rinsed" for a Rinse jean: the word inflected, not misspelt
     close = [w for w in words if len(w) >= _MIN_LETTERS and w[0].lower() == token[0].lower()
              and abs(len(w) - len(token)) <= max_edits and 0 < _edits(token.lower(), w.lower()) <= max_edits]
     return close[0] if len(close) == 1 else None
+
+
+def _trademarked(token: str) -> str:
+    """The word before a trademark sign: Unicode normalization writes "LumaTech™" as "LumaTechTM"."""
+    return token[:-2] if token.endswith("TM") and len(token) > 4 else token
+
+
+def _inflections(word: str) -> tuple[str, ...]:
+    """A name word's plural and verb forms: approved copy writes "Rinsed" beside a Rinse jean."""
+    stem = word[:-1] if word.endswith("e") else word
+    return word + "s", word + "es", stem + "ed", stem + "ing"
 
 
 def _edits(a: str, b: str) -> int:
