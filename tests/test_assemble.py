@@ -282,7 +282,7 @@ def test_golden_details_list_of_a_shop_catalog():
         "The Harbor Trail Short is a pair of charcoal heather running shorts with reflective trim."
         " It is antimicrobial, quick-drying and semi-fitted. It has a 7\" inseam. The key loop holds a house key."
         " A 1-year limited warranty comes with it. The fabric is 88% polyester / 12% spandex."
-        " It is built for running, gym and warm days. Machine wash/line dry.")
+        " It is built for running, gym and warm days. To care for it, machine wash/line dry.")
     assert A.assembled_completion(SHORT, "meta_description", "text", 0) == (
         "Harbor Trail Short in polyester and organic cotton, with a 7\" inseam and a 1-year limited warranty."
         " Built for running, gym and warm days.")

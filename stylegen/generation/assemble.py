@@ -416,8 +416,9 @@ def _needs_article(material: str) -> bool:
     return material.split()[-1].lower() in _PARTS
 
 
-def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
-    """Dimensions, colors, use and certifications, each in one sentence where present."""
+def detail_sentences(sheet: FactSheet, variant: int, brief: bool = False) -> list[str]:
+    """Dimensions, colors, use and certifications, each in one sentence where present
+    (``brief``: no colours and no use)."""
     out = []
     for dims in [sheet.values.get("dimensions")] + [p.core for p in sheet.phrases if p.kind == "size"]:
         if not dims:
@@ -425,11 +426,11 @@ def detail_sentences(sheet: FactSheet, variant: int) -> list[str]:
         m = _DIM_TAIL.match(dims)
         part = m.group("part").lower() if m else ""
         out.append(_sentence(f"The {part} measures {m.group('size')}" if part in _DIM_PARTS else f"It measures {dims}"))
-    colors = sheet.lists.get("colors", [])
+    colors = [] if brief else sheet.lists.get("colors", [])
     if colors:
         out.append(_sentence(f"It comes in {join_list(colors)}" if variant % 2 == 0
                              else f"Pick {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}"))
-    use = use_text(sheet)
+    use = "" if brief else use_text(sheet)
     if use:
         out.append(_sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}"))
     certs = sheet.lists.get("certifications", [])
@@ -445,7 +446,7 @@ def use_text(sheet: FactSheet) -> str:
         # a list of labels ("Gym; Travel", "Cool; Rainy"): "for gym and travel days" reads
         # right for activities, seasons and weather alike
         return join_list([label if label.isupper() else label.lower() for label in labels]) + " days"
-    return use
+    return _uncap(use)  # "Three-season camping for two" follows "built for"
 
 
 def _cert_text(cert: str) -> str:
@@ -458,14 +459,19 @@ def _cert_text(cert: str) -> str:
 
 def care_sentence(sheet: FactSheet) -> str:
     """The care line as given, one sentence (a care fact is already in instruction form)."""
-    care = [sheet.values.get("care", "")] + [p.core for p in sheet.phrases if p.kind == "care"]
+    # a care detail from a list ("Machine wash/dry") is a bare phrase; "To care for it, ..."
+    # makes it a sentence a reader (and Default.Degenerate) accepts
+    care = [sheet.values.get("care", "")] + [f"To care for it, {p.core}" for p in sheet.phrases if p.kind == "care"]
     return " ".join(_sentence(c) for c in care if c.strip())
 
 
 def description(sheet: FactSheet, variant: int) -> str:
-    """A description: lead, features, materials, details, care."""
+    """A description: lead, features, materials, details, care. Variants from 2 on are
+    brief (no colours, no use): a brand whose copy is short gets a text its length bounds
+    accept, and the ranking still prefers the full one where both pass (it covers more facts)."""
+    details = detail_sentences(sheet, variant, brief=variant >= 2)
     parts = [p for p in [lead(sheet, variant), *feature_sentences(sheet, variant), material_sentence(sheet, variant),
-                         *detail_sentences(sheet, variant), care_sentence(sheet)] if p]
+                         *details, care_sentence(sheet)] if p]
     if parts and not parts[0].startswith(f"The {sheet.name}") and not parts[0].startswith("At "):
         parts[0] = _name_first(parts[0], sheet.name)  # the first sentence names the product
     text = " ".join(parts)
