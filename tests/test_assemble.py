@@ -96,8 +96,10 @@ def test_assembled_copy_says_nothing_the_facts_do_not(repo_root, brand):
 
 
 def test_variants_are_distinct_and_capped():
-    texts = A.variants(POT, "description", "text", 4)
-    assert len(texts) == len(set(texts)) == 2  # two frame sets: the frames run out before 4
+    texts = A.variants(POT, "description", "text", 6)
+    assert len(texts) == len(set(texts)) == 4  # two frame sets, each full and brief: they run out before 6
+    assert all("Fog" in t and "day hikes" in t for t in texts[:2])
+    assert not any("Fog" in t or "day hikes" in t for t in texts[2:])  # brief: no colours, no use
 
 
 @pytest.fixture(scope="module")

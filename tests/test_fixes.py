@@ -250,3 +250,19 @@ def test_two_findings_in_one_sentence_drop_it_once(brand, validator):
     [outcome] = fix_records(validator, [record])
     assert outcome.record.fields["description"] == keep + " It folds up where the stakes stay out."
     assert [(f.rule, f.action) for f in outcome.fixes] == [("KettleCairn.Grounded", "drop_sentence")]
+
+
+def test_a_dropped_opening_sentence_hands_the_products_name_to_the_next(brand, validator):
+    """Dropping the sentence that named the product would leave copy opening with "It";
+    the next sentence takes the name instead."""
+    facts = {"name": "Cairnfold Bivy", "category": "Tents", "features": ["six aluminum stakes", "trekking-pole pitch"],
+             "materials": ["aluminum poles", "polyester mesh"], "dimensions": "17.5 x 4.9 in"}
+    rest = ("pitches on one trekking pole and six aluminum stakes, so the shelter weighs what the poles you"
+            " already carry weigh. The polyester mesh keeps the bugs out and lets the night air in. It packs to"
+            " 17.5 x 4.9 in, small enough for the side pocket of a day pack. Pitch it in the dark once you have"
+            " done it twice in the yard.")
+    text = "The Cairnfold Bivy is waterproof and weighs around 60 pounds. It " + rest
+    record = Record(id="D-10", fields={"description": text}, facts=facts)
+    [outcome] = fix_records(validator, [record])
+    assert outcome.record.fields["description"] == "The Cairnfold Bivy " + rest
+    assert [(f.rule, f.action) for f in outcome.fixes] == [("KettleCairn.Grounded", "drop_sentence")]

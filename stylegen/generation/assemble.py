@@ -36,7 +36,7 @@ _STATE_WORDS = re.compile(r"(?:-free|approved|certified|recycled|organic)$", re.
 _MASS_SUFFIXES = ("ing", "tion", "wear", "ware")
 _COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening",
               "coating", "lining", "casing", "housing", "setting"}
-_TRAILERS = {"inside", "outside", "included", "only", "too"}  # words after a feature's head noun
+_TRAILERS = {"inside", "outside", "included", "only", "too", "throughout"}  # words after a feature's head noun
 _DIM_PARTS = {"floor", "seat", "base", "opening", "panel"}  # "108 x 60 in floor": the floor measures it
 # roles each frame states as one phrase; a list of them ("use: Hiking; Travel") is joined into one
 _ONE_TEXT_ROLES = frozenset({"weight", "capacity", "dimensions", "use", "care"})
@@ -71,8 +71,11 @@ def classify(features: list[str]) -> list[Phrase]:
 
 def _uncap(text: str) -> str:
     """"Crew neck" -> "crew neck" (a list item's capital), "USB-C charging" and "V-neck" kept."""
-    first = text.split(" ", 1)[0].rstrip(",;:")
+    words = text.split(" ")
+    first = words[0].rstrip(",;:")
     head = first.split("-", 1)[0]
+    if len(words) > 1 and words[1][:1].isupper() and not words[1].isupper():  # "Luma EverCool™ fabric": a name
+        return text
     if len(head) > 1 and first[0].isupper() and first[1:].islower() and first.replace("-", "").isalpha():
         return first.lower() + text[len(first):]
     return text
@@ -101,7 +104,7 @@ def _classify_one(text: str, doc) -> Phrase:
         return Phrase(text, kind, _plain_case(text) if kind == "blend" else text)
     toks = [t for t in doc if not t.is_punct]
     if _is_adjective(text, toks):
-        return Phrase(text, "adj", text)  # "antimicrobial, odor-resistant"
+        return Phrase(text, "adj", text if " " in text else text.lower())  # "antimicrobial, odor-resistant"
     if len(toks) < 2:
         return Phrase(text, "np", text)
     first, second = toks[0], toks[1]
@@ -127,8 +130,9 @@ def _is_adjective(text: str, toks) -> bool:
     fit" (it has one), a lone noun the tagger calls an adjective ("lid"), or "selvedge outseam"."""
     if not toks or toks[0].text.isupper() or toks[-1].text.lower() == "fit":
         return False
-    if " " not in text and "-" in text:
-        return toks[-1].tag_ in ("JJ", "VBN")
+    if " " not in text and "-" in text:  # "semi-fitted", "long-sleeve" (a catalog's "Long-Sleeve")
+        return toks[-1].tag_ in ("JJ", "VBN") or all(part[:1].isupper() and part[1:].islower()
+                                                      for part in text.split("-"))
     if len(toks) == 1:
         word = text.lower()
         return word.endswith(_ADJ_SUFFIXES) or (toks[0].tag_ == "JJ" and word.endswith(_ADJ_ENDINGS))
@@ -187,7 +191,7 @@ def _subject_length(toks) -> int:
 
 
 # a number with its unit before a noun: "7\" inseam", "75 cm plastic shell", "230 g fuel canister"
-_MEASURED = re.compile(r"\d+(?:\.\d+)?(?:\s*(?:\"|'|in|cm|mm|g|oz|l|ml)\b|[\"'])\s*[a-z]", re.IGNORECASE)
+_MEASURED = re.compile(r"\d+(?:\.\d+)?(?:\s*(?:\"|'|in|cm|mm|g|oz|l|ml)\b|[\"'])\s*[a-z]|\d/\d+ [a-z]", re.IGNORECASE)
 _EIGHTS = re.compile(r"(?:8|11|18)\b")  # numbers read with a vowel sound: "an 8-gauge", "an 11-inch"
 
 
@@ -205,7 +209,7 @@ def with_article(np: str) -> str:
                  "ten", "twin", "dual", "double", "each", "every", "no"} or first[0].isdigit():
         return np
     mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
-    if head.endswith("s") and not head.endswith("ss") or mass:
+    if any(h.endswith("s") and not h.endswith("ss") for h in head.split("/")) or mass:  # "ribbed cuffs/collar"
         return np
     article = "an" if first[0] in "aeiou" else "a"
     return f"{article} {np}"
@@ -280,6 +284,7 @@ _PART_NOUNS = {"pocket", "pockets", "zipper", "zippers", "lining", "strap", "str
 
 
 _COMES_WITH = {"warranty", "guarantee"}  # "It comes with a 1-year limited warranty."
+_PRODUCT_WORDS = {"piece", "essential", "staple"}  # "a casual, comfy piece for weekends" is what it is
 
 
 def _listed(value) -> list[str]:
@@ -296,19 +301,24 @@ def _identity(phrase: Phrase, index: int, kinds: set[str]) -> Phrase:
     singular = head[:-1] if head.endswith("s") and not head.endswith("ss") else head
     if head in _COMES_WITH:
         return Phrase(phrase.text, "included", phrase.core)
-    coloured = (len(words) >= 3 and bool(_COLOUR_WORDS & set(words[:2])) and head not in _PART_NOUNS
-                and (index == 0 or len(words) >= 4))
-    if (singular in kinds and len(words) >= 3) or coloured:
+    if head in _PLAIN_MATERIALS and len(words) <= 3 and head != "mesh":  # "900D polyester": the fabric
+        return Phrase(phrase.text, "blend", _plain_case(phrase.core))
+    whole = phrase.core.lower().split()
+    coloured = (len(whole) >= 3 and bool(_COLOUR_WORDS & set(words[:2])) and head not in _PART_NOUNS
+                and (index == 0 or len(whole) >= 4 or head.endswith("s")))
+    if (singular in kinds | _PRODUCT_WORDS and len(words) >= 3) or coloured:
         return Phrase(phrase.text, "identity", phrase.core)
     return phrase
 
 
-def _identity_sentence(core: str) -> str:
-    """"It is a navy crewneck sweatshirt"; a plural garment is a pair ("a pair of black capris")."""
+def _identity_sentence(core: str, again: bool = False) -> str:
+    """"It is a navy crewneck sweatshirt"; a plural garment is a pair ("a pair of black capris");
+    a second one is "also" what it is."""
     head = head_phrase(core).split()[-1].lower()
+    verb = "It is also" if again else "It is"
     if head.endswith("s") and not head.endswith("ss"):
-        return _sentence(f"It is a pair of {core}")
-    return _sentence(f"It is {with_article(core)}")
+        return _sentence(f"{verb} a pair of {core}")
+    return _sentence(f"{verb} {with_article(core)}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -361,10 +371,11 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
     """The features: noun phrases gathered into one or two "has" sentences, verb phrases
     and clauses each their own sentence."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind == "np"]
-    out = [_identity_sentence(p.core) for p in sheet.phrases if p.kind == "identity"][:1]
+    out = [_identity_sentence(p.core, i > 0) for i, p in enumerate(q for q in sheet.phrases if q.kind == "identity")]
     adjectives = [a.strip() for p in sheet.phrases if p.kind == "adj" for a in re.split(r",(?![^(]*\))", p.core)]
     if adjectives:  # "It is single-breasted and fully lined."
-        out.append(_sentence(f"It is {join_list(adjectives)}"))
+        joined = ", ".join(adjectives) if " and " in adjectives[-1] else join_list(adjectives)
+        out.append(_sentence(f"It is {joined}"))
     if nps:
         first, rest = (nps[:3], nps[3:]) if len(nps) > 4 else (nps, [])
         frames = [f"It has {join_list(first)}", f"You get {join_list(first)}"]
@@ -394,6 +405,8 @@ def material_sentence(sheet: FactSheet, variant: int) -> str:
     materials = _materials(sheet)
     if not materials:
         return ""
+    if any(p.kind == "passive" and p.core.startswith("made ") for p in sheet.phrases):
+        return _sentence(f"Its materials are {join_list(materials)}")  # not a second "made with"
     frames = [f"It is made with {join_list(materials)}", f"The {sheet.noun} is made with {join_list(materials)}"]
     return _sentence(frames[variant % len(frames)])
 
@@ -446,7 +459,7 @@ def use_text(sheet: FactSheet) -> str:
         # a list of labels ("Gym; Travel", "Cool; Rainy"): "for gym and travel days" reads
         # right for activities, seasons and weather alike
         return join_list([label if label.isupper() else label.lower() for label in labels]) + " days"
-    return _uncap(use)  # "Three-season camping for two" follows "built for"
+    return use  # as given: a use may open with a place's name ("Säntis traverse")
 
 
 def _cert_text(cert: str) -> str:

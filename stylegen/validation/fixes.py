@@ -45,6 +45,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
+from stylegen.catalog.rows import short_name
+from stylegen.kit.prompts import fact_text
+from stylegen.kit.roles import facts_by_role
 from stylegen.validation.findings import Finding
 from stylegen.validation import nlp
 from stylegen.validation.readability import count_words
@@ -458,8 +461,23 @@ def _plan_drop_sentence(rule, finding, record, text, doc, brand):
     if hit is None or len(sents) < 2:
         return None  # never leave the field empty
     if hit + 1 < len(sents):
-        return (sents[hit].start_char, sents[hit + 1].start_char, "", False, False)
+        return _drop_opening(sents, record, brand) if hit == 0 else (
+            sents[hit].start_char, sents[hit + 1].start_char, "", False, False)
     return (sents[hit - 1].end_char, sents[hit].end_char, "", False, False)
+
+
+_PRONOUN = re.compile(r"(It|They) ")
+
+
+def _drop_opening(sents, record, brand):
+    """The first sentence goes; the next one, when it opens with "It" or "They", takes the
+    product's name, so the copy still says what it is about ("The Hyperion Jacket has ...")."""
+    nxt = sents[1]
+    name = short_name(fact_text(facts_by_role(record.facts, brand.catalog if brand else None).get("name")))
+    m = _PRONOUN.match(nxt.text)
+    if not (m and name):
+        return (sents[0].start_char, nxt.start_char, "", False, False)
+    return (sents[0].start_char, nxt.start_char + m.end(), f"The {name} ", False, False)
 
 
 _PLANNERS = {
