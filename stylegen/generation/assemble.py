@@ -64,9 +64,20 @@ def classify(features: list[str]) -> list[Phrase]:
 
     # a detail holding two ("1/4 zip. Stand-up collar") is two details
     parts = [p for f in features if f and str(f).strip() for p in re.split(r"(?<=[a-z\"'])\. +(?=[A-Z0-9])", str(f))]
-    clean = [_uncap(re.sub(r"\s+", " ", p).strip().rstrip(".")) for p in parts if p.strip()]
+    clean = [_TITLED_PAIR.sub(_lower_pair, _uncap(re.sub(r"\s+", " ", p).strip().rstrip(".")))
+             for p in parts if p.strip()]
     docs = parse(clean, level="tags")
     return [_classify_one(text, doc) for text, doc in zip(clean, docs)]
+
+
+# "Long-Sleeve", "Short-Sleeves" in a detail: a catalog's Title Case, lowered; a plural
+# one is a noun phrase ("short sleeves")
+_TITLED_PAIR = re.compile(r"\b([A-Z][a-z]+)-([A-Z][a-z]+)\b")
+
+
+def _lower_pair(m: re.Match) -> str:
+    sep = " " if m.group(2).endswith("s") else "-"
+    return f"{m.group(1).lower()}{sep}{m.group(2).lower()}"
 
 
 def _uncap(text: str) -> str:
@@ -131,8 +142,7 @@ def _is_adjective(text: str, toks) -> bool:
     if not toks or toks[0].text.isupper() or toks[-1].text.lower() == "fit":
         return False
     if " " not in text and "-" in text:  # "semi-fitted", "long-sleeve" (a catalog's "Long-Sleeve")
-        return toks[-1].tag_ in ("JJ", "VBN") or all(part[:1].isupper() and part[1:].islower()
-                                                      for part in text.split("-"))
+        return toks[-1].tag_ in ("JJ", "VBN") or (toks[-1].tag_ == "NN" and not text.endswith("s"))
     if len(toks) == 1:
         word = text.lower()
         return word.endswith(_ADJ_SUFFIXES) or (toks[0].tag_ == "JJ" and word.endswith(_ADJ_ENDINGS))
@@ -401,7 +411,7 @@ def material_sentence(sheet: FactSheet, variant: int) -> str:
     """"It is made with recycled polyester and an EVA foam back panel."""
     blends = [p.core for p in sheet.phrases if p.kind == "blend"]
     if blends:  # the share of each fibre says more than the list of them
-        return " ".join(_sentence(f"The fabric is {b}") for b in blends)
+        return " ".join(_sentence(f"{'The fabric is' if not i else 'It is'} {b}") for i, b in enumerate(blends))
     materials = _materials(sheet)
     if not materials:
         return ""
