@@ -19,7 +19,8 @@ of the record id and so the same records for both arms):
   outputs with at least one.
 
     .venv/bin/python benchmarks/bench_masking.py --brand /tmp/luma-kit-m \\
-        [--heldout FILE] [--max-steps N] [--samples 20] [--work DIR] [--reuse] [--json OUT]
+        [--heldout FILE] [--max-steps N] [--samples 20] [--seed 0] [--train-seed N] \\
+        [--work DIR] [--reuse] [--json OUT]
 
 The machine may be shared: wall times are upper bounds when other work runs beside it.
 """
@@ -38,14 +39,14 @@ sys.path.insert(0, str(ROOT))
 ARMS = ("exclude", "mask")
 
 
-def train_arm(kit: Path, arm: str, out: Path, max_steps: int | None, reuse: bool) -> dict:
+def train_arm(kit: Path, arm: str, out: Path, max_steps: int | None, reuse: bool, seed: int | None) -> dict:
     """Train one arm's adapter into ``out`` (or read its manifest with ``reuse``)."""
     from stylegen.training.adapter import read_manifest
     from stylegen.training.trainer import train
 
     if reuse and (out / "manifest.json").is_file():
         return read_manifest(out)
-    return train(kit, out, max_steps=max_steps, overwrite=True, progress=False, echo=lambda _: None,
+    return train(kit, out, max_steps=max_steps, seed=seed, overwrite=True, progress=False, echo=lambda _: None,
                  overrides={"on_invalid": arm, "max_excluded_share": 1.0})
 
 
@@ -135,10 +136,9 @@ def claim_figures(brand, records: list, outputs: list[dict]) -> dict:
     found = [[f for f in fs if f.rule in grounding] for fs in validator.check(checked)]
     for output, findings in zip(outputs, found):
         output["unsupported"] = [f.match or f.message for f in findings]
-    n = max(len(outputs), 1)
-    return {"outputs": len(outputs), "unsupported_claims": sum(map(len, found)),
-            "claims_per_output": round(sum(map(len, found)) / n, 3),
-            "outputs_with_claim": sum(1 for f in found if f), "share_with_claim": round(sum(1 for f in found if f) / n, 3)}
+    n, claims, with_claim = max(len(outputs), 1), sum(map(len, found)), sum(1 for f in found if f)
+    return {"outputs": len(outputs), "unsupported_claims": claims, "claims_per_output": round(claims / n, 3),
+            "outputs_with_claim": with_claim, "share_with_claim": round(with_claim / n, 3)}
 
 
 def run(args) -> dict:
@@ -154,12 +154,13 @@ def run(args) -> dict:
     result = {"brand": str(args.brand), "heldout": args.heldout or "the kit's held-out split",
               "heldout_examples": len(examples), "heldout_masked_examples": sum(1 for e in examples if e.masked),
               "heldout_left_out": len(excluded), "max_steps": args.max_steps, "samples": args.samples,
-              "seed": args.seed, "arms": {}}
+              "seed": args.seed, "train_seed": args.train_seed, "arms": {}}
     for arm in (None,) + ARMS:
         started = time.time()
         figures = {}
         if arm:
-            figures = arm_figures(train_arm(Path(args.brand), arm, Path(args.work) / arm, args.max_steps, args.reuse))
+            figures = arm_figures(train_arm(Path(args.brand), arm, Path(args.work) / arm, args.max_steps, args.reuse,
+                                          args.train_seed))
         model = load_arm(info, Path(args.work) / arm if arm else None)
         figures["perplexity"] = perplexities(model, rows, tokenizer.pad_token_id)
         outputs = sample(model, tokenizer, brand, records, args.samples, args.seed)
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, help="the same fixed step count for both arms [default: full]")
     parser.add_argument("--samples", type=int, default=20, help="held-out prompts sampled once each")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--train-seed", type=int, help="training seed for both arms [default: training.seed]")
     parser.add_argument("--work", default="/tmp/bench-masking", help="where the two adapters are written")
     parser.add_argument("--reuse", action="store_true", help="score adapters already in --work, do not train")
     parser.add_argument("--json", help="write every figure and sampled output here")
