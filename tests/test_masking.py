@@ -155,3 +155,18 @@ def test_train_cli_with_mask_records_masked_tokens(tiny_model_dir, tmp_path):
     assert f"on_invalid: mask: {masked['total']} completion tokens in 1 example(s)" in card
     assert "KettleCairn.Grounded" in card
     assert json.loads((out / "manifest.json").read_text())["data"]["masked_tokens"] == masked
+
+
+def test_spans_in_list_items_land_on_their_line_and_a_stray_span_excludes():
+    """A list task's item ``bullets[1]`` is the completion's second "- " line; a span that
+    does not hold the finding's match cannot be masked, so the example must be excluded."""
+    from stylegen.validation.findings import Finding
+
+    value = [" Light ", "Folds flat 9 times"]
+    completion = "- Light\n- Folds flat 9 times<|im_end|>"
+    hit = Finding(rule="X.Grounded", level="error", message="9 is not in the facts", field="bullets[1]",
+                  span=(11, 12), match="9")
+    stray = Finding(rule="X.Banned", level="error", message="no", field="bullets[0]", span=(0, 3), match="Dark")
+    spans, unplaced = data.masked_spans(value, completion, [hit, stray])
+    assert [(s.rule, s.start, s.end, s.text) for s in spans] == [("X.Grounded", 21, 22, "9")]
+    assert unplaced == ["X.Banned: no (its span is not in the rendered completion, nothing to mask)"]

@@ -124,9 +124,11 @@ in `manifest.json`.
 
 def masked_line(data: dict, on_invalid: str | None) -> str:
     """The card's line on ``on_invalid`` (what happened to approved copy that failed a rule)."""
-    masked = (data.get("masked_tokens") or {})
+    masked = data.get("masked_tokens") or {}
+    if on_invalid == "refuse":
+        return "- on_invalid: refuse: no approved text had an error-level finding (training stops on one).\n"
     if on_invalid != "mask":
-        return f"- on_invalid: {on_invalid or 'exclude'}: approved copy with an error-level finding was left out.\n"
+        return "- on_invalid: exclude: approved copy with an error-level finding was left out.\n"
     rules = ", ".join(f"{rule} {n}" for rule, n in masked.get("by_rule", {}).items()) or "none"
     return (f"- on_invalid: mask: {masked.get('total', 0)} completion tokens in"
             f" {len(masked.get('examples', []))} example(s) carried no loss (spans that error-level"
