@@ -41,7 +41,8 @@ _TRAINING = """training:
   layers_to_transform: [18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]
   num_train_epochs: 2
   learning_rate: 0.0003
-  on_invalid: exclude      # approved copy failing an error-level rule is left out, and listed
+  on_invalid: mask         # what an error-level rule marks (an unsupported claim) carries no loss;
+                           # copy failing a rule without a span (word counts) is left out, and listed
   max_excluded_share: 0.2  # ... and training stops when that is more than a fifth of it
 """
 

@@ -140,8 +140,10 @@ class TrainingSettings:
     early_stopping_patience: int = 2
     save_steps: int = 50
     seed: int = 17
-    on_invalid: Literal["exclude", "refuse"] = "exclude"
-    # on_invalid: exclude stops when more than this share of the approved examples would be
+    # exclude: copy failing an error-level rule is left out; mask: the characters such a rule
+    # marks carry no loss, copy is left out only for findings without a span; refuse: stop.
+    on_invalid: Literal["exclude", "mask", "refuse"] = "exclude"
+    # exclude and mask stop when more than this share of the approved examples would be
     # left out: then the rules, not the copy, are probably wrong (the stop names the rules).
     max_excluded_share: float = 0.2
     min_examples: int = 300

@@ -100,7 +100,7 @@ with `stylegen.kit.prompts` (short system line + task prompt) and the chat templ
 - {data['train_examples']} training / {data['eval_examples']} held-out examples (split by a hash
   of the record id), {len(data['excluded'])} excluded by the brand validators or as malformed,
   {len(data['duplicates'])} duplicates dropped.
-
+{masked_line(data, hp.get('on_invalid'))}
 ## Training
 
 - LoRA r={hp['r']}, alpha={hp['lora_alpha']}, dropout={hp['lora_dropout']}, modules
@@ -120,6 +120,19 @@ with `stylegen.kit.prompts` (short system line + task prompt) and the chat templ
 Everything else (every hyperparameter, library versions, the split, the excluded rows) is
 in `manifest.json`.
 """
+
+
+def masked_line(data: dict, on_invalid: str | None) -> str:
+    """The card's line on ``on_invalid`` (what happened to approved copy that failed a rule)."""
+    masked = data.get("masked_tokens") or {}
+    if on_invalid == "refuse":
+        return "- on_invalid: refuse: no approved text had an error-level finding (training stops on one).\n"
+    if on_invalid != "mask":
+        return "- on_invalid: exclude: approved copy with an error-level finding was left out.\n"
+    rules = ", ".join(f"{rule} {n}" for rule, n in masked.get("by_rule", {}).items()) or "none"
+    return (f"- on_invalid: mask: {masked.get('total', 0)} completion tokens in"
+            f" {len(masked.get('examples', []))} example(s) carried no loss (spans that error-level"
+            f" rules mark, by rule: {rules}); copy with a finding without a span was left out.\n")
 
 
 def read_manifest(adapter_dir: str | Path) -> dict:

@@ -43,11 +43,12 @@ def _round_up(n: int, multiple: int) -> int:
 
 
 def _completion_len(labels: list[int]) -> int:
-    """Number of trailing loss-carrying tokens (the completion sits at the end)."""
-    for n, label in enumerate(reversed(labels)):
-        if label == -100:
-            return n
-    return len(labels)
+    """Number of tokens from the first loss-carrying one to the end (the completion sits at
+    the end; masked spans inside it, ``on_invalid: mask``, do not shorten the window)."""
+    for n, label in enumerate(labels):
+        if label != -100:
+            return len(labels) - n
+    return 0
 
 
 def padding_share(lengths: list[int], batch_size: int, grouped: bool = True, seed: int = 0,

@@ -7,6 +7,10 @@ Accepted inputs (a file or a folder of them, read in sorted order):
   same renderer generation uses. The copy is checked with the brand's validators first:
   an error-level finding excludes that task's example (or the whole record when the
   finding is not tied to one field), or refuses the run when ``on_invalid: refuse``.
+  With ``on_invalid: mask`` a finding that marks characters of the copy (an unsupported
+  claim, a banned word) masks the completion tokens over those characters out of the loss
+  instead, and the rest of the text still teaches the voice; a finding without a span
+  (schema, word counts, readability) still excludes, since there is nothing to mask.
 * **prompt/completion** JSONL (TRL style): ``{"prompt": str | messages, "completion": str |
   messages}``. A string prompt becomes the user turn (after the brand's short system
   line); the completion is the assistant turn.
@@ -29,7 +33,7 @@ from pathlib import Path
 from stylegen.errors import DataError
 from stylegen.kit import prompts
 from stylegen.validation.corpus import data_files, files_sha256, held_out_ids, is_eval  # noqa: F401 (re-exported)
-from stylegen.validation.records import read_records, task_of
+from stylegen.validation.records import parse_field_key, read_records, task_of
 from stylegen.validation.validator import Validator
 
 
@@ -46,6 +50,17 @@ class Example:
     prompt: str
     completion: str
     source: str           # "file:line"
+    masked: tuple = ()    # MaskedSpan(s) of the completion kept out of the loss (on_invalid: mask)
+
+
+@dataclass(frozen=True)
+class MaskedSpan:
+    """Characters of a completion that carry no loss: what an error-level rule marked."""
+
+    rule: str             # "Suite.Rule" that marked it
+    start: int            # character offsets in Example.completion
+    end: int
+    text: str             # the characters, for the manifest
 
 
 @dataclass
@@ -77,7 +92,17 @@ class PreparedData:
         for part in ("prompt", "completion", "total"):
             t = s["tokens"][part]
             lines.append(f"  {part} tokens: min {t['min']}, median {t['median']}, p95 {t['p95']}, max {t['max']}")
-        return "\n".join(lines + self.excluded_lines() + [f"warning: {w}" for w in self.warnings])
+        return "\n".join(lines + self.masked_lines() + self.excluded_lines() + [f"warning: {w}" for w in self.warnings])
+
+    def masked_lines(self) -> list[str]:
+        """How many completion tokens ``on_invalid: mask`` kept out of the loss, by rule."""
+        masked = self.stats.get("masked_tokens") or {}
+        if not masked.get("total"):
+            return []
+        rules = ", ".join(f"{rule} {n}" for rule, n in masked["by_rule"].items())
+        of = sum(masked["completion_tokens"].values())
+        return [f"  masked (no loss): {masked['total']} of {of} completion tokens, in {len(masked['examples'])}"
+                f" example(s); by rule: {rules}"]
 
     def excluded_lines(self, limit: int = 50) -> list[str]:
         """Every excluded example by rule and record (approved copy is never dropped silently)."""
@@ -93,8 +118,12 @@ class PreparedData:
         return lines
 
 
-def load_examples(brand, files: list[Path], tokenizer) -> tuple[list[Example], list[dict], int]:
+def load_examples(brand, files: list[Path], tokenizer, mask: bool = False) -> tuple[list[Example], list[dict], int]:
     """Read every file, validate approved copy and render examples.
+
+    Args:
+        mask: ``on_invalid: mask``: error findings with a span mask those characters out of the
+            loss (:attr:`Example.masked`) instead of excluding the example.
 
     Returns:
         ``(examples, excluded, records)``: the rendered examples, the rows or fields left out
@@ -102,7 +131,7 @@ def load_examples(brand, files: list[Path], tokenizer) -> tuple[list[Example], l
     """
     chat = [p for p in files if _is_chat_file(p)]
     # Approved copy of all files is validated in one batch (one spaCy pass).
-    examples, excluded, records = _approved_examples(brand, [p for p in files if p not in chat], tokenizer)
+    examples, excluded, records = _approved_examples(brand, [p for p in files if p not in chat], tokenizer, mask)
     for path in chat:
         ex, bad, n = _chat_examples(brand, path, tokenizer)
         examples += ex
@@ -126,7 +155,7 @@ def _is_chat_file(path: Path) -> bool:
     return False
 
 
-def _approved_examples(brand, paths: list[Path], tokenizer):
+def _approved_examples(brand, paths: list[Path], tokenizer, mask: bool = False):
     """Examples from files of approved copy, after the brand's validators."""
 
     records, input_findings = [], []
@@ -141,24 +170,89 @@ def _approved_examples(brand, paths: list[Path], tokenizer):
         if problems[id(record)]:
             excluded.append(_exclusion(record.path, record.line, record.id, problems[id(record)]))
     usable = [r for r in usable if not problems[id(r)]]
-    blocked = _validation_errors(brand, usable)
+    errors = _validation_errors(brand, usable)
     examples = []
     for record in usable:
-        bad = blocked.get(id(record), {})
-        if None in bad:  # a record-level error (schema, id): none of its fields are used
-            excluded.append(_exclusion(record.path, record.line, record.id, bad[None]))
-            continue
-        for task in brand.tasks:
-            if task not in record.fields:
-                continue
-            if task in bad:
-                excluded.append(_exclusion(record.path, record.line, record.id, bad[task], task))
-                continue
-            rendered = prompts.render_example(tokenizer, brand, task, record.facts, record.fields[task])
-            examples.append(Example(id=f"{record.id}/{task}", record_id=record.id, task=task,
-                                    source=f"{record.path}:{record.line}", **rendered))
+        ex, bad = _record_examples(brand, tokenizer, record, errors.get(id(record), []), mask)
+        examples += ex
+        excluded += bad
     rows = {(r.path, r.line) for r in records} | {(f.path, f.line) for f in input_findings}
     return examples, excluded, len(rows)
+
+
+def _record_examples(brand, tokenizer, record, errors: list, mask: bool) -> tuple[list[Example], list[dict]]:
+    """One record's examples (one per task field) and its exclusions, given its error findings."""
+    blocked, spanned = _sort_errors(errors, brand.tasks, mask)
+    if None in blocked:  # a record-level error (schema, id): none of its fields are used
+        return [], [_exclusion(record.path, record.line, record.id, blocked[None])]
+    examples, excluded = [], []
+    for task in (t for t in brand.tasks if t in record.fields):
+        rendered = prompts.render_example(tokenizer, brand, task, record.facts, record.fields[task])
+        masked, unplaced = masked_spans(record.fields[task], rendered["completion"], spanned.get(task, []))
+        reasons = blocked.get(task, []) + unplaced
+        if reasons:
+            excluded.append(_exclusion(record.path, record.line, record.id, reasons, task))
+            continue
+        examples.append(Example(id=f"{record.id}/{task}", record_id=record.id, task=task,
+                                source=f"{record.path}:{record.line}", masked=tuple(masked), **rendered))
+    return examples, excluded
+
+
+def _sort_errors(errors: list, tasks, mask: bool) -> tuple[dict, dict]:
+    """``(blocked, spanned)``: messages that exclude, per task (None: the whole record), and
+    the findings whose span is masked instead, per task (only when ``mask``)."""
+    blocked: dict = {}
+    spanned: dict = {}
+    for finding in errors:
+        task = task_of(finding.field, tasks)
+        if mask and task is not None and finding.span is not None:
+            spanned.setdefault(task, []).append(finding)
+        else:
+            blocked.setdefault(task, []).append(_reason(finding))
+    return blocked, spanned
+
+
+def _reason(finding) -> str:
+    return f"{finding.rule}: {finding.message}"
+
+
+def masked_spans(value, completion: str, findings: list) -> tuple[list[MaskedSpan], list[str]]:
+    """Place findings' spans (offsets in a field's text as written) in the rendered completion.
+
+    A text field is the completion's text stripped; a list field's items are its lines, in
+    order. Each field text is found in the completion rather than re-derived, so this holds
+    whatever the renderer puts around it.
+
+    Returns:
+        ``(spans, unplaced)``: the completion spans, and a reason for each finding whose span
+        could not be placed (its example is then excluded, never trained on unmasked).
+    """
+    starts = _field_starts(value, completion)
+    spans, unplaced = [], []
+    for finding in findings:
+        base = starts.get(parse_field_key(finding.field)[1])
+        start, end = (base + finding.span[0], base + finding.span[1]) if base is not None else (0, 0)
+        text = completion[start:end]
+        if base is None or not text or (finding.match is not None and text != finding.match):
+            unplaced.append(f"{_reason(finding)} (its span is not in the rendered completion, nothing to mask)")
+            continue
+        spans.append(MaskedSpan(rule=finding.rule, start=start, end=end, text=text))
+    return spans, unplaced
+
+
+def _field_starts(value, completion: str) -> dict:
+    """Where offset 0 of each field text falls in the completion: ``{None: pos}`` for a text
+    field, ``{i: pos}`` for list item ``i``; texts not found are left out."""
+    texts = {None: value} if isinstance(value, str) else dict(enumerate(value or []))
+    starts, cursor = {}, 0
+    for key, text in texts.items():
+        text = str(text)
+        stripped = text.strip()
+        at = completion.find(stripped, cursor) if stripped else -1
+        if at >= 0:
+            starts[key] = at - (len(text) - len(text.lstrip()))
+            cursor = at + len(stripped)
+    return starts
 
 
 def _shape_problems(brand, record) -> list[str]:
@@ -173,18 +267,13 @@ def _shape_problems(brand, record) -> list[str]:
 
 
 def _validation_errors(brand, records) -> dict:
-    """Error-level findings per record: ``{id(record): {task or None: [messages]}}``."""
+    """Error-level findings per record: ``{id(record): [Finding]}``."""
     if not records:
         return {}
-
-    blocked: dict = {}
+    errors: dict = {}
     for record, findings in zip(records, Validator(brand).check(records)):
-        for finding in findings:
-            if finding.level != "error":
-                continue
-            task = task_of(finding.field, brand.tasks)
-            blocked.setdefault(id(record), {}).setdefault(task, []).append(f"{finding.rule}: {finding.message}")
-    return blocked
+        errors[id(record)] = [f for f in findings if f.level == "error"]
+    return errors
 
 
 def _chat_examples(brand, path: Path, tokenizer):
@@ -297,14 +386,43 @@ def split(examples: list[Example], eval_fraction: float) -> tuple[list[Example],
     return [e for e in examples if e.record_id not in held], [e for e in examples if e.record_id in held]
 
 
-def tokenize(tokenizer, example: Example) -> dict:
+def tokenize(tokenizer, example) -> dict:
     """Token ids and labels with the prompt masked (-100) and every completion token, the
-    end-of-turn token included, carrying loss. Prompt and completion are tokenized apart,
-    as generation sees them (the prompt alone, then the model's own tokens)."""
+    end-of-turn token included, carrying loss, except the tokens that overlap a span of
+    ``example.masked`` (found by the tokenizer's offset mapping). Prompt and completion are
+    tokenized apart, as generation sees them (the prompt alone, then the model's own tokens).
+
+    Args:
+        example: an :class:`Example` (or any object with ``prompt`` and ``completion``).
+
+    Returns:
+        ``input_ids``, ``labels``, ``attention_mask``, ``prompt_len`` and ``masked_tokens``
+        (``{rule: tokens masked}``).
+    """
     prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
-    return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + completion_ids,
-            "attention_mask": [1] * (len(prompt_ids) + len(completion_ids)), "prompt_len": len(prompt_ids)}
+    spans = getattr(example, "masked", ())
+    if spans and not getattr(tokenizer, "is_fast", False):
+        raise DataError(f"{getattr(example, 'source', 'an example')}: training.on_invalid: mask needs a fast"
+                        " tokenizer (its offset mapping places the masked characters); use exclude")
+    encoded = tokenizer(example.completion, add_special_tokens=False, return_offsets_mapping=bool(spans))
+    completion_ids = encoded["input_ids"]
+    labels, counts = (_masked_labels(completion_ids, encoded["offset_mapping"], spans) if spans
+                      else (list(completion_ids), {}))
+    return {"input_ids": prompt_ids + completion_ids, "labels": [-100] * len(prompt_ids) + labels,
+            "attention_mask": [1] * (len(prompt_ids) + len(completion_ids)), "prompt_len": len(prompt_ids),
+            "masked_tokens": counts}
+
+
+def _masked_labels(ids: list[int], offsets: list, spans) -> tuple[list[int], dict]:
+    """Labels with every token that overlaps a span set to -100 (a token half inside a claim
+    still writes part of it); each masked token is counted once, for the first rule covering it."""
+    labels, counts = list(ids), {}
+    for i, (start, end) in enumerate(offsets):
+        rule = next((s.rule for s in spans if start < s.end and s.start < end), None)
+        if rule is not None:
+            labels[i] = -100
+            counts[rule] = counts.get(rule, 0) + 1
+    return labels, counts
 
 
 def token_stats(rows: list[dict]) -> dict:
@@ -313,6 +431,27 @@ def token_stats(rows: list[dict]) -> dict:
              "completion": [len(r["input_ids"]) - r["prompt_len"] for r in rows],
              "total": [len(r["input_ids"]) for r in rows]}
     return {name: _describe(values) for name, values in parts.items()}
+
+
+def masked_token_stats(train: list[Example], held: list[Example], rows: dict) -> dict:
+    """Masked completion tokens (``on_invalid: mask``) per rule and per side of the split, and
+    the masked examples with their spans, for the manifest."""
+    by_rule: dict[str, int] = {}
+    sides = {"train": 0, "eval": 0}
+    listed = []
+    for side, examples in (("train", train), ("eval", held)):
+        for ex in (e for e in examples if e.masked):
+            counts = rows[ex.id]["masked_tokens"]
+            for rule, n in counts.items():
+                by_rule[rule] = by_rule.get(rule, 0) + n
+            sides[side] += sum(counts.values())
+            listed.append({"id": ex.id, "source": ex.source, "split": side, "tokens": sum(counts.values()),
+                           "spans": [{"rule": s.rule, "start": s.start, "end": s.end, "text": s.text}
+                                     for s in ex.masked]})
+    completion = {side: sum(len(rows[e.id]["input_ids"]) - rows[e.id]["prompt_len"] for e in examples)
+                  for side, examples in (("train", train), ("eval", held))}
+    return {"total": sum(by_rule.values()), **sides, "completion_tokens": completion,
+            "by_rule": dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))), "examples": listed}
 
 
 def _describe(values: list[int]) -> dict:
@@ -338,7 +477,7 @@ def prepare_dataset(brand, tokenizer, data: str | Path | None = None, settings=N
     """
     settings = settings or brand.training
     files = data_files(Path(data) if data is not None else brand.resolve(settings.data))
-    examples, excluded, records = load_examples(brand, files, tokenizer)
+    examples, excluded, records = load_examples(brand, files, tokenizer, mask=settings.on_invalid == "mask")
     if excluded and settings.on_invalid == "refuse":
         raise DataError(_refusal(f"{len(excluded)} approved example(s) failed validation (on_invalid: refuse)",
                                  excluded))
@@ -356,7 +495,8 @@ def prepare_dataset(brand, tokenizer, data: str | Path | None = None, settings=N
     prepared = PreparedData(train=train, eval=held, excluded=excluded, duplicates=duplicates, too_long=too_long,
                             files=[str(f) for f in files], data_sha256=files_sha256(files))
     prepared.stats = {"records": records, "examples": len(examples) + len(duplicates) + len(too_long),
-                      "tokens": token_stats([rows[e.id] for e in examples])}
+                      "tokens": token_stats([rows[e.id] for e in examples]),
+                      "masked_tokens": masked_token_stats(train, held, rows)}
     if len(train) < settings.min_examples:
         prepared.warnings.append(f"only {len(train)} usable training examples (fewer than {settings.min_examples}):"
                                  " the adapter may learn little style; add approved copy")

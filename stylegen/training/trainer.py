@@ -424,7 +424,15 @@ def _hyperparameters(job: TrainingJob, fit: FitResult) -> dict:
             "precision": "bf16 autocast, bf16 base weights" if job.use_bf16 else "fp32",
             "batching": "length-grouped (transformers LengthGroupedSampler), widths rounded to"
                         f" multiples of {settings.pad_to_multiple_of}",
-            "loss": "completion tokens only, end-of-turn token included", "torch_threads": fit.threads}
+            "loss": _loss_text(settings), "torch_threads": fit.threads}
+
+
+def _loss_text(settings: TrainingSettings) -> str:
+    """What carries loss, as the manifest and the card say it."""
+    if settings.on_invalid == "mask":
+        return ("completion tokens only, end-of-turn token included, less the tokens over spans that"
+                " error-level rules mark (on_invalid: mask; the held-out perplexity skips them too)")
+    return "completion tokens only, end-of-turn token included"
 
 
 def _training_section(job: TrainingJob, fit: FitResult, wall_s: float) -> dict:
