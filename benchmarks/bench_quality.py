@@ -53,7 +53,7 @@ BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1,
                            "temperature": 0.7, "top_p": 0.9, "assemble": [],
                            "fallback": "model"}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size", "lexicon", "assemble", "fallback", "compose")
+            "batch_size", "lexicon", "assemble", "fallback", "compose", "examples")
 
 
 def brand_copy(tmp: Path, kit: Path, generation: dict, off: tuple) -> Path:

@@ -26,6 +26,7 @@ from stylegen.generation.ledger import brand_row_key, FinishedRow
 from stylegen.generation.lexicon import build_lexicon
 from stylegen.generation.phrasebook import brand_compositions, phrasebook_path
 from stylegen.generation.pool import RequestPool
+from stylegen.generation.retrieval import ExampleIndex
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
 from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
@@ -65,11 +66,18 @@ class RunInputs:
             return None
         return self.lexicon.words_for(row.facts)
 
+    @cached_property
+    def examples(self) -> ExampleIndex:
+        """The brand's approved copy to draw few-shot examples from (built on first use)."""
+        return ExampleIndex.of_brand(self.brand)
+
     def compose(self, task: str, row: CatalogRow, note: str | None) -> list:
-        """The chat messages of one request: the arm's prompt builder, else the brand's task prompt."""
+        """The chat messages of one request: the arm's prompt builder, else the brand's task
+        prompt, after the brand's copy of the most similar products when generation.examples is set."""
         if self.prompts is not None:
             return self.prompts(task, row, note)
-        return render_messages(self.brand, task, row.facts, feedback=note)
+        shots = self.examples.nearest(row.facts, task, self.settings.examples) if self.settings.examples else None
+        return render_messages(self.brand, task, row.facts, feedback=note, examples=shots)
 
     def assembled_texts(self, row: CatalogRow, task: str) -> list[str]:
         """The distinct assembled texts of a (row, task): job ``index`` gets text ``index``.

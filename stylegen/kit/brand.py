@@ -156,7 +156,7 @@ class GenerationSettings:
 
     RANGES: ClassVar[dict] = {
         "temperature": ">=0", "top_p": "(0,1]", "repetition_penalty": ">0", "max_attempts": ">=1",
-        "candidates": ">=1", "batch_size": ">=1", "seed": ">=0",
+        "candidates": ">=1", "batch_size": ">=1", "seed": ">=0", "examples": ">=0",
     }
 
     temperature: float = 0.7
@@ -183,6 +183,9 @@ class GenerationSettings:
     # phrasebook (stylegen.generation.phrasebook; issue 21), before the plain frames
     compose: list[str] = field(default_factory=list)
     phrasebook: str = "phrasebook.tsv"  # the phrasebook file, relative to the kit
+    # approved copy of the K most similar products (training split) as few-shot turns in
+    # every model prompt (stylegen.generation.retrieval): for larger base models; 0 = off
+    examples: int = 0
 
 
 @dataclass
