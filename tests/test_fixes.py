@@ -234,19 +234,20 @@ def test_two_findings_on_one_bullet_drop_it_once(brand, validator):
     assert [(f.field, f.action) for f in outcome.fixes] == [("bullets[2]", "drop_sentence")]
 
 
+BIVY = {"name": "Cairnfold Bivy", "category": "Tents", "features": ["six aluminum stakes", "trekking-pole pitch"],
+        "materials": ["aluminum poles", "polyester mesh"], "dimensions": "17.5 x 4.9 in"}
+BIVY_REST = ("pitches on one trekking pole and six aluminum stakes, so the shelter weighs what the poles you"
+             " already carry weigh. The polyester mesh keeps the bugs out and lets the night air in. It packs to"
+             " 17.5 x 4.9 in, small enough for the side pocket of a day pack. Pitch it in the dark once you have"
+             " done it twice in the yard.")
+
+
 def test_two_findings_in_one_sentence_drop_it_once(brand, validator):
     """Regression: "waterproof" and "60 pounds" in one sentence planned two equal drops, and
     the second cut the next sentence to "ut after you eat."."""
-    from stylegen.validation.records import Record
-
-    facts = {"name": "Cairnfold Bivy", "category": "Tents", "features": ["six aluminum stakes", "trekking-pole pitch"],
-             "materials": ["aluminum poles", "polyester mesh"], "dimensions": "17.5 x 4.9 in"}
-    keep = ("The Cairnfold Bivy pitches on one trekking pole and six aluminum stakes, so the shelter weighs what"
-            " the poles you already carry weigh. The polyester mesh keeps the bugs out and lets the night air in."
-            " It packs to 17.5 x 4.9 in, small enough for the side pocket of a day pack. Pitch it in the dark"
-            " once you have done it twice in the yard.")
+    keep = "The Cairnfold Bivy " + BIVY_REST
     text = keep + " The tent is waterproof and weighs around 60 pounds. It folds up where the stakes stay out."
-    record = Record(id="D-9", fields={"description": text}, facts=facts)
+    record = Record(id="D-9", fields={"description": text}, facts=BIVY)
     [outcome] = fix_records(validator, [record])
     assert outcome.record.fields["description"] == keep + " It folds up where the stakes stay out."
     assert [(f.rule, f.action) for f in outcome.fixes] == [("KettleCairn.Grounded", "drop_sentence")]
@@ -255,14 +256,8 @@ def test_two_findings_in_one_sentence_drop_it_once(brand, validator):
 def test_a_dropped_opening_sentence_hands_the_products_name_to_the_next(brand, validator):
     """Dropping the sentence that named the product would leave copy opening with "It";
     the next sentence takes the name instead."""
-    facts = {"name": "Cairnfold Bivy", "category": "Tents", "features": ["six aluminum stakes", "trekking-pole pitch"],
-             "materials": ["aluminum poles", "polyester mesh"], "dimensions": "17.5 x 4.9 in"}
-    rest = ("pitches on one trekking pole and six aluminum stakes, so the shelter weighs what the poles you"
-            " already carry weigh. The polyester mesh keeps the bugs out and lets the night air in. It packs to"
-            " 17.5 x 4.9 in, small enough for the side pocket of a day pack. Pitch it in the dark once you have"
-            " done it twice in the yard.")
-    text = "The Cairnfold Bivy is waterproof and weighs around 60 pounds. It " + rest
-    record = Record(id="D-10", fields={"description": text}, facts=facts)
+    text = "The Cairnfold Bivy is waterproof and weighs around 60 pounds. It " + BIVY_REST
+    record = Record(id="D-10", fields={"description": text}, facts=BIVY)
     [outcome] = fix_records(validator, [record])
-    assert outcome.record.fields["description"] == "The Cairnfold Bivy " + rest
+    assert outcome.record.fields["description"] == "The Cairnfold Bivy " + BIVY_REST
     assert [(f.rule, f.action) for f in outcome.fixes] == [("KettleCairn.Grounded", "drop_sentence")]
