@@ -9,10 +9,8 @@ that is not a catalog at all (empty, no header, no id column, not CSV/JSONL) rai
 """
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from stylegen.errors import DataError
 from stylegen.catalog import formats
+from stylegen.catalog.csvfile import csv_records, MAX_RECORD_CHARS
 from stylegen.catalog.formats import feed_html, no_markup
 from stylegen.kit.prompts import CONTROL_TOKEN
 from stylegen.kit.roles import role_of, role_value
@@ -140,40 +139,21 @@ def _formatted_rows(path: Path, text: str, cmap, is_jsonl: bool):
 
 
 def _csv_rows(path: Path, text: str, cmap):
-    """(line, dict | error string) per CSV record; the header must name the id column."""
-    csv.field_size_limit(64 * 1024 * 1024)  # oversized fields are rejected per row, not by csv
-    # strict: an unterminated quote is an error at the end of the file, not one silent huge field
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise DataError(f"{path}: not a CSV catalog: cannot read the header line 1 ({exc})") from None
-    header = [h.strip() for h in header]
+    """(line, dict | error string) per CSV record; the header must name the id column.
+
+    Records are cut by :func:`csv_records`: a row the csv module refuses, or whose quote
+    never closes, rejects that row only and reading goes on at the next line.
+    """
+    records = csv_records(text, MAX_RECORD_CHARS)
+    first = next(records, None)
+    if first is None or isinstance(first[1], str):
+        why = "empty file" if first is None else first[1]
+        raise DataError(f"{path}: not a CSV catalog: cannot read the header line 1 ({why})")
+    header = [h.strip() for h in first[1]]
     _check_header(path, header, cmap)
-    rows = []
-    start = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # one bad record (a huge cell, a stray quote) rejects that row only
-            rows.append((start, _csv_error(exc, start, reader.line_num)))
-            if "unexpected end of data" in str(exc):
-                break
-        else:
-            rows.append((start, _csv_record(header, values)))
-        start = reader.line_num + 1
+    rows = [(line, f"malformed CSV row: {cells}" if isinstance(cells, str) else _csv_record(header, cells))
+            for line, cells in records]
     return [(ln, rec) for ln, rec in rows if rec is not None]
-
-
-def _csv_error(exc: csv.Error, start: int, end: int) -> str:
-    if "unexpected end of data" in str(exc):
-        return (f"malformed CSV: unterminated quote: the quoted field opened on line {start} never closes, so lines "
-                f"{start}-{end} could not be read as rows; close the quote")
-    if "field larger than field limit" in str(exc):
-        return f"malformed CSV row: a cell is larger than the CSV field limit ({csv.field_size_limit()} characters)"
-    return f"malformed CSV row (lines {start}-{end}): {exc}"
 
 
 def _csv_record(header: list[str], values: list[str]):
