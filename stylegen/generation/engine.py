@@ -34,9 +34,10 @@ import os
 import time
 from dataclasses import dataclass
 from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
-from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers
+from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
 from stylegen.generation.precision import choose_precision, describe_precision, quantise_int8
+from stylegen.generation.rowcache import ATTENTION, RowCache, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -282,6 +283,7 @@ class TransformersEngine(Engine):
         self.stop_ids = _stop_ids(model, tokenizer)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.cache_key = cache_kwarg(base)
+        use_attention(model, ATTENTION, row_attention)  # generation's KV cache (rowcache.py)
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
         if self.adapters:
 
@@ -408,31 +410,66 @@ class TransformersEngine(Engine):
         return out
 
     def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
+        """One batch: prefilled into a :class:`~stylegen.generation.rowcache.RowCache` (the
+        shared prefix once, the rest in buckets), then decoded a token per step, every row
+        sampled by its own generator (:class:`_RowSampler`)."""
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
-
 
         layout = _Layout(ids, self.tokenizer.pad_token_id)
         names = self._adapter_names(reqs)
         budget = max(r.max_new_tokens for r in reqs)
-        config = GenerationConfig(
-            max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
-            eos_token_id=self.stop_ids, pad_token_id=layout.pad_id, use_cache=True)
         sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids, allowed=allowed)
         started = time.perf_counter()
         with torch.inference_mode():
-            device = self.model.device
-            cache = self._prefill(layout, names)
-            extra = {self.cache_key: cache} if cache is not None else {}
-            with row_adapters(names):
-                out = self.model.generate(input_ids=layout.input_ids.to(device),
-                                          attention_mask=layout.mask.to(device), generation_config=config,
-                                          logits_processor=LogitsProcessorList([sampler]), **extra)
+            cache = self._fill(layout, names, budget)
+            new = self._sample(layout, cache, sampler, names, budget)
         seconds = time.perf_counter() - started
-        results = self._decode(reqs, ids, out[:, layout.width:].tolist(), seconds)
+        results = self._decode(reqs, ids, new.tolist(), seconds)
         for res, lp in zip(results, sampler.mean_logprobs()):
             res.mean_logprob = lp
         return results
+
+    def _fill(self, layout: "_Layout", names: list[str] | None, budget: int) -> RowCache:
+        """A batch's :class:`RowCache` with every prompt token but the last: the shared prefix
+        once (once per adapter in a mixed batch), the rest in buckets of similar length."""
+        import torch
+
+        groups, group_of = _adapter_groups(names)
+        cache = RowCache(span=layout.width - 1 - layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
+                         budget=budget, group_of=group_of)
+        if layout.prefix:
+            shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
+            positions = torch.arange(layout.prefix).expand(len(groups), -1)
+            self._step(shared, positions, cache.prefix_step(layout.prefix), groups if names else None)
+        for rows in layout.buckets():
+            ids, _, positions, span = layout.bucket_inputs(rows)
+            if span:
+                self._step(ids, positions, cache.bucket_step(rows, span), [names[i] for i in rows] if names else None)
+        return cache
+
+    def _sample(self, layout: "_Layout", cache: RowCache, sampler: "_RowSampler", names, budget: int):
+        """Decode up to ``budget`` tokens per row from the filled ``cache``; the new ids
+        (rows, steps), stopping early once every row has ended its turn."""
+        import torch
+
+        seq = layout.input_ids
+        positions = layout.mask.sum(dim=1, keepdim=True) - 1  # each row's last prompt token
+        token = seq[:, -1:]
+        for step in range(budget):
+            logits = self._step(token, positions + step, cache.decode_step(step, self.model.device), names)
+            token = sampler(seq, logits[:, -1]).unsqueeze(1)
+            seq = torch.cat([seq, token], dim=1)
+            if bool(sampler.done.all()):
+                break
+        return seq[:, layout.width:]
+
+    def _step(self, ids, positions, step, names=None):
+        """One forward pass through the row cache (``step``: a :class:`CacheStep`); the logits
+        of each row's last position."""
+        device = self.model.device
+        with row_adapters(names):
+            return self.model(input_ids=ids.to(device), position_ids=positions.to(device), use_cache=False,
+                              logits_to_keep=1, row_cache=step).logits
 
     def _adapter_names(self, reqs: list[GenRequest]) -> list[str] | None:
         """Each row's adapter name for PEFT (``__base__``: none), or None on a single-model engine."""
@@ -645,11 +682,11 @@ _CANDIDATES = 256  # tokens considered for the nucleus before falling back to a 
 
 
 class _RowSampler:
-    """Logits processor that samples every row with its own generator (see module doc).
+    """Picks every row's next token, sampled with the row's own generator (see module doc).
 
     Also applies each row's repetition penalty (ignoring left padding, so padding cannot
-    change a row's result), its min/max token budget, temperature and top-p. Greedy
-    decoding then picks the one token left finite.
+    change a row's result), its min/max token budget, temperature and top-p; called with
+    the ids so far and the last position's logits, it returns one token id per row.
     """
 
     def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int, stop_ids: list[int] | None = None,
@@ -693,9 +730,7 @@ class _RowSampler:
         # A row past its own budget only ends its turn (the batch runs to the largest budget).
         chosen = torch.where(step >= self.max_new, torch.full_like(chosen, self.eos), chosen)
         self._track(scores, chosen)  # fluency as the unrestricted model sees it
-        out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(chosen)), chosen] = 0.0
-        return out.to(input_ids.device)
+        return chosen.to(input_ids.device)
 
     def _restrict(self, scores):
         """Scores with every token outside each row's lexicon at -inf."""
