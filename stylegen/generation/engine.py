@@ -37,7 +37,7 @@ from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, ro
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
 from stylegen.generation.precision import choose_precision, describe_precision, quantise_int8
-from stylegen.generation.rowcache import ATTENTION, RowCache, row_attention
+from stylegen.generation.rowcache import ATTENTION, RowCache, kv_shape, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -284,6 +284,7 @@ class TransformersEngine(Engine):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.cache_key = cache_kwarg(base)
         use_attention(model, ATTENTION, row_attention)  # generation's KV cache (rowcache.py)
+        self.kv_shape = kv_shape(base.config, next(model.parameters()).dtype)
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
         if self.adapters:
 
@@ -436,7 +437,7 @@ class TransformersEngine(Engine):
 
         groups, group_of = _adapter_groups(names)
         cache = RowCache(span=layout.width - 1 - layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
-                         budget=budget, group_of=group_of)
+                         budget=budget, group_of=group_of).allocate(*self.kv_shape, device=self.model.device)
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
             positions = torch.arange(layout.prefix).expand(len(groups), -1)
@@ -813,11 +814,11 @@ def load_inference_model(base_model: str, adapter: str | None = None, dtype: str
     return model, tokenizer
 
 
-def _precise(model, precision) -> dict:
+def _precise(model, tokenizer, precision) -> dict:
     """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
 
     if precision.int8:
-        quantise_int8(model)
+        quantise_int8(model, tokenizer=tokenizer)
     return {"precision_note": precision.note} if precision.note else {}
 
 
@@ -834,7 +835,7 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
 
     precision = choose_precision(dtype)
     model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -868,6 +869,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)

@@ -43,7 +43,7 @@ class RowCache:
     budget: int
     group_of: object = None
     prefix: dict = field(default_factory=dict)   # layer -> (keys, values)
-    buffer: dict = field(default_factory=dict)   # layer -> (keys, values)
+    buffer: object = None                        # (layers, 2, rows, kv_heads, span + budget, dim)
     valid: object = None                         # (rows, span + budget) bool: columns a row attends to
 
     def __post_init__(self):
@@ -52,6 +52,16 @@ class RowCache:
         self.valid = torch.zeros(len(self.spans), self.span + self.budget, dtype=torch.bool)
         for i, s in enumerate(self.spans):
             self.valid[i, self.span - s:self.span] = True
+
+    def allocate(self, layers: int, kv_heads: int, head_dim: int, dtype, device=None) -> "RowCache":
+        """Allocate the buffer, zeroed (the padding is masked, but must be finite), in one
+        block before any forward pass: transient activations allocated later can then not
+        leave it fragmented, and freeing it gives it all back."""
+        import torch
+
+        shape = (layers, 2, len(self.spans), kv_heads, self.span + self.budget, head_dim)
+        self.buffer = torch.zeros(shape, dtype=dtype, device=device)
+        return self
 
     def prefix_step(self, length: int) -> "CacheStep":
         """The forward pass over the shared prefix (``length`` tokens, causal)."""
@@ -79,8 +89,9 @@ class RowCache:
         return next(iter(self.prefix.values()))[0].shape[2] if self.prefix else 0
 
     def nbytes(self) -> int:
-        """Bytes the cache holds (buffers and prefix)."""
-        return sum(t.numel() * t.element_size() for kv in [*self.prefix.values(), *self.buffer.values()] for t in kv)
+        """Bytes the cache holds (buffer and prefix)."""
+        held = [t for kv in self.prefix.values() for t in kv] + [self.buffer]
+        return sum(t.numel() * t.element_size() for t in held)
 
 
 def _causal(rows: int, width: int, spans: list[int], prefix: int):
@@ -115,9 +126,6 @@ class CacheStep:
         if self.kind == "prefix":
             cache.prefix[layer] = (key, value)
             return key, value
-        if layer not in cache.buffer:
-            shape = (len(cache.spans), key.shape[1], cache.span + cache.budget, key.shape[3])
-            cache.buffer[layer] = (key.new_zeros(shape), value.new_zeros(shape))
         keys, values = cache.buffer[layer]
         end = self.column + key.shape[2]
         if self.kind == "bucket":
@@ -167,3 +175,10 @@ def row_attention(module, query, key, value, attention_mask, dropout: float = 0.
         split = prefix[0].shape[2]
         out = torch.matmul(probs[..., :split], prefix[1]) + torch.matmul(probs[..., split:], values)
     return out.view(rows, heads, tokens, dim).transpose(1, 2), None
+
+
+def kv_shape(config, dtype) -> tuple:
+    """``(layers, kv_heads, head_dim, dtype)`` of a decoder's KV cache, from its config."""
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return config.num_hidden_layers, getattr(config, "num_key_value_heads", None) or heads, head_dim, dtype
