@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
-from stylegen.generation.precision import choose_precision, describe_precision, quantise_int8
+from stylegen.generation.precision import cache_dtype, choose_precision, describe_precision, quantise_int8, trim_heap
 from stylegen.generation.rowcache import ATTENTION, RowCache, kv_shape, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
@@ -284,7 +284,7 @@ class TransformersEngine(Engine):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.cache_key = cache_kwarg(base)
         use_attention(model, ATTENTION, row_attention)  # generation's KV cache (rowcache.py)
-        self.kv_shape = kv_shape(base.config, next(model.parameters()).dtype)
+        self.kv_shape = kv_shape(base.config, cache_dtype(model))
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
         if self.adapters:
 
@@ -423,6 +423,7 @@ class TransformersEngine(Engine):
         started = time.perf_counter()
         with torch.inference_mode():
             cache = self._fill(layout, names, budget)
+            trim_heap()  # the prefill's activations, freed: their pages back before decoding
             new = self._sample(layout, cache, sampler, names, budget)
         seconds = time.perf_counter() - started
         results = self._decode(reqs, ids, new.tolist(), seconds)
@@ -561,7 +562,7 @@ class _Layout:
     for ``generate``, which then continues from the prefilled cache.
     """
 
-    BUCKET_TOKENS = 2048   # tokens per prefill forward pass: large enough to keep matmuls efficient
+    BUCKET_TOKENS = 512    # tokens per prefill forward pass: matmuls stay efficient, activations small
     BUCKET_WASTE = 0.10    # a new bucket rather than more than 10% padding in one
 
     def __init__(self, ids: list[list[int]], pad_id: int):
@@ -814,11 +815,11 @@ def load_inference_model(base_model: str, adapter: str | None = None, dtype: str
     return model, tokenizer
 
 
-def _precise(model, tokenizer, precision) -> dict:
+def _precise(model, precision) -> dict:
     """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
 
     if precision.int8:
-        quantise_int8(model, tokenizer=tokenizer)
+        quantise_int8(model)
     return {"precision_note": precision.note} if precision.note else {}
 
 
@@ -835,7 +836,7 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
 
     precision = choose_precision(dtype)
     model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, tokenizer, precision)}
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -869,6 +870,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None, **_precise(model, tokenizer, precision)}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)

@@ -114,66 +114,19 @@ def _int8_linear_class():
     return Int8Linear
 
 
-# Linear layers left in float32, by attribute name (none by default: the MLP's down
-# projection, whose input rows have the widest range, is smoothed first: :func:`smooth_mlp`).
-KEEP_FLOAT: tuple[str, ...] = ()
-
-# Text the MLP smoothing is calibrated on (:func:`smooth_mlp`): plain product copy, as the
-# engine writes; fixed, so the quantised weights are the same on every load.
-CALIBRATION = (
-    "You write product copy for an outdoor gear brand. Describe the item from its facts.\n"
-    "The Tarn Pot is a 750 ml titanium pot that weighs 4.6 oz and nests a fuel canister. "
-    "Its lid doubles as a strainer, and the folding handles lock in place. Hand wash and dry "
-    "before packing. Care: wipe clean; do not use in an oven. Features: folds flat, packs small, "
-    "aluminum body, 2-year warranty."
-)
-SMOOTHING = 0.5  # SmoothQuant's alpha: half of each channel's range moves into the weights
+# Linear layers left in float32, by attribute name. The MLP's down projection reads the
+# product of two activations, whose rows have the widest range (a per-row int8 scale loses
+# most there): all layers in int8 put the shipped adapter's held-out perplexity 2.26% above
+# float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
+# SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
+# on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2% (docs/SCALE.md).
+KEEP_FLOAT = ("down_proj",)
 
 
-def smooth_mlp(model, ids) -> int:
-    """Move the range of the MLP down projection's input channels into its weights.
-
-    The down projection reads ``act(gate(x)) * up(x)``, whose few outlier channels set a
-    per-row int8 scale that leaves the other channels a handful of levels (all layers in
-    int8 without this: held-out perplexity +2.26% over float32). Channel ``j`` is divided by
-    ``s_j = max|h_j|^a / max|W_j|^(1-a)`` (SmoothQuant, ``a`` = :data:`SMOOTHING`; ``max|h_j|``
-    over ``ids``, one forward pass) by scaling ``up_proj``'s output row ``j`` by ``1/s_j`` and
-    ``down_proj``'s input column ``j`` by ``s_j``: the float model's output is unchanged.
-    Returns how many MLPs were smoothed (those whose up and down projections are plain
-    linear layers: a LoRA-wrapped one is left as it is).
-    """
-    import torch
-
-    mlps = [m for m in model.modules() if type(getattr(m, "up_proj", None)) is torch.nn.Linear
-            and type(getattr(m, "down_proj", None)) is torch.nn.Linear]
-    peaks: dict[int, torch.Tensor] = {}
-    hooks = [m.down_proj.register_forward_pre_hook(
-        lambda mod, args, n=n: peaks.__setitem__(n, args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)))
-        for n, m in enumerate(mlps)]
-    try:
-        with torch.inference_mode():
-            model(input_ids=ids)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    with torch.no_grad():
-        for n, mlp in enumerate(mlps):
-            weight = mlp.down_proj.weight.abs().amax(0).clamp(min=1e-5)
-            scale = (peaks[n].clamp(min=1e-5) ** SMOOTHING / weight ** (1 - SMOOTHING)).clamp(min=1e-2)
-            mlp.up_proj.weight.div_(scale[:, None])
-            if mlp.up_proj.bias is not None:
-                mlp.up_proj.bias.div_(scale)
-            mlp.down_proj.weight.mul_(scale[None, :])
-    return len(mlps)
-
-
-def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT, tokenizer=None) -> int:
+def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
     returns how many.
 
-    With the model's ``tokenizer`` the MLPs are smoothed first, on :data:`CALIBRATION`
-    (:func:`smooth_mlp`); without it the down projections stay float32 (unsmoothed they
-    lose the most in int8).
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
     weight is freed as soon as its int8 copy exists, so the model never holds both in full.
@@ -181,10 +134,6 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT, tokenizer=None) -> 
     """
     import torch
 
-    if tokenizer is None:
-        keep = (*keep, "down_proj")
-    elif "down_proj" not in keep and smooth_mlp(model, _calibration_ids(model, tokenizer)) < _count(model, "down_proj"):
-        keep = (*keep, "down_proj")  # some MLP could not be smoothed (LoRA-wrapped): keep all float
     int8 = int8_linear_class()
     count, side = 0, set()
     if getattr(model, "peft_config", None):  # a PeftModel with unmerged (per-row) adapters
@@ -200,17 +149,8 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT, tokenizer=None) -> 
                 count += 1
     _embed_from_head(model)
     _own_memory(model)
+    trim_heap()
     return count
-
-
-def _calibration_ids(model, tokenizer):
-    """:data:`CALIBRATION` as token ids (1, n) on the model's device."""
-    return tokenizer(CALIBRATION, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
-
-
-def _count(model, name: str) -> int:
-    """Modules of ``model`` held under attribute ``name``."""
-    return sum(1 for parent in model.modules() for child_name, _ in parent.named_children() if child_name == name)
 
 
 def _embed_from_head(model) -> None:
@@ -220,6 +160,7 @@ def _embed_from_head(model) -> None:
     if isinstance(head, int8_linear_class()) and getattr(embed, "weight", None) is not None \
             and embed.weight.shape == (head.out_features, head.in_features) and _tied(model):
         model.set_input_embeddings(int8_embedding_class()(head))
+        _drop_pages(embed.weight, model)
 
 
 def _tied(model) -> bool:
@@ -283,6 +224,23 @@ def _drop_pages(weight, model) -> None:
         libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
 
 
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; elsewhere a no-op).
+
+    Freed tensors below glibc's mmap threshold stay in its arenas, resident, and the sizes a
+    load or a prefill frees rarely fit what decoding asks for next: measured, about 100 MB
+    after quantising and up to 300 MB during a 64-row generation were such free pages.
+    """
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except AttributeError:  # not glibc (musl)
+            pass
+
+
 def _own_memory(model) -> None:
     """Copy the float tensors left (embedding, norms) out of the loaded weight file.
 
@@ -292,14 +250,26 @@ def _own_memory(model) -> None:
     """
     for tensor in [*model.parameters(), *model.buffers()]:
         if tensor.is_floating_point():
-            tensor.data = tensor.data.clone()
+            old, tensor.data = tensor.data, tensor.data.clone()
+            _drop_pages(old, model)  # one tensor held twice at a time, not all of them
+
+
+def cache_dtype(model):
+    """The dtype the engine's KV cache is held in: float16 under int8 weights (half the
+    memory; measured no slower, the cast fused into the copy attention reads), else the
+    model's own float dtype."""
+    import torch
+
+    if any(isinstance(m, int8_linear_class()) for m in model.modules()):
+        return torch.float16
+    return next(p for p in model.parameters() if p.is_floating_point()).dtype
 
 
 def describe_precision(model, note: str | None = None) -> dict:
     """``weights`` (int8, or the float dtype) and ``kernel`` of a loaded model, for manifests."""
     int8 = int8_linear_class()
     if any(isinstance(m, int8) for m in model.modules()):
-        out = {"weights": "int8", "kernel": INT8_KERNEL}
+        out = {"weights": "int8", "kernel": INT8_KERNEL, "kv_cache": "float16"}
     else:
         dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         out = {"weights": dtype, "kernel": "torch matmul (" + dtype + ")"}

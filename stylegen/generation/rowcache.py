@@ -123,18 +123,21 @@ class CacheStep:
     def store(self, layer: int, key, value) -> tuple:
         """Write the pass's keys and values into the cache; the row part to attend over."""
         cache = self.cache
+        if key.dtype != cache.buffer.dtype:  # every pass reads keys and values as the cache holds them,
+            # whether a token sits in the prefix, its bucket or the buffer (which depends on the batch)
+            key, value = key.to(cache.buffer.dtype).to(key.dtype), value.to(cache.buffer.dtype).to(value.dtype)
         if self.kind == "prefix":
             cache.prefix[layer] = (key, value)
             return key, value
         keys, values = cache.buffer[layer]
         end = self.column + key.shape[2]
         if self.kind == "bucket":
-            keys[self.rows, :, self.column:end] = key
-            values[self.rows, :, self.column:end] = value
+            keys[self.rows, :, self.column:end] = key.to(keys.dtype)
+            values[self.rows, :, self.column:end] = value.to(values.dtype)
             return key, value
         keys[:, :, self.column:end] = key
         values[:, :, self.column:end] = value
-        return keys[:, :, :end], values[:, :, :end]
+        return keys[:, :, :end].to(key.dtype), values[:, :, :end].to(value.dtype)  # no copy when held alike
 
     def prefix_for(self, layer: int):
         """The shared prefix's (keys, values) for this pass's rows (None: no prefix)."""
