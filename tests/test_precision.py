@@ -56,7 +56,7 @@ def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     int8 = int8_linear_class()
     layers = [m for m in int8_engine.model.modules() if isinstance(m, int8)]
     assert len(layers) == 2 * 7 + 1  # 2 blocks x (q, k, v, o, gate, up, down) + the output head
-    assert len([m for m in layers if m.activations]) == 2 * 6 + 1  # down_proj: float16 weights, float32 products
+    assert len([m for m in layers if m.activations]) == 2 * 6 + 1  # down_proj: weight-only
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
 
@@ -132,7 +132,7 @@ def test_quantise_int8_keeps_down_projection_activations_float_unless_told(tiny_
     assert quantise_int8(model, keep=()) == 15
 
 
-def test_float16_weight_linear_is_close_to_float():
+def test_weight_only_int8_linear_is_close_to_float():
     import torch
 
     torch.manual_seed(0)
@@ -140,7 +140,7 @@ def test_float16_weight_linear_is_close_to_float():
     x = torch.randn(5, 64)
     ref = linear(x)
     out = int8_linear_class()(linear, activations=False)(x)
-    assert ((out - ref).norm() / ref.norm()).item() < 1e-3
+    assert ((out - ref).norm() / ref.norm()).item() < 0.01
 
 
 def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):

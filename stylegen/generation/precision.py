@@ -84,23 +84,18 @@ def _int8_linear_class():
 
     class Int8Linear(torch.nn.Module):
         """``y = x W^T + b`` with ``W`` in int8 (one scale per output channel) and ``x``
-        quantised to int8 per row at every call. ``activations=False``: ``x`` stays float32
-        and ``W`` is held in float16, widened to float32 at every call (half the memory of
-        a float32 layer, the same float32 product)."""
+        quantised to int8 per row at every call (``activations=False``: ``x`` stays float
+        and ``W`` is dequantised to float32 at every call, weight-only int8)."""
 
         def __init__(self, linear: torch.nn.Linear, activations: bool = True):
             super().__init__()
             self.activations = activations
             weight = linear.weight.detach().float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
             self.in_features, self.out_features = linear.in_features, linear.out_features
-            if activations:
-                scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-                # stored (in, out): the layout the int8 product takes its right operand in
-                self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous())
-                self.register_buffer("scale", scale)
-            else:  # float16 storage (int8 weights alone measured +0.34 points of perplexity more)
-                self.register_buffer("qweight", weight.t().contiguous().half())
-                self.register_buffer("scale", None)
+            # stored (in, out): the layout the int8 product takes its right operand in
+            self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous())
+            self.register_buffer("scale", scale)
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
@@ -108,7 +103,7 @@ def _int8_linear_class():
             shape = x.shape
             rows = x.reshape(-1, self.in_features).float()
             if not self.activations:
-                out = torch.matmul(rows, self.qweight.float())
+                out = torch.matmul(rows, self.qweight.float().mul_(self.scale))
                 return (out if self.bias is None else out.add_(self.bias)).to(x.dtype).reshape(*shape[:-1], -1)
             # symmetric per-row scale: a row's integers depend on that row alone
             step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
@@ -119,7 +114,7 @@ def _int8_linear_class():
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
 
         def extra_repr(self) -> str:
-            kind = "int8" if self.activations else "float16 weights, float32 activations"
+            kind = "int8" if self.activations else "int8 weights, float activations"
             return f"in_features={self.in_features}, out_features={self.out_features}, {kind}"
 
     return Int8Linear
@@ -131,14 +126,14 @@ def _int8_linear_class():
 # float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
 # SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
 # on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2% (docs/SCALE.md).
-# So it keeps float32 activations and products, its weights held in float16 (half the memory;
-# int8 weights there, dequantised per call, measured +2.00% in all, float16 +1.66%).
+# So it keeps float32 activations, with int8 weights dequantised at every call (weight-only:
+# a quarter of the memory, the same float32 product).
 KEEP_FLOAT = ("down_proj",)
 
 
 def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """Replace ``model``'s linear layers by int8 ones in place (those named in ``keep`` with
-    float32 activations and float16 weights instead); returns how many run in int8.
+    float32 activations: weight-only); returns how many have int8 activations.
 
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
