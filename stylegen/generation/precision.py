@@ -84,12 +84,10 @@ def _int8_linear_class():
 
     class Int8Linear(torch.nn.Module):
         """``y = x W^T + b`` with ``W`` in int8 (one scale per output channel) and ``x``
-        quantised to int8 per row at every call (``activations=False``: ``x`` stays float
-        and ``W`` is dequantised to float32 at every call, weight-only int8)."""
+        quantised to int8 per row at every call."""
 
-        def __init__(self, linear: torch.nn.Linear, activations: bool = True):
+        def __init__(self, linear: torch.nn.Linear):
             super().__init__()
-            self.activations = activations
             weight = linear.weight.detach().float()
             scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
             self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -102,9 +100,6 @@ def _int8_linear_class():
         def forward(self, x):
             shape = x.shape
             rows = x.reshape(-1, self.in_features).float()
-            if not self.activations:
-                out = torch.matmul(rows, self.qweight.float().mul_(self.scale))
-                return (out if self.bias is None else out.add_(self.bias)).to(x.dtype).reshape(*shape[:-1], -1)
             # symmetric per-row scale: a row's integers depend on that row alone
             step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
             q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
@@ -114,8 +109,7 @@ def _int8_linear_class():
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
 
         def extra_repr(self) -> str:
-            kind = "int8" if self.activations else "int8 weights, float activations"
-            return f"in_features={self.in_features}, out_features={self.out_features}, {kind}"
+            return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
     return Int8Linear
 
@@ -126,14 +120,12 @@ def _int8_linear_class():
 # float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
 # SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
 # on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2% (docs/SCALE.md).
-# So it keeps float32 activations, with int8 weights dequantised at every call (weight-only:
-# a quarter of the memory, the same float32 product).
 KEEP_FLOAT = ("down_proj",)
 
 
 def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
-    """Replace ``model``'s linear layers by int8 ones in place (those named in ``keep`` with
-    float32 activations: weight-only); returns how many have int8 activations.
+    """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
+    returns how many.
 
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
@@ -151,10 +143,10 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
         side = {id(m) for m in lora_side_layers(model)}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is torch.nn.Linear and id(child) not in side:
-                setattr(parent, name, int8(child, activations=name not in keep))
+            if type(child) is torch.nn.Linear and id(child) not in side and name not in keep:
+                setattr(parent, name, int8(child))
                 _drop_pages(child.weight, model)
-                count += name not in keep
+                count += 1
     _embed_from_head(model)
     _own_memory(model)
     trim_heap()
