@@ -780,25 +780,36 @@ class _RowSampler:
         top_p = torch.where(self.sample.unsqueeze(1), self.top_p, torch.zeros_like(self.top_p))
         mass, ids = probs.topk(min(_CANDIDATES, probs.shape[1]), dim=-1)  # sorted, most likely first
         in_nucleus = (mass.cumsum(dim=-1) - mass) < top_p  # the top token always stays
-        # Inverse CDF over the nucleus in vocabulary order, not probability order: near-ties
-        # that swap places under tiny numeric differences (another batch shape) then cannot
-        # change the pick. Tokens outside the nucleus add zero mass.
-        if ids.shape[1] < probs.shape[1] and bool(in_nucleus[:, -1].any()):  # nucleus may go further
-            mass, ids = probs.sort(dim=-1, descending=True)
-            keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(1, ids, (mass.cumsum(dim=-1) - mass) < top_p)
-            ids = torch.arange(probs.shape[1]).expand_as(probs)
-            mass = probs * keep
-        else:
-            order = ids.argsort(dim=-1)
-            ids, mass = ids.gather(1, order), (mass * in_nucleus).gather(1, order)
-        cum = mass.cumsum(dim=-1)
         # One uniform draw per row from that row's own generator: batch-independent.
         draws = torch.stack([torch.rand(1, generator=g, dtype=torch.float64) for g in self.gens]).float()
-        pick = torch.searchsorted(cum, draws * cum[:, -1:], right=True).clamp(max=cum.shape[1] - 1)
-        sampled = ids.gather(1, pick).squeeze(1)
-        # Only a token with mass can be found; the guard covers float rounding at the very end.
-        sampled = torch.where(mass.gather(1, pick).squeeze(1) > 0, sampled, greedy)
+        # Rows whose nucleus may pass the candidates are sorted in full, those rows only
+        # (a full sort of the batch was 5% of the decode time and its largest buffers).
+        wide = in_nucleus[:, -1] if ids.shape[1] < probs.shape[1] else torch.ones_like(greedy, dtype=torch.bool)
+        sampled = greedy.clone()
+        if bool((~wide).any()):
+            # Inverse CDF over the nucleus in vocabulary order, not probability order: near-ties
+            # that swap places under tiny numeric differences (another batch shape) then cannot
+            # change the pick. Tokens outside the nucleus add zero mass.
+            order = ids[~wide].argsort(dim=-1)
+            sampled[~wide] = _inverse_cdf(ids[~wide].gather(1, order), (mass * in_nucleus)[~wide].gather(1, order),
+                                          draws[~wide], greedy[~wide])
+        if bool(wide.any()):
+            full, rank = probs[wide].sort(dim=-1, descending=True)
+            keep = torch.zeros_like(full, dtype=torch.bool).scatter_(1, rank, (full.cumsum(dim=-1) - full) < top_p[wide])
+            vocab = torch.arange(probs.shape[1]).expand_as(full)
+            sampled[wide] = _inverse_cdf(vocab, probs[wide] * keep, draws[wide], greedy[wide])
         return torch.where(self.sample, sampled, greedy)
+
+
+def _inverse_cdf(ids, mass, draws, greedy):
+    """Each row's token at its ``draw`` (0 to 1) of its cumulative ``mass`` over ``ids`` (in
+    vocabulary order); ``greedy`` where float rounding at the very end finds no mass."""
+    import torch
+
+    cum = mass.cumsum(dim=-1)
+    pick = torch.searchsorted(cum, draws * cum[:, -1:], right=True).clamp(max=cum.shape[1] - 1)
+    sampled = ids.gather(1, pick).squeeze(1)
+    return torch.where(mass.gather(1, pick).squeeze(1) > 0, sampled, greedy)
 
 
 def load_inference_model(base_model: str, adapter: str | None = None, dtype: str = "auto",
