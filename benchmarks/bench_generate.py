@@ -95,10 +95,11 @@ def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
 def engine_run(base_model: str, n_prompts: int, new_tokens: int, batch_size: int, dtype: str,
                threads: int | None, adapter: str | None = None) -> dict:
     """stylegen's engine on the first ``n_prompts`` prompts (rendered by its own tokenizer);
-    ``rss_mb``: resident memory after imports, after loading and after generating."""
+    ``rss_mb``: resident memory at the start (torch not yet imported), after loading and after
+    generating (each ``now`` and the process's ``peak`` so far)."""
     from stylegen.generation.engine import GenRequest, derive_seed, load_engine
 
-    stages = {"imported": _rss_mb()}
+    stages = {"started": _rss_mb()}
     engine = load_engine(base_model, adapter=adapter, dtype=dtype, batch_size=batch_size, threads=threads)
     prompts = _prompts(engine.tokenizer, n_prompts)
     stages["loaded"] = _rss_mb()

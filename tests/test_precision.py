@@ -58,6 +58,7 @@ def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     assert len(layers) == 2 * 6 + 1  # 2 blocks x (q, k, v, o, gate, up) + the output head; down_proj float
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
+    assert described["kv_cache"] == "float16"
 
 
 def test_int8_linear_rows_are_exactly_independent_and_close_to_float():

@@ -11,10 +11,10 @@ rest prefilled in length buckets, batched decoding, int8 weights on a CPU withou
 (``render``, ``generate``, ``score``, ``describe``) and sets ``tokenizer``.
 
 Determinism: Hugging Face sampling draws from the global RNG, so a row's text would
-depend on which rows share its batch. Instead generation runs greedy, and
-:class:`_RowSampler`, the last logits processor, samples each row with its own
-``torch.Generator`` (seeded per request), applying repetition penalty, temperature and
-top-p itself, and leaves only the drawn token finite so greedy picks exactly it. A row's
+depend on which rows share its batch. Instead the engine's own decode loop (over the KV
+cache of :mod:`stylegen.generation.rowcache`) has :class:`_RowSampler` pick each row's
+next token with the row's own ``torch.Generator`` (seeded per request), applying
+repetition penalty, temperature and top-p itself. A row's
 output is then independent of its batch neighbours up to floating-point differences in
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
@@ -22,7 +22,8 @@ measured on the default model most 64-token texts did diverge somewhere when the
 split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
 quantises each row on its own and multiplies in exact integers, but the float32 parts'
 last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
-changed batch split changes texts as in bf16 (tiny test model: it does not). The same
+changed batch split changes texts as in bf16 (tiny test model: it does not; the float16
+KV cache of int8 engines rounds every key and value alike, wherever the batch put it). The same
 requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations
@@ -298,7 +299,8 @@ class TransformersEngine(Engine):
 
     def describe(self) -> dict:
         """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
-        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`)."""
+        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`),
+        the dtype the ``kv_cache`` is held in."""
         import torch
 
 
@@ -306,7 +308,7 @@ class TransformersEngine(Engine):
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         info = {k: v for k, v in self.info.items() if k != "precision_note"}
         return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
-                "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
+                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
                 **info, **extra}
 
     def render(self, messages: list[dict]) -> str:
@@ -795,7 +797,8 @@ class _RowSampler:
                                           draws[~wide], greedy[~wide])
         if bool(wide.any()):
             full, rank = probs[wide].sort(dim=-1, descending=True)
-            keep = torch.zeros_like(full, dtype=torch.bool).scatter_(1, rank, (full.cumsum(dim=-1) - full) < top_p[wide])
+            kept = (full.cumsum(dim=-1) - full) < top_p[wide]
+            keep = torch.zeros_like(full, dtype=torch.bool).scatter_(1, rank, kept)
             vocab = torch.arange(probs.shape[1]).expand_as(full)
             sampled[wide] = _inverse_cdf(vocab, probs[wide] * keep, draws[wide], greedy[wide])
         return torch.where(self.sample, sampled, greedy)

@@ -270,7 +270,7 @@ def describe_precision(model, note: str | None = None) -> dict:
     """``weights`` (int8, or the float dtype) and ``kernel`` of a loaded model, for manifests."""
     int8 = int8_linear_class()
     if any(isinstance(m, int8) for m in model.modules()):
-        out = {"weights": "int8", "kernel": INT8_KERNEL, "kv_cache": "float16"}
+        out = {"weights": "int8", "kernel": INT8_KERNEL}
     else:
         dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         out = {"weights": dtype, "kernel": "torch matmul (" + dtype + ")"}
