@@ -125,6 +125,12 @@ def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_di
         ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
     assert quantise_int8(model, keep=()) == 2
     assert not [m for m in model.modules() if type(m) is torch.nn.Linear]
+    # the tied embedding reads the int8 head: exactly its dequantised rows, no float32 copy
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    assert isinstance(head, int8_linear_class()) and type(embed).__name__ == "Int8Embedding"
+    ids = torch.tensor([[1, 5, 9, 42]])
+    torch.testing.assert_close(embed(ids)[0, 2], head.qweight[:, 9].float() * head.scale[9], rtol=0, atol=0)
+    assert not [p for p in model.parameters() if p.shape[0] == model.config.vocab_size]
 
 
 def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):

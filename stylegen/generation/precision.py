@@ -3,17 +3,19 @@
 ``dtype`` (brand.yaml ``model.dtype``) is ``auto``, ``float32``, ``bfloat16`` or ``int8``:
 
 * ``int8``: the linear layers (attention, the MLP's gate and up projections and the output
-  head; not the MLP's down projection (:data:`KEEP_FLOAT`), the embedding lookup, norms or
-  a LoRA side path) hold int8 weights with one float32 scale per output channel, and
-  quantises its input *row by row* (one scale per token) before an exact
-  int8 x int8 -> int32 product (:func:`stylegen.compat.torch.int8_matmul`). Every output
-  row then depends on its own input row alone, so the engine's promise holds as in
-  float32: a row's text does not depend on its batch neighbours, and the same seed gives
-  the same text. A LoRA adapter is merged into the float32 weights before quantising
+  head; not the MLP's down projection (:data:`KEEP_FLOAT`), norms or a LoRA side path)
+  hold int8 weights with one float32 scale per output channel, and quantise their input
+  *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
+  (:func:`stylegen.compat.torch.int8_matmul`); a tied input embedding reads the int8 head's
+  rows (:func:`int8_embedding_class`) and the engine's KV cache is float16
+  (:func:`cache_dtype`). Every linear layer's output row depends on its own input row
+  alone and the same seed gives the same text; on the real model a row's text still
+  changes with its batch neighbours (float32 parts' last bits cross int8 rounding
+  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged into the float32 weights before quantising
   (single-adapter engines); with per-row adapters it stays an unquantised float32 side
   path next to the int8 base layer (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (1.44x float32's tokens/s on the 64-prompt
-  benchmark, docs/SCALE.md); bf16 on a CPU with it (there int8 measured 0.93x bf16's
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 2.05x float32's
+  tokens/s, 1.66x per CPU-second, peak RSS 940 MB: docs/SCALE.md); bf16 on a CPU with it (there int8 measured 0.93x bf16's
   tokens/s, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
 
