@@ -485,7 +485,8 @@ class TransformersEngine(Engine):
         return [r.adapter or BASE for r in reqs] if self.adapters else None
 
     def _prefill(self, layout: "_Layout", names: list[str] | None = None):
-        """KV cache of every prompt token but the last, for ``generate`` to continue from.
+        """A ``DynamicCache`` of every prompt token but the last, for scoring fixed texts after
+        it (:meth:`_score_batch`; generation fills a :class:`RowCache` instead: :meth:`_fill`).
 
         The prefix all prompts share (system prompt, task header) is computed once (once per
         adapter in a mixed batch: an adapter changes the prefix's keys and values); the rest
