@@ -308,7 +308,8 @@ class TransformersEngine(Engine):
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         info = {k: v for k, v in self.info.items() if k != "precision_note"}
         return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
-                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
+                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size,
+                "workers": self.workers, "threads": torch.get_num_threads(),
                 **info, **extra}
 
     def render(self, messages: list[dict]) -> str:

@@ -11,12 +11,14 @@
   (:func:`cache_dtype`). Every linear layer's output row depends on its own input row
   alone and the same seed gives the same text; on the real model a row's text still
   changes with its batch neighbours (float32 parts' last bits cross int8 rounding
-  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged into the float32 weights before quantising
-  (single-adapter engines); with per-row adapters it stays an unquantised float32 side
-  path next to the int8 base layer (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 2.05x float32's
-  tokens/s, 1.66x per CPU-second, peak RSS 940 MB: docs/SCALE.md); bf16 on a CPU with it (there int8 measured 0.93x bf16's
-  tokens/s, with more memory) and on an accelerator that supports it; else float32 (as
+  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged
+  into the float32 weights before quantising (single-adapter engines); with per-row
+  adapters it stays an unquantised float32 side path next to the int8 base layer
+  (:func:`stylegen.compat.peft.replace_base_layers`).
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.84-2.05x
+  float32's tokens/s, 1.66-1.71x per CPU-second, peak RSS 940-956 MB: docs/SCALE.md);
+  bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
+  branch, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
 
 When the int8 kernel cannot run here the engine falls back to float32 and says why
