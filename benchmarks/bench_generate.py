@@ -59,6 +59,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _rss_mb() -> dict:
+    """This process's resident memory now and its peak so far, MB (/proc: Linux only)."""
+    try:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        return {}
+    return {"now": round(int(status["VmRSS"].split()[0]) / 1024), "peak": round(int(status["VmHWM"].split()[0]) / 1024)}
+
+
 def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
     """One prompt at a time, float32, plain ``model.generate``."""
     import torch
@@ -83,21 +92,27 @@ def naive(base_model: str, prompts: list[str], new_tokens: int) -> dict:
             "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(tokens / cpu, 1)}
 
 
-def engine_run(base_model: str, prompts: list[str], new_tokens: int, batch_size: int, dtype: str,
+def engine_run(base_model: str, n_prompts: int, new_tokens: int, batch_size: int, dtype: str,
                threads: int | None, adapter: str | None = None) -> dict:
-    """stylegen's engine on the same prompts."""
+    """stylegen's engine on the first ``n_prompts`` prompts (rendered by its own tokenizer);
+    ``rss_mb``: resident memory at the start (torch not yet imported), after loading and after
+    generating (each ``now`` and the process's ``peak`` so far)."""
     from stylegen.generation.engine import GenRequest, derive_seed, load_engine
 
+    stages = {"started": _rss_mb()}
     engine = load_engine(base_model, adapter=adapter, dtype=dtype, batch_size=batch_size, threads=threads)
+    prompts = _prompts(engine.tokenizer, n_prompts)
+    stages["loaded"] = _rss_mb()
     reqs = [GenRequest(prompt=p, seed=derive_seed(0, i), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                        temperature=0.7, top_p=0.9, repetition_penalty=1.1, key=str(i)) for i, p in enumerate(prompts)]
     engine.generate([GenRequest(prompt=prompts[0], max_new_tokens=4, min_new_tokens=4)])  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     results = engine.generate(reqs)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stages["generated"] = _rss_mb()
     tokens = sum(r.new_tokens for r in results)
     return {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
-            "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(tokens / cpu, 1),
+            "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(tokens / cpu, 1), "rss_mb": stages,
             "settings": engine.describe(), "sample": results[0].text[:200]}
 
 
@@ -134,10 +149,7 @@ def stylegen_arm(args, dtype: str) -> dict:
 
 def _child(args) -> int:
     """``--child DTYPE``: one engine run, its figures and peak RSS as one JSON line."""
-    from stylegen.models import load_tokenizer
-
-    prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
-    ours = engine_run(args.base_model, prompts, args.new_tokens, args.batch_size, args.child,
+    ours = engine_run(args.base_model, args.prompts, args.new_tokens, args.batch_size, args.child,
                       args.threads or None, adapter=args.adapter)
     print(json.dumps({**ours, "peak_rss_mb": round(_peak_rss_mb())}))
     return 0
@@ -164,8 +176,9 @@ def side_by_side(args, threads: int) -> dict:
                 server = LlamaServer(binary, embedded_gguf(args.base_model), threads, setting, args.new_tokens)
                 name, fig = f"llama-server -np {setting}", server.run(prompts, args.new_tokens, top_k=args.top_k)
             runs.setdefault(name, []).append(fig)
+            stages = ", ".join(f"{k} {v['now']}" for k, v in fig.get("rss_mb", {}).items())
             print(f"round {rnd + 1} {name}: {fig['tokens_per_s']} tokens/s, peak RSS {fig['peak_rss_mb']} MB"
-                  f", load {os.getloadavg()[0]:.1f}", flush=True)
+                  + (f" (RSS MB {stages})" if stages else "") + f", load {os.getloadavg()[0]:.1f}", flush=True)
     return runs
 
 
@@ -279,7 +292,7 @@ def main(argv=None) -> int:
 
     prompts = _prompts(load_tokenizer(args.base_model), args.prompts)
     print(f"{len(prompts)} prompts x {args.new_tokens} new tokens, base model {args.base_model}", flush=True)
-    ours = engine_run(args.base_model, prompts, args.new_tokens, args.batch_size, args.dtype, threads)
+    ours = engine_run(args.base_model, len(prompts), args.new_tokens, args.batch_size, args.dtype, threads)
     print(f"stylegen engine: {ours['tokens']} tokens in {ours['seconds']} s = {ours['tokens_per_s']} tokens/s "
           f"({ours['settings']})", flush=True)
     engine_rss = _peak_rss_mb()  # the engine ran first: this is its peak

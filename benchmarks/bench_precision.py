@@ -34,7 +34,7 @@ def held_out_rows(adapter: Path, tokenizer) -> list[dict]:
 
 def perplexity(base_model: str, adapter: Path, dtype: str) -> dict:
     """Held-out perplexity under the engine's model in ``dtype`` (float32 or int8)."""
-    from stylegen.evaluation.scoring import completion_perplexity
+    from stylegen.training.scoring import completion_perplexity
     from stylegen.generation.engine import load_engine
 
     engine = load_engine(base_model, adapter=str(adapter), dtype=dtype, batch_size=8)

@@ -173,6 +173,29 @@ def test_transformers_forward_and_generate_take_the_cache_under_one_name():
             f"generate no longer continues from a cache passed as {name}=")
 
 
+def test_transformers_attention_function_is_registered_and_gets_forward_keywords(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from stylegen.compat.transformers import use_attention
+    from stylegen.generation.rowcache import row_attention
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    ids = torch.tensor([[1, 5, 9, 42]])
+    before = model(input_ids=ids).logits
+    seen = []
+
+    def spy(module, query, key, value, attention_mask, marker=None, **kwargs):
+        seen.append(marker)
+        return row_attention(module, query, key, value, attention_mask, **kwargs)
+
+    use_attention(model, "stylegen-spy", spy)
+    assert model.config._attn_implementation == "stylegen-spy"
+    after = model(input_ids=ids, marker="here").logits
+    assert seen == ["here"] * model.config.num_hidden_layers  # the keyword reached every layer
+    torch.testing.assert_close(after, before)  # without a row cache: transformers' SDPA
+
+
 def test_transformers_training_arguments_have_the_renamed_settings(tmp_path):
     from transformers import Trainer, TrainingArguments
 

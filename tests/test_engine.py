@@ -139,6 +139,36 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
     torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
 
 
+def test_row_cache_decoding_gives_each_row_its_solo_logits(tiny_model_dir):
+    """Generation's own KV cache (rowcache.py: the prefix held once, rows in one buffer):
+    at every decode step each row's logits are those of its whole sequence run alone."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from stylegen.generation.engine import _Layout
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_dir, initializer_range=0.5))
+    engine = TransformersEngine(model, AutoTokenizer.from_pretrained(tiny_model_dir), batch_size=16, threads=1)
+    ids = [engine.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in _shared_prefix_requests(engine)]
+    layout = _Layout(ids, engine.tokenizer.pad_token_id)
+    forced = torch.randint(5, 200, (len(ids), 3))
+    with torch.inference_mode():
+        cache = engine._fill(layout, None, budget=3)
+        token, positions = layout.input_ids[:, -1:], layout.mask.sum(dim=1, keepdim=True) - 1
+        for step in range(3):
+            batched = engine._step(token, positions + step, cache.decode_step(step))[:, -1]
+            solo = torch.stack([model(input_ids=torch.tensor([row + forced[i, :step].tolist()])).logits[0, -1]
+                                for i, row in enumerate(ids)])
+            assert solo.std() > 0.5  # the logits carry signal
+            torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
+            token = forced[:, step:step + 1]
+    layers, _, rows, kv_heads, columns, dim = cache.buffer.shape
+    assert (rows, columns) == (len(ids), layout.width - 1 - layout.prefix + 3)  # one buffer, no prefix copies
+    assert cache.prefix_len() == layout.prefix > 0
+    assert cache.nbytes() == 4 * layers * 2 * kv_heads * dim * (rows * columns + layout.prefix)
+
+
 def test_worker_threads_give_the_same_results(engine):
     """Two workers (one torch thread each) produce what one worker does, batch for batch."""
     reqs = _requests(engine, n=8)

@@ -58,6 +58,7 @@ def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     assert len(layers) == 2 * 6 + 1  # 2 blocks x (q, k, v, o, gate, up) + the output head; down_proj float
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
+    assert described["kv_cache"] == "float16"
 
 
 def test_int8_linear_rows_are_exactly_independent_and_close_to_float():
@@ -124,6 +125,12 @@ def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_di
         ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
     assert quantise_int8(model, keep=()) == 2
     assert not [m for m in model.modules() if type(m) is torch.nn.Linear]
+    # the tied embedding reads the int8 head: exactly its dequantised rows, no float32 copy
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    assert isinstance(head, int8_linear_class()) and type(embed).__name__ == "Int8Embedding"
+    ids = torch.tensor([[1, 5, 9, 42]])
+    torch.testing.assert_close(embed(ids)[0, 2], head.qweight[:, 9].float() * head.scale[9], rtol=0, atol=0)
+    assert not [p for p in model.parameters() if p.shape[0] == model.config.vocab_size]
 
 
 def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):

@@ -8,6 +8,10 @@
 * Training arguments renamed in 5.x (``stylegen.training.trainer``): ``group_by_length=True``
   became ``train_sampling_strategy="group_by_length"`` (5.2) and ``warmup_ratio`` became a
   fractional ``warmup_steps``: :func:`renamed_training_args`.
+* :func:`use_attention`: registers an attention function under a new name
+  (``AttentionInterface`` and, for its masks, ``AttentionMaskInterface`` as SDPA's) and sets
+  it as a loaded model's implementation (``set_attn_implementation``); the forward pass's
+  extra keywords reach it (the engine's KV cache, :mod:`stylegen.generation.rowcache`).
 * :func:`early_stopping`: ``EarlyStoppingCallback`` without its ``on_train_begin``, which
   only warns about ``load_best_model_at_end`` and asserts settings stylegen always sets.
 
@@ -36,6 +40,24 @@ def cache_from_layers(layers: list[tuple] | None = None):
 def cache_layers(cache) -> list[tuple]:
     """Every layer's ``(keys, values)`` tensors of a ``DynamicCache``, in layer order."""
     return [(keys, values) for keys, values, *_ in cache]
+
+
+def use_attention(model, name: str, function) -> None:
+    """Make ``function`` (transformers' attention signature) ``model``'s attention, as ``name``.
+
+    Raises:
+        ValueError: the model's architecture does not dispatch attention through
+            ``AttentionInterface`` (it would silently ignore ``function``).
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(name, function)
+    AttentionMaskInterface.register(name, sdpa_mask)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not base._can_set_attn_implementation():
+        raise ValueError(f"{type(base).__name__} does not take a pluggable attention function")
+    base.set_attn_implementation(name)
 
 
 def renamed_training_args(group_by_length: bool, warmup_ratio: float) -> dict:

@@ -11,10 +11,10 @@ rest prefilled in length buckets, batched decoding, int8 weights on a CPU withou
 (``render``, ``generate``, ``score``, ``describe``) and sets ``tokenizer``.
 
 Determinism: Hugging Face sampling draws from the global RNG, so a row's text would
-depend on which rows share its batch. Instead generation runs greedy, and
-:class:`_RowSampler`, the last logits processor, samples each row with its own
-``torch.Generator`` (seeded per request), applying repetition penalty, temperature and
-top-p itself, and leaves only the drawn token finite so greedy picks exactly it. A row's
+depend on which rows share its batch. Instead the engine's own decode loop (over the KV
+cache of :mod:`stylegen.generation.rowcache`) has :class:`_RowSampler` pick each row's
+next token with the row's own ``torch.Generator`` (seeded per request), applying
+repetition penalty, temperature and top-p itself. A row's
 output is then independent of its batch neighbours up to floating-point differences in
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
@@ -22,7 +22,8 @@ measured on the default model most 64-token texts did diverge somewhere when the
 split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
 quantises each row on its own and multiplies in exact integers, but the float32 parts'
 last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
-changed batch split changes texts as in bf16 (tiny test model: it does not). The same
+changed batch split changes texts as in bf16 (tiny test model: it does not; the float16
+KV cache of int8 engines rounds every key and value alike, wherever the batch put it). The same
 requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations
@@ -34,9 +35,10 @@ import os
 import time
 from dataclasses import dataclass
 from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
-from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers
+from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
-from stylegen.generation.precision import choose_precision, describe_precision, quantise_int8
+from stylegen.generation.precision import cache_dtype, choose_precision, describe_precision, quantise_int8, trim_heap
+from stylegen.generation.rowcache import ATTENTION, RowCache, kv_shape, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -282,6 +284,8 @@ class TransformersEngine(Engine):
         self.stop_ids = _stop_ids(model, tokenizer)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.cache_key = cache_kwarg(base)
+        use_attention(model, ATTENTION, row_attention)  # generation's KV cache (rowcache.py)
+        self.kv_shape = kv_shape(base.config, cache_dtype(model))
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
         if self.adapters:
 
@@ -295,7 +299,8 @@ class TransformersEngine(Engine):
 
     def describe(self) -> dict:
         """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
-        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`)."""
+        ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`),
+        the dtype the ``kv_cache`` is held in."""
         import torch
 
 
@@ -303,7 +308,8 @@ class TransformersEngine(Engine):
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         info = {k: v for k, v in self.info.items() if k != "precision_note"}
         return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
-                "batch_size": self.batch_size, "workers": self.workers, "threads": torch.get_num_threads(),
+                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size,
+                "workers": self.workers, "threads": torch.get_num_threads(),
                 **info, **extra}
 
     def render(self, messages: list[dict]) -> str:
@@ -408,31 +414,67 @@ class TransformersEngine(Engine):
         return out
 
     def _generate_batch(self, reqs: list[GenRequest], ids: list[list[int]], allowed: list) -> list[GenResult]:
+        """One batch: prefilled into a :class:`~stylegen.generation.rowcache.RowCache` (the
+        shared prefix once, the rest in buckets), then decoded a token per step, every row
+        sampled by its own generator (:class:`_RowSampler`)."""
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
-
 
         layout = _Layout(ids, self.tokenizer.pad_token_id)
         names = self._adapter_names(reqs)
         budget = max(r.max_new_tokens for r in reqs)
-        config = GenerationConfig(
-            max_new_tokens=budget, do_sample=False, num_beams=1, repetition_penalty=1.0,
-            eos_token_id=self.stop_ids, pad_token_id=layout.pad_id, use_cache=True)
         sampler = _RowSampler(reqs, layout.pad_mask, self.stop_ids[0], self.stop_ids, allowed=allowed)
         started = time.perf_counter()
         with torch.inference_mode():
-            device = self.model.device
-            cache = self._prefill(layout, names)
-            extra = {self.cache_key: cache} if cache is not None else {}
-            with row_adapters(names):
-                out = self.model.generate(input_ids=layout.input_ids.to(device),
-                                          attention_mask=layout.mask.to(device), generation_config=config,
-                                          logits_processor=LogitsProcessorList([sampler]), **extra)
+            cache = self._fill(layout, names, budget)
+            trim_heap()  # the prefill's activations, freed: their pages back before decoding
+            new = self._sample(layout, cache, sampler, names, budget)
         seconds = time.perf_counter() - started
-        results = self._decode(reqs, ids, out[:, layout.width:].tolist(), seconds)
+        results = self._decode(reqs, ids, new.tolist(), seconds)
         for res, lp in zip(results, sampler.mean_logprobs()):
             res.mean_logprob = lp
         return results
+
+    def _fill(self, layout: "_Layout", names: list[str] | None, budget: int) -> RowCache:
+        """A batch's :class:`RowCache` with every prompt token but the last: the shared prefix
+        once (once per adapter in a mixed batch), the rest in buckets of similar length."""
+        import torch
+
+        groups, group_of = _adapter_groups(names)
+        cache = RowCache(span=layout.width - 1 - layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
+                         budget=budget, group_of=group_of).allocate(*self.kv_shape, device=self.model.device)
+        if layout.prefix:
+            shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
+            positions = torch.arange(layout.prefix).expand(len(groups), -1)
+            self._step(shared, positions, cache.prefix_step(layout.prefix), groups if names else None)
+        for rows in layout.buckets():
+            ids, _, positions, span = layout.bucket_inputs(rows)
+            if span:
+                self._step(ids, positions, cache.bucket_step(rows, span), [names[i] for i in rows] if names else None)
+        return cache
+
+    def _sample(self, layout: "_Layout", cache: RowCache, sampler: "_RowSampler", names, budget: int):
+        """Decode up to ``budget`` tokens per row from the filled ``cache``; the new ids
+        (rows, steps), stopping early once every row has ended its turn."""
+        import torch
+
+        seq = layout.input_ids
+        positions = layout.mask.sum(dim=1, keepdim=True) - 1  # each row's last prompt token
+        token = seq[:, -1:]
+        for step in range(budget):
+            logits = self._step(token, positions + step, cache.decode_step(step, self.model.device), names)
+            token = sampler(seq, logits[:, -1]).unsqueeze(1)
+            seq = torch.cat([seq, token], dim=1)
+            if bool(sampler.done.all()):
+                break
+        return seq[:, layout.width:]
+
+    def _step(self, ids, positions, step, names=None):
+        """One forward pass through the row cache (``step``: a :class:`CacheStep`); the logits
+        of each row's last position."""
+        device = self.model.device
+        with row_adapters(names):
+            return self.model(input_ids=ids.to(device), position_ids=positions.to(device), use_cache=False,
+                              logits_to_keep=1, row_cache=step).logits
 
     def _adapter_names(self, reqs: list[GenRequest]) -> list[str] | None:
         """Each row's adapter name for PEFT (``__base__``: none), or None on a single-model engine."""
@@ -444,7 +486,8 @@ class TransformersEngine(Engine):
         return [r.adapter or BASE for r in reqs] if self.adapters else None
 
     def _prefill(self, layout: "_Layout", names: list[str] | None = None):
-        """KV cache of every prompt token but the last, for ``generate`` to continue from.
+        """A ``DynamicCache`` of every prompt token but the last, for scoring fixed texts after
+        it (:meth:`_score_batch`; generation fills a :class:`RowCache` instead: :meth:`_fill`).
 
         The prefix all prompts share (system prompt, task header) is computed once (once per
         adapter in a mixed batch: an adapter changes the prefix's keys and values); the rest
@@ -523,7 +566,7 @@ class _Layout:
     for ``generate``, which then continues from the prefilled cache.
     """
 
-    BUCKET_TOKENS = 2048   # tokens per prefill forward pass: large enough to keep matmuls efficient
+    BUCKET_TOKENS = 512    # tokens per prefill forward pass: matmuls stay efficient, activations small
     BUCKET_WASTE = 0.10    # a new bucket rather than more than 10% padding in one
 
     def __init__(self, ids: list[list[int]], pad_id: int):
@@ -645,11 +688,11 @@ _CANDIDATES = 256  # tokens considered for the nucleus before falling back to a 
 
 
 class _RowSampler:
-    """Logits processor that samples every row with its own generator (see module doc).
+    """Picks every row's next token, sampled with the row's own generator (see module doc).
 
     Also applies each row's repetition penalty (ignoring left padding, so padding cannot
-    change a row's result), its min/max token budget, temperature and top-p. Greedy
-    decoding then picks the one token left finite.
+    change a row's result), its min/max token budget, temperature and top-p; called with
+    the ids so far and the last position's logits, it returns one token id per row.
     """
 
     def __init__(self, reqs: list[GenRequest], pad_mask, eos_id: int, stop_ids: list[int] | None = None,
@@ -693,9 +736,7 @@ class _RowSampler:
         # A row past its own budget only ends its turn (the batch runs to the largest budget).
         chosen = torch.where(step >= self.max_new, torch.full_like(chosen, self.eos), chosen)
         self._track(scores, chosen)  # fluency as the unrestricted model sees it
-        out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(chosen)), chosen] = 0.0
-        return out.to(input_ids.device)
+        return chosen.to(input_ids.device)
 
     def _restrict(self, scores):
         """Scores with every token outside each row's lexicon at -inf."""
@@ -743,25 +784,37 @@ class _RowSampler:
         top_p = torch.where(self.sample.unsqueeze(1), self.top_p, torch.zeros_like(self.top_p))
         mass, ids = probs.topk(min(_CANDIDATES, probs.shape[1]), dim=-1)  # sorted, most likely first
         in_nucleus = (mass.cumsum(dim=-1) - mass) < top_p  # the top token always stays
-        # Inverse CDF over the nucleus in vocabulary order, not probability order: near-ties
-        # that swap places under tiny numeric differences (another batch shape) then cannot
-        # change the pick. Tokens outside the nucleus add zero mass.
-        if ids.shape[1] < probs.shape[1] and bool(in_nucleus[:, -1].any()):  # nucleus may go further
-            mass, ids = probs.sort(dim=-1, descending=True)
-            keep = torch.zeros_like(probs, dtype=torch.bool).scatter_(1, ids, (mass.cumsum(dim=-1) - mass) < top_p)
-            ids = torch.arange(probs.shape[1]).expand_as(probs)
-            mass = probs * keep
-        else:
-            order = ids.argsort(dim=-1)
-            ids, mass = ids.gather(1, order), (mass * in_nucleus).gather(1, order)
-        cum = mass.cumsum(dim=-1)
         # One uniform draw per row from that row's own generator: batch-independent.
         draws = torch.stack([torch.rand(1, generator=g, dtype=torch.float64) for g in self.gens]).float()
-        pick = torch.searchsorted(cum, draws * cum[:, -1:], right=True).clamp(max=cum.shape[1] - 1)
-        sampled = ids.gather(1, pick).squeeze(1)
-        # Only a token with mass can be found; the guard covers float rounding at the very end.
-        sampled = torch.where(mass.gather(1, pick).squeeze(1) > 0, sampled, greedy)
+        # Rows whose nucleus may pass the candidates are sorted in full, those rows only
+        # (a full sort of the batch was 5% of the decode time and its largest buffers).
+        wide = in_nucleus[:, -1] if ids.shape[1] < probs.shape[1] else torch.ones_like(greedy, dtype=torch.bool)
+        sampled = greedy.clone()
+        if bool((~wide).any()):
+            # Inverse CDF over the nucleus in vocabulary order, not probability order: near-ties
+            # that swap places under tiny numeric differences (another batch shape) then cannot
+            # change the pick. Tokens outside the nucleus add zero mass.
+            order = ids[~wide].argsort(dim=-1)
+            sampled[~wide] = _inverse_cdf(ids[~wide].gather(1, order), (mass * in_nucleus)[~wide].gather(1, order),
+                                          draws[~wide], greedy[~wide])
+        if bool(wide.any()):
+            full, rank = probs[wide].sort(dim=-1, descending=True)
+            kept = (full.cumsum(dim=-1) - full) < top_p[wide]
+            keep = torch.zeros_like(full, dtype=torch.bool).scatter_(1, rank, kept)
+            vocab = torch.arange(probs.shape[1]).expand_as(full)
+            sampled[wide] = _inverse_cdf(vocab, probs[wide] * keep, draws[wide], greedy[wide])
         return torch.where(self.sample, sampled, greedy)
+
+
+def _inverse_cdf(ids, mass, draws, greedy):
+    """Each row's token at its ``draw`` (0 to 1) of its cumulative ``mass`` over ``ids`` (in
+    vocabulary order); ``greedy`` where float rounding at the very end finds no mass."""
+    import torch
+
+    cum = mass.cumsum(dim=-1)
+    pick = torch.searchsorted(cum, draws * cum[:, -1:], right=True).clamp(max=cum.shape[1] - 1)
+    sampled = ids.gather(1, pick).squeeze(1)
+    return torch.where(mass.gather(1, pick).squeeze(1) > 0, sampled, greedy)
 
 
 def load_inference_model(base_model: str, adapter: str | None = None, dtype: str = "auto",

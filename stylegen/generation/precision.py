@@ -3,18 +3,22 @@
 ``dtype`` (brand.yaml ``model.dtype``) is ``auto``, ``float32``, ``bfloat16`` or ``int8``:
 
 * ``int8``: the linear layers (attention, the MLP's gate and up projections and the output
-  head; not the MLP's down projection (:data:`KEEP_FLOAT`), the embedding lookup, norms or
-  a LoRA side path) hold int8 weights with one float32 scale per output channel, and
-  quantises its input *row by row* (one scale per token) before an exact
-  int8 x int8 -> int32 product (:func:`stylegen.compat.torch.int8_matmul`). Every output
-  row then depends on its own input row alone, so the engine's promise holds as in
-  float32: a row's text does not depend on its batch neighbours, and the same seed gives
-  the same text. A LoRA adapter is merged into the float32 weights before quantising
-  (single-adapter engines); with per-row adapters it stays an unquantised float32 side
-  path next to the int8 base layer (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (1.44x float32's tokens/s on the 64-prompt
-  benchmark, docs/SCALE.md); bf16 on a CPU with it (there int8 measured 0.93x bf16's
-  tokens/s, with more memory) and on an accelerator that supports it; else float32 (as
+  head; not the MLP's down projection (:data:`KEEP_FLOAT`), norms or a LoRA side path)
+  hold int8 weights with one float32 scale per output channel, and quantise their input
+  *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
+  (:func:`stylegen.compat.torch.int8_matmul`); a tied input embedding reads the int8 head's
+  rows (:func:`int8_embedding_class`) and the engine's KV cache is float16
+  (:func:`cache_dtype`). Every linear layer's output row depends on its own input row
+  alone and the same seed gives the same text; on the real model a row's text still
+  changes with its batch neighbours (float32 parts' last bits cross int8 rounding
+  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged
+  into the float32 weights before quantising (single-adapter engines); with per-row
+  adapters it stays an unquantised float32 side path next to the int8 base layer
+  (:func:`stylegen.compat.peft.replace_base_layers`).
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.84-2.05x
+  float32's tokens/s, 1.66-1.71x per CPU-second, peak RSS 940-956 MB: docs/SCALE.md);
+  bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
+  branch, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
 
 When the int8 kernel cannot run here the engine falls back to float32 and says why
@@ -118,6 +122,9 @@ def _int8_linear_class():
 # product of two activations, whose rows have the widest range (a per-row int8 scale loses
 # most there): all layers in int8 put the shipped adapter's held-out perplexity 2.26% above
 # float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
+# SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
+# on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2%; so did holding its
+# weights in float16 (+2.04% in all; float32 +1.67%) or int8 with float32 products (+2.00%).
 KEEP_FLOAT = ("down_proj",)
 
 
@@ -128,6 +135,7 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
     weight is freed as soon as its int8 copy exists, so the model never holds both in full.
+    A tied input embedding then reads the int8 output head (:func:`int8_embedding_class`).
     """
     import torch
 
@@ -144,8 +152,53 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
                 setattr(parent, name, int8(child))
                 _drop_pages(child.weight, model)
                 count += 1
+    _embed_from_head(model)
     _own_memory(model)
+    trim_heap()
     return count
+
+
+def _embed_from_head(model) -> None:
+    """Where the input embedding is tied to an output head now in int8, look tokens up in
+    that head's int8 rows (one copy of the vocabulary's weights instead of a float32 one)."""
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if isinstance(head, int8_linear_class()) and getattr(embed, "weight", None) is not None \
+            and embed.weight.shape == (head.out_features, head.in_features) and _tied(model):
+        model.set_input_embeddings(int8_embedding_class()(head))
+        _drop_pages(embed.weight, model)
+
+
+def _tied(model) -> bool:
+    """The model's config ties its input embedding to its output head."""
+    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    return bool(getattr(config, "tie_word_embeddings", False))
+
+
+_INT8_EMBEDDING = None
+
+
+def int8_embedding_class():
+    """The ``torch.nn.Module`` class of an embedding that reads an int8 output head's rows."""
+    global _INT8_EMBEDDING
+    if _INT8_EMBEDDING is None:
+        import torch
+
+        class Int8Embedding(torch.nn.Module):
+            """Token ``t``'s vector: column ``t`` of the head's int8 weights times its scale
+            (exactly the output head's own dequantised row)."""
+
+            def __init__(self, head):
+                super().__init__()
+                self.head = [head]  # a list: not registered twice as a submodule
+
+            def forward(self, ids):
+                head = self.head[0]
+                flat = ids.reshape(-1)
+                rows = head.qweight.index_select(1, flat).t().float().mul_(head.scale.index_select(0, flat)[:, None])
+                return rows.reshape(*ids.shape, head.in_features)
+
+        _INT8_EMBEDDING = Int8Embedding
+    return _INT8_EMBEDDING
 
 
 def _drop_pages(weight, model) -> None:
@@ -176,6 +229,23 @@ def _drop_pages(weight, model) -> None:
         libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
 
 
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; elsewhere a no-op).
+
+    Freed tensors below glibc's mmap threshold stay in its arenas, resident, and the sizes a
+    load or a prefill frees rarely fit what decoding asks for next: measured, about 100 MB
+    after quantising and up to 300 MB during a 64-row generation were such free pages.
+    """
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except AttributeError:  # not glibc (musl)
+            pass
+
+
 def _own_memory(model) -> None:
     """Copy the float tensors left (embedding, norms) out of the loaded weight file.
 
@@ -185,7 +255,19 @@ def _own_memory(model) -> None:
     """
     for tensor in [*model.parameters(), *model.buffers()]:
         if tensor.is_floating_point():
-            tensor.data = tensor.data.clone()
+            old, tensor.data = tensor.data, tensor.data.clone()
+            _drop_pages(old, model)  # one tensor held twice at a time, not all of them
+
+
+def cache_dtype(model):
+    """The dtype the engine's KV cache is held in: float16 under int8 weights (half the
+    memory; measured no slower, the cast fused into the copy attention reads), else the
+    model's own float dtype."""
+    import torch
+
+    if any(isinstance(m, int8_linear_class()) for m in model.modules()):
+        return torch.float16
+    return next(p for p in model.parameters() if p.is_floating_point()).dtype
 
 
 def describe_precision(model, note: str | None = None) -> dict:
