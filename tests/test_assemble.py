@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from gen_support import good, make_brand, parse_key, product, read_jsonl, write_csv
+from stylegen.catalog.rows import short_name
 from stylegen.cli import cli
 from stylegen.generation import assemble as A
 from stylegen.generation.engine import GenRequest, ScriptedEngine, TransformersEngine, complete
@@ -209,8 +210,8 @@ def test_assemble_names_tasks_and_is_part_of_the_run_identity(tmp_path):
 
 def test_long_titles_lose_their_keyword_tail_and_parts_take_an_article():
     long = ("Ridgeline Ultralight Waterproof Roll-Top Daypack With Padded Hip Belt, Hydration Sleeve - Moss / Slate")
-    assert A.short_name(long) == "Ridgeline Ultralight Waterproof Roll-Top Daypack"
-    assert A.short_name("Flint Pot Set") == "Flint Pot Set"
+    assert short_name(long) == "Ridgeline Ultralight Waterproof Roll-Top Daypack"
+    assert short_name("Flint Pot Set") == "Flint Pot Set"
     mug = {"name": "Dawn Mug", "features": ["sip lid"], "materials": ["BPA-free polypropylene lid", "18/8 stainless steel"],
            "capacity": "0.35 L"}
     text = A.assembled_completion(mug, "description", "text", 0)

@@ -21,7 +21,7 @@ from stylegen.errors import DataError
 from stylegen.catalog import formats
 from stylegen.catalog.csvfile import csv_records, MAX_RECORD_CHARS
 from stylegen.catalog.formats import feed_html, no_markup
-from stylegen.kit.prompts import CONTROL_TOKEN
+from stylegen.kit.prompts import CONTROL_TOKEN, fact_text
 from stylegen.kit.roles import role_of, role_value
 
 MAX_ID_CHARS = 64
@@ -369,7 +369,7 @@ def name_limit(rows: list[CatalogRow], catalog=None) -> int:
     The assembler copies the name into every field, so a name far longer than the rest of
     the catalog's (a sentence pasted into the title) is quarantined rather than copied.
     """
-    lengths = sorted(len(_copied_name(row, catalog)) for row in rows if _copied_name(row, catalog))
+    lengths = sorted(len(copied_name(row.facts, catalog)) for row in rows if copied_name(row.facts, catalog))
     if len(lengths) < NAME_SAMPLE:
         return NAME_CAP_CHARS
     q1, q3 = lengths[len(lengths) // 4], lengths[(3 * len(lengths)) // 4]
@@ -386,11 +386,11 @@ def short_name(name: str, limit: int = 60) -> str:
     return cut if 0 < len(cut) <= limit else name
 
 
-def _copied_name(row: CatalogRow, catalog=None) -> str:
-    """The name (the fact of the name role) as the assembler copies it (its keyword tail cut,
-    :func:`short_name`)."""
-    name = role_value(row.facts, "name", catalog)
-    return short_name(" ".join(str(name).split())) if isinstance(name, str) else ""
+def copied_name(facts: dict | None, catalog=None) -> str:
+    """The name (the fact of the name role) as copy writes it: whitespace squashed, the
+    keyword tail cut (:func:`short_name`); "" when the facts have none. The assembler's
+    subject, the sentence a fix renames, and the length the quarantine measures."""
+    return short_name(" ".join(fact_text(role_value(facts, "name", catalog)).split()))
 
 
 def quarantine_instructions(rows: list[CatalogRow], catalog=None) -> tuple[list[CatalogRow], list[CatalogReject]]:
@@ -427,7 +427,7 @@ def _talking(row: CatalogRow) -> str | None:
 
 
 def _long_name(row: CatalogRow, limit: int, catalog=None) -> str | None:
-    name = _copied_name(row, catalog)
+    name = copied_name(row.facts, catalog)
     if len(name) <= limit:
         return None
     field = next((var for var in row.facts if role_of(var, catalog) == "name"), "name")

@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from stylegen.catalog.rows import short_name
+from stylegen.catalog.rows import copied_name
 from stylegen.kit.prompts import LIST_MARKER, fact_text
 from stylegen.kit.roles import facts_by_role
 from stylegen.validation.nlp import parse
@@ -212,17 +212,22 @@ def with_article(np: str) -> str:
         return np
     nouns = [w for w in head_phrase(np).split() if w.lower() not in _TRAILERS]
     first, head = words[0].lower().rstrip(","), (nouns or words)[-1].lower()
-    measured = _MEASURED.match(np) and not (head.endswith("s") and not head.endswith("ss"))
+    measured = _MEASURED.match(np) and not _is_plural(head)
     if re.match(r"\d+(?:\.\d+)?-[a-z]", first) or measured:  # "1-year warranty", "a 7\" inseam"
         return ("an " if _EIGHTS.match(first) else "a ") + np
     if first in {"a", "an", "the", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "twin", "dual", "double", "each", "every", "no"} or first[0].isdigit():
         return np
     mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
-    if any(h.endswith("s") and not h.endswith("ss") for h in head.split("/")) or mass:  # "ribbed cuffs/collar"
+    if any(_is_plural(h) for h in head.split("/")) or mass:  # "ribbed cuffs/collar"
         return np
     article = "an" if first[0] in "aeiou" else "a"
     return f"{article} {np}"
+
+
+def _is_plural(noun: str) -> bool:
+    """"pockets", "cuffs" are plural; "dress", "glass" are not (the frames' one test)."""
+    return noun.endswith("s") and not noun.endswith("ss")
 
 
 _POSTMODIFIER = re.compile(r"\s+(?:with|for|at|on|from|of|in|to|that|which)\s+.*$")
@@ -269,7 +274,7 @@ class FactSheet:
             catalog: ``brand.catalog`` (its ``role:`` per variable); None reads keys as role names.
         """
         facts = facts_by_role(facts, catalog)
-        name = short_name(" ".join(fact_text(facts.get("name")).split())) or "It"
+        name = copied_name(facts) or "It"
         values = {k: fact_text(v) for k, v in facts.items() if not isinstance(v, (list, tuple)) and fact_text(v)}
         lists = {k: [fact_text(x) for x in v if fact_text(x)] for k, v in facts.items()
                  if isinstance(v, (list, tuple))}
@@ -302,13 +307,16 @@ def _listed(value) -> list[str]:
 
 
 def _identity(phrase: Phrase, index: int, kinds: set[str]) -> Phrase:
-    """A noun phrase that names the product itself ("navy heather crewneck sweatshirt" of
-    a sweatshirt, or a first detail that opens with a colour) is what it *is*, not what it has."""
+    """A noun phrase read by its head in its row: one that names the product itself ("navy
+    heather crewneck sweatshirt" of a sweatshirt, or a first detail that opens with a colour)
+    is what it *is*; a warranty comes with it; a short material-headed one ("900D polyester")
+    is the fabric; the rest is what it has. (Here, not in :func:`classify`, which the
+    phrasebook also reads: there they stay noun phrases.)"""
     if phrase.kind != "np":
         return phrase
     words = head_phrase(phrase.core).lower().split()
     head = re.sub(r"[^a-z-]", "", words[-1]) if words else ""
-    singular = head[:-1] if head.endswith("s") and not head.endswith("ss") else head
+    singular = head[:-1] if _is_plural(head) else head
     if head in _COMES_WITH:
         return Phrase(phrase.text, "included", phrase.core)
     if head in _PLAIN_MATERIALS and len(words) <= 3 and head != "mesh":  # "900D polyester": the fabric
@@ -324,9 +332,8 @@ def _identity(phrase: Phrase, index: int, kinds: set[str]) -> Phrase:
 def _identity_sentence(core: str, again: bool = False) -> str:
     """"It is a navy crewneck sweatshirt"; a plural garment is a pair ("a pair of black capris");
     a second one is "also" what it is."""
-    head = head_phrase(core).split()[-1].lower()
     verb = "It is also" if again else "It is"
-    if head.endswith("s") and not head.endswith("ss"):
+    if _is_plural(head_phrase(core).split()[-1].lower()):
         return _sentence(f"{verb} a pair of {core}")
     return _sentence(f"{verb} {with_article(core)}")
 

@@ -45,9 +45,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
-from stylegen.catalog.rows import short_name
-from stylegen.kit.prompts import fact_text
-from stylegen.kit.roles import facts_by_role
+from stylegen.catalog.rows import copied_name
 from stylegen.validation.findings import Finding
 from stylegen.validation import nlp
 from stylegen.validation.readability import count_words
@@ -473,7 +471,7 @@ def _drop_opening(sents, record, brand):
     """The first sentence goes; the next one, when it opens with "It" or "They", takes the
     product's name, so the copy still says what it is about ("The Hyperion Jacket has ...")."""
     nxt = sents[1]
-    name = short_name(fact_text(facts_by_role(record.facts, brand.catalog if brand else None).get("name")))
+    name = copied_name(record.facts, brand.catalog if brand else None)
     m = _PRONOUN.match(nxt.text)
     if not (m and name):
         return (sents[0].start_char, nxt.start_char, "", False, False)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from stylegen.catalog.csvfile import csv_records
+from stylegen.catalog.csvfile import csv_records, MAX_RECORD_CHARS
 from stylegen.errors import DataError
 from stylegen.kit.yaml_lines import short as _cut
 from stylegen.validation.findings import INPUT_RULE, Finding
@@ -44,7 +44,7 @@ from stylegen.validation.findings import INPUT_RULE, Finding
 SUFFIXES = (".jsonl", ".csv", ".txt", ".md")
 _NEAR_SUFFIXES = (".json", ".ndjson", ".tsv", ".markdown", ".text")  # look like inputs: reported when skipped
 _META_KEYS = ("id", "facts", "note", "provenance")  # provenance: where a reviewed record came from
-MAX_LINE_CHARS = 5_000_000  # one JSONL record; a real one is a few KB
+MAX_LINE_CHARS = MAX_RECORD_CHARS  # one JSONL line or CSV record; a real one is a few KB
 MAX_FIELD_CHARS = 100_000  # one field's text; spaCy refuses texts over 1,000,000 (E088)
 MAX_DEPTH = 50  # JSON nesting of one record (real records nest 2-3 levels)
 EMPTY_INPUT = "empty input: no records to check"
