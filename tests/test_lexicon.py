@@ -101,3 +101,16 @@ def test_generate_with_a_lexicon_needs_approved_copy(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "training data" in result.output and "approved" in result.output
     assert engine.requests == [] and not (tmp_path / "run" / "outputs.jsonl").exists()
+
+
+def test_no_digits_marker_takes_the_digits_away(tokenizer):
+    """A slotted completion's word set (generation.slots) spells no number outside a slot."""
+    from stylegen.generation.lexicon import NO_DIGITS
+
+    lex = TokenLexicon(tokenizer, [tokenizer.eos_token_id])
+    digits = set(tokenizer(" 12 oz", add_special_tokens=False)["input_ids"]) - set(lex.ids(frozenset({"oz"})))
+    assert not digits  # digits are always writable ...
+    number = set(tokenizer("12", add_special_tokens=False)["input_ids"])
+    assert not number & lex.ids(frozenset({"oz", NO_DIGITS}))  # ... unless the set says otherwise
+    assert set(tokenizer("{weight}", add_special_tokens=False)["input_ids"]) <= lex.ids(frozenset({"weight",
+                                                                                                   NO_DIGITS}))

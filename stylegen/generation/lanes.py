@@ -23,18 +23,20 @@ from stylegen.errors import ConfigError, DataError
 from stylegen.generation.assemble import shape_of, variants
 from stylegen.generation.engine import load_engine, load_multi_engine
 from stylegen.generation.ledger import brand_row_key, FinishedRow
-from stylegen.generation.lexicon import build_lexicon
-from stylegen.generation.phrasebook import brand_compositions, phrasebook_path
+from stylegen.generation.lexicon import build_lexicon, NO_DIGITS
+from stylegen.generation.phrasebook import brand_compositions, phrasebook_path, role_list, Vocabulary
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.retrieval import ExampleIndex
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
+from stylegen.generation.slots import fill_slots, SLOT_WORDS, SlotFill
 from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
 from stylegen.kit.roles import facts_by_role
 from stylegen.models import resolve_model
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
+from stylegen.validation.corpus import fold, letter_words, load_corpus
 from stylegen.validation.validator import Validator
 
 # Builds a request's chat messages from (task, catalog row, corrective note or None).
@@ -60,11 +62,30 @@ class RunInputs:
         """The brand's lexicon (built once, on first use: it reads the approved copy)."""
         return build_lexicon(self.brand)
 
-    def words_for(self, row: CatalogRow) -> frozenset[str] | None:
-        """The words a completion for ``row`` may use (None: any; brand.yaml generation.lexicon)."""
+    def words_for(self, row: CatalogRow, task: str | None = None) -> frozenset[str] | None:
+        """The words a completion of ``task`` for ``row`` may use (None: any; brand.yaml
+        generation.lexicon). A slotted task writes slots, no digits and no material word of
+        the brand but the row's own (what the night would reject, it cannot write)."""
         if self.settings.lexicon == "open":
             return None
-        return self.lexicon.words_for(row.facts)
+        words = self.lexicon.words_for(row.facts)
+        if task not in self.settings.slots:
+            return words
+        own = {fold(w) for m in role_list(facts_by_role(row.facts, self.brand.catalog), "materials")
+               for w in letter_words(m)}
+        banned = self.slot_vocabulary.materials - own
+        return frozenset(w for w in words if fold(w) not in banned) | SLOT_WORDS | {NO_DIGITS}
+
+    @cached_property
+    def slot_vocabulary(self) -> Vocabulary:
+        """The brand's material words, which a slotted completion may state only in a slot."""
+        return Vocabulary.of(load_corpus(self.brand).records)
+
+    def slot_fill(self, task: str, row: CatalogRow, text: str) -> SlotFill | None:
+        """The model's slotted completion filled from the row (None: ``task`` is not slotted)."""
+        if task not in self.settings.slots:
+            return None
+        return fill_slots(text, row.facts, self.slot_vocabulary, self.brand.catalog)
 
     @cached_property
     def examples(self) -> ExampleIndex:

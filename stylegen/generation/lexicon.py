@@ -34,6 +34,11 @@ from stylegen.validation.corpus import function_words, leaves, letter_words, loa
 from stylegen.validation.records import field_texts
 
 
+# A word set holding this marker spells no digits: a slotted completion (generation.slots)
+# states numbers through its slots only, so none can be written outside one.
+NO_DIGITS = "\x00no-digits"
+
+
 @dataclass(frozen=True)
 class LexiconSettings:
     """How wide the lexicon is (see the module doc)."""
@@ -102,16 +107,19 @@ class TokenLexicon:
         self.tokenizer = tokenizer
         self._word_ids: dict[str, frozenset[int]] = {}
         self._sets: dict[frozenset, frozenset[int]] = {}  # a row's word set: its candidates share it
-        self.always = frozenset(always) | _shape_tokens(tokenizer)
+        shapes = _shape_tokens(tokenizer)
+        self.always = frozenset(always) | shapes
+        self.digits = frozenset(t for t in shapes if any(ch.isdigit() for ch in tokenizer.decode([t])))
 
     def ids(self, allowed: frozenset[str] | tuple[str, ...]) -> frozenset[int]:
         """Token ids of every spelling of ``allowed`` (with and without a leading space,
-        lower case, capitalised, upper case), plus digits, punctuation and whitespace."""
+        lower case, capitalised, upper case), plus digits (unless ``allowed`` holds
+        :data:`NO_DIGITS`), punctuation and whitespace."""
         allowed = frozenset(allowed)
         if allowed in self._sets:
             return self._sets[allowed]
-        out = set(self.always)
-        for word in allowed:
+        out = set(self.always - self.digits if NO_DIGITS in allowed else self.always)
+        for word in allowed - {NO_DIGITS}:
             if word not in self._word_ids:
                 self._word_ids[word] = self._spell(word)
             out |= self._word_ids[word]

@@ -143,8 +143,8 @@ class Vocabulary:
             return frozenset(fold(w) for v in values for w in words(v) if w not in FILLER and not w.isdigit())
         facts = [r.facts for r in records]
         heads = {fold(_head(x)) for f in facts for x in noun_features(f)} - function_words()
-        return cls(materials=folded(m for f in facts for m in _list(f, "materials")),
-                   colors=folded(c for f in facts for c in _list(f, "colors")),
+        return cls(materials=folded(m for f in facts for m in role_list(f, "materials")),
+                   colors=folded(c for f in facts for c in role_list(f, "colors")),
                    features=frozenset(h for h in heads if h))
 
 
@@ -160,8 +160,9 @@ def stated_shares(records) -> dict[str, float]:
     """Per fact kind, the share of descriptions (of records with the fact) that state a value of it."""
     shares = {}
     for kind in STATED_KINDS:
-        having = [r for r in records if _list(r.facts, kind)]
-        said = [r for r in having if any(v.lower() in r.fields["description"].lower() for v in _list(r.facts, kind))]
+        having = [r for r in records if role_list(r.facts, kind)]
+        said = [r for r in having
+                if any(v.lower() in r.fields["description"].lower() for v in role_list(r.facts, kind))]
         if having:
             shares[kind] = round(len(said) / len(having), 2)
     return shares
@@ -184,14 +185,15 @@ def fact_str(facts: dict, kind: str) -> str:
     return " ".join(value.split()) if isinstance(value, str) else ""
 
 
-def _list(facts: dict, key: str) -> list[str]:
+def role_list(facts: dict, key: str) -> list[str]:
+    """One kind of fact as a list of strings (a single value as a list of one)."""
     value = fact_of(facts, key) or []
     return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
 
 
 def noun_features(facts: dict) -> list[str]:
     """The features of a record that are noun phrases ("zippered lid pocket"), not verb phrases."""
-    return [p.core for p in classify(_list(facts, "features")) if p.kind in ("np", "included")]
+    return [p.core for p in classify(role_list(facts, "features")) if p.kind in ("np", "included")]
 
 
 def _head(feature: str) -> str:
@@ -306,8 +308,8 @@ def _value_slots(facts: dict) -> list[tuple[str, str]]:
     size = re.match(r"^(.*\d.*?\b(?:in|cm|mm|ft|m))\b", fact_str(facts, "dimensions"))
     if size:
         pairs.append((size.group(1), "{dimensions}"))
-    pairs += [(m, "{materials}") for m in _list(facts, "materials")]
-    colors = _list(facts, "colors")
+    pairs += [(m, "{materials}") for m in role_list(facts, "materials")]
+    colors = role_list(facts, "colors")
     if colors:
         pairs.append((join_list(colors), "{colors}"))
     name = fact_str(facts, "name")
@@ -491,7 +493,7 @@ def fill(frame: Frame, row: SlotValues) -> tuple[str, frozenset[str]] | None:
     used: set[str] = set()
     out, last = [], 0
     for m in SLOT.finditer(frame.text):
-        value = _slot_value(m.group("kind"), m.group("head"), row, used, frame.text)
+        value = slot_value(m.group("kind"), m.group("head"), row, used, frame.text)
         if value is None:
             return None
         out += [frame.text[last:m.start()], value]
@@ -500,7 +502,9 @@ def fill(frame: Frame, row: SlotValues) -> tuple[str, frozenset[str]] | None:
     return text[:1].upper() + text[1:], frozenset(used)
 
 
-def _slot_value(kind: str, head: str | None, row: SlotValues, used: set[str], frame: str) -> str | None:
+def slot_value(kind: str, head: str | None, row: SlotValues, used: set[str], frame: str) -> str | None:
+    """What one slot of ``frame`` takes from the row (None: the row cannot fill it); a feature
+    slot takes a feature of the same head noun and number not used yet (recorded in ``used``)."""
     if kind == "feature":
         match = next((f for f in row.features if f.head == fold(head) and f.plural == _is_plural_word(head)
                       and f.key not in used), None)
@@ -529,11 +533,18 @@ def agree(text: str, plural: bool) -> str:
     text = re.sub(r"\b([Aa])n? (?=[\w-])", lambda m: _article(m, text), text)
     if not plural:
         return text
-    verbs = {"is": "are", "has": "have", "was": "were", "does": "do"}
-    text = re.sub(r"\b(It|it) (is|has|was|does|[a-z]+?[^s]s)\b",
-                  lambda m: ("They" if m.group(1) == "It" else "they") + " " + verbs.get(m.group(2), m.group(2)[:-1]),
-                  text)
+    text = re.sub(rf"\b(It|it) {SINGULAR_VERB}\b",
+                  lambda m: ("They" if m.group(1) == "It" else "they") + " " + plural_verb(m.group(2)), text)
     return re.sub(r"\bIts\b", "Their", re.sub(r"\bits\b", "their", text))
+
+
+SINGULAR_VERB = r"(is|has|was|does|[a-z]+?[^s]s)"
+_PLURAL_VERBS = {"is": "are", "has": "have", "was": "were", "does": "do"}
+
+
+def plural_verb(verb: str) -> str:
+    """The plural of a singular present verb ("is" -> "are", "keeps" -> "keep")."""
+    return _PLURAL_VERBS.get(verb, verb[:-1])
 
 
 def _article(m: re.Match, text: str) -> str:

@@ -140,8 +140,9 @@ def _requests(lane: Lane, jobs: list[Job], engine) -> tuple[list, list]:
     requests, notes, words = [], [], {}
     for job in jobs:
         state = lane.pool.states[job.row_id]
-        if job.row_id not in words:  # one set per row: the engine caches its token ids by it
-            words[job.row_id] = inputs.words_for(state.row)
+        scope = (job.row_id, job.task in settings.slots)
+        if scope not in words:  # one set per row (and slotted or not): the engine caches its token ids by it
+            words[scope] = inputs.words_for(state.row, job.task)
         note = _note(state, job) if settings.feedback else None
         attempt = job.attempt(settings.candidates)
         prompt = engine.render(inputs.compose(job.task, state.row, note))
@@ -149,7 +150,7 @@ def _requests(lane: Lane, jobs: list[Job], engine) -> tuple[list, list]:
         text = inputs.assembled_texts(state.row, job.task)[job.index] if job.assembled else None
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
-                                   key=f"{job.row_id}/{job.task}", words=words[job.row_id], adapter=lane.adapter,
+                                   key=f"{job.row_id}/{job.task}", words=words[scope], adapter=lane.adapter,
                                    text=text, **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes
@@ -166,7 +167,10 @@ def _candidates(lane: Lane, jobs: list[Job], results) -> tuple[list, float]:
     the row's other fields (so record-level rules see a complete product).
     """
     brand, settings, states = lane.inputs.brand, lane.inputs.settings, lane.pool.states
-    values = [parse_completion(brand, job.task, res.text) for job, res in zip(jobs, results)]
+    fills = [None if job.assembled else lane.inputs.slot_fill(job.task, states[job.row_id].row, res.text)
+             for job, res in zip(jobs, results)]
+    values = [parse_completion(brand, job.task, res.text if fill is None else fill.text)
+              for job, res, fill in zip(jobs, results, fills)]
     slots, placement = _slots(jobs)
     keys = list(slots)
     records = [_slot_record(states[rid], slots[(rid, k)], values, settings.tasks) for rid, k in keys]
@@ -174,12 +178,14 @@ def _candidates(lane: Lane, jobs: list[Job], results) -> tuple[list, float]:
     checked = dict(zip(keys, _check_and_fix(lane.validator, records, settings.fixes)))
     seconds = time.perf_counter() - started
     out = []
-    for job, res, slot in zip(jobs, results, placement):
+    for job, res, slot, fill in zip(jobs, results, placement, fills):
         outcome = checked[slot]
         value = outcome.record.fields.get(job.task)
+        # a slot the row cannot fill, or a number written outside a slot, keeps it from shipping
+        unslotted = fill.findings(states[job.row_id].row.id, job.task) if fill is not None else []
         out.append(Candidate(
             attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
-            findings=[f for f in outcome.findings if task_of(f.field, settings.tasks) == job.task],
+            findings=unslotted + [f for f in outcome.findings if task_of(f.field, settings.tasks) == job.task],
             fixes=[fx for fx in outcome.fixes if task_of(fx.field, settings.tasks) == job.task],
             quality=quality_score(field_text(value), facts_by_role(states[job.row_id].row.facts, brand.catalog),
                                   getattr(res, "mean_logprob", None))))

@@ -186,6 +186,10 @@ class GenerationSettings:
     # approved copy of the K most similar products (training split) as few-shot turns in
     # every model prompt (stylegen.generation.retrieval): for larger base models; 0 = off
     examples: int = 0
+    # tasks the model writes with typed slots ("{weight}", "{feature:pocket}") in place of
+    # fact values, filled from the row's facts (stylegen.generation.slots; issue 21,
+    # approach 3); the adapter must be trained on slotted copy (benchmarks/slot_kit.py)
+    slots: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -276,14 +280,11 @@ def _check_semantics(brand: BrandKit, data: dict, problems: Problems) -> None:
                              f"unknown placeholder {{{var}}} (valid: {', '.join(sorted(known))})")
         if brand.schema_doc and name not in brand.schema_doc.get("properties", {}):
             problems.add(data.get("tasks"), name, f"tasks.{name}", f"task field is not a property of {brand.schema}")
-    for i, task in enumerate(brand.generation.assemble):
-        if task not in brand.tasks:
-            problems.add(data.get("generation"), "assemble", f"generation.assemble[{i}]",
-                         f"not a task (valid: {', '.join(brand.tasks)})")
-    for i, task in enumerate(brand.generation.compose):
-        if task not in brand.tasks:
-            problems.add(data.get("generation"), "compose", f"generation.compose[{i}]",
-                         f"not a task (valid: {', '.join(brand.tasks)})")
+    for key in ("assemble", "compose", "slots"):
+        for i, task in enumerate(getattr(brand.generation, key)):
+            if task not in brand.tasks:
+                problems.add(data.get("generation"), key, f"generation.{key}[{i}]",
+                             f"not a task (valid: {', '.join(brand.tasks)})")
     for fieldname in brand.readability:
         if fieldname not in brand.tasks:
             problems.add(data.get("readability"), fieldname, f"readability.{fieldname}",
