@@ -13,7 +13,7 @@ from gen_support import make_brand, parse_key, product, read_jsonl, ROOT, write_
 from stylegen.generation.engine import ScriptedEngine
 from stylegen.generation.lexicon import NO_DIGITS
 from stylegen.generation.phrasebook import Vocabulary
-from stylegen.generation.slots import fill_slots, slotted
+from stylegen.generation.slots import available_slots, fill_slots, slotted
 
 VOCAB = Vocabulary(materials=frozenset({"nylon", "aluminum", "down", "poles"}), colors=frozenset(),
                    features=frozenset({"pocket", "poles"}))
@@ -117,3 +117,14 @@ def test_generate_fills_slots_and_rejects_unfillable(tmp_path, monkeypatch):
     assert NO_DIGITS in words["description"] and "weight" in words["description"]
     assert "aluminum" in words["description"] and "nylon" not in words["description"]
     assert NO_DIGITS not in words["meta_description"] and "nylon" in words["meta_description"]
+
+
+def test_available_slots_lists_what_the_row_can_fill():
+    assert available_slots(ROW) == ["{name}", "{noun}", "{weight}", "{materials}", "{feature:pocket}",
+                                    "{feature:pockets}"]
+    for slot in available_slots(ROW):  # every slot listed fills
+        assert fill_slots(f"It has {slot}.", ROW, VOCAB).unfilled == ()
+
+
+def test_vulgar_fractions_count_as_numbers():
+    assert fill_slots("It weighs ½ lb and 3/4 of that.", ROW, VOCAB).unslotted == ("½", "3/4")

@@ -109,7 +109,7 @@ class TokenLexicon:
         self._sets: dict[frozenset, frozenset[int]] = {}  # a row's word set: its candidates share it
         shapes = _shape_tokens(tokenizer)
         self.always = frozenset(always) | shapes
-        self.digits = frozenset(t for t in shapes if any(ch.isdigit() for ch in tokenizer.decode([t])))
+        self.digits = frozenset(t for t in shapes if any(ch.isnumeric() for ch in tokenizer.decode([t])))  # ½ too
 
     def ids(self, allowed: frozenset[str] | tuple[str, ...]) -> frozenset[int]:
         """Token ids of every spelling of ``allowed`` (with and without a leading space,

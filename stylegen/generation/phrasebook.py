@@ -453,6 +453,7 @@ class RowFeature:
     head: str  # folded head noun
     plural: bool
     text: str
+    word: str = ""  # the head noun as the feature writes it ("pockets")
 
 
 @dataclass
@@ -477,7 +478,7 @@ def slot_values(facts: dict, sheet: FactSheet) -> SlotValues:
         values["materials"] = join_list(sheet.lists["materials"][:2])
     if sheet.lists.get("colors"):
         values["colors"] = join_list(sheet.lists["colors"])
-    feats = [RowFeature(f"feature:{i}", fold(_head(p.core)), _is_plural_word(_head(p.core)), p.core)
+    feats = [RowFeature(f"feature:{i}", fold(_head(p.core)), _is_plural_word(_head(p.core)), p.core, _head(p.core))
              for i, p in enumerate(sheet.phrases) if p.kind == "np" and _head(p.core)]
     return SlotValues(values, feats, fact_str(facts, "category"), is_plural_name(sheet.name))
 

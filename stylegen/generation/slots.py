@@ -87,10 +87,19 @@ def fill_slots(text: str, facts: dict, vocab: Vocabulary, catalog=None) -> SlotF
     return SlotFill(agree(filled, row.plural), tuple(unfilled), tuple(outside))
 
 
+def available_slots(facts: dict, catalog=None) -> list[str]:
+    """The slots a row can fill, in the order a description tends to state them: what a
+    slotted prompt lists, so the model copies slots rather than guessing their names."""
+    row = slot_values(facts_by_role(facts, catalog), fact_sheet(facts, catalog))
+    kinds = ["name", "noun", "use", "capacity", "weight", "materials", "dimensions", "colors", "care"]
+    feats = list(dict.fromkeys("{feature:%s}" % f.word for f in row.features))
+    return ["{%s}" % k for k in kinds if row.values.get(k)] + feats
+
+
 def unslotted_words(text: str, vocab: Vocabulary, own: frozenset[str] = frozenset()) -> list[str]:
     """Numbers, and material words of the brand other than the row's own (``own``), in the
     fixed words of a completion. Function words ("down") and feature nouns ("poles") that
     happen to appear in a material's name are not material words."""
-    numbers = re.findall(r"[^\s]*\d[^\s]*", text)
+    numbers = [w for w in text.split() if any(ch.isnumeric() for ch in w)]  # "12", "1/2", "½"
     materials = vocab.materials - vocab.features - function_words() - own
     return numbers + [w for w in words(text) if fold(w) in materials]
