@@ -128,3 +128,32 @@ def test_available_slots_lists_what_the_row_can_fill():
 
 def test_vulgar_fractions_count_as_numbers():
     assert fill_slots("It weighs ½ lb and 3/4 of that.", ROW, VOCAB).unslotted == ("½", "3/4")
+
+
+def test_a_row_whose_every_candidate_has_an_unfilled_slot_is_quarantined(tmp_path, monkeypatch):
+    """The final record is re-validated with its slots filled; the slot findings still count."""
+    from click.testing import CliRunner
+
+    from stylegen.cli import cli
+
+    brand = make_brand(tmp_path, slots=["description"], max_attempts=2)
+    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
+    data["training"]["data"] = str(ROOT / "training_data/approved")
+    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    catalog = write_csv(tmp_path / "cat.csv", [product("A", name="Crag Mug")])
+    wrong = "The {name} weighs {weight}. Its {feature:lid} folds flat and packs small, so it rides in a lid."
+
+    def script(req):
+        task = parse_key(req)[1]
+        return {"description": wrong, "meta_description": "A camp piece that folds flat and packs small, 9 oz.",
+                "bullets": "- Folds flat\n- Packs small\n- Aluminum, 9 oz"}[task]
+
+    engine = ScriptedEngine(script)
+    monkeypatch.setattr("stylegen.generation.lanes.brand_engine", lambda b, s: engine)
+    result = CliRunner().invoke(cli, ["generate", "--brand", str(brand), "--catalog", str(catalog),
+                                      "--out", str(tmp_path / "run"), "--no-adapter"])
+    assert result.exit_code == 0, result.output  # a quarantined row is the night working (no reject-rate cap)
+    assert read_jsonl(tmp_path / "run" / "outputs.jsonl") == []
+    reject = read_jsonl(tmp_path / "run" / "rejects.jsonl")[0]
+    assert "Slot.Unfilled" in reject["reason"]
+    assert any(f["rule"] == "Slot.Unfilled" and "{feature:lid}" in f["message"] for f in reject["findings"])

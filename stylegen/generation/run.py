@@ -59,6 +59,8 @@ def plan_run(options: GenerateOptions, check_adapters: bool = True) -> tuple[Run
         lane = brand_lane(options, check_adapters)
         if lane.inputs.rows:
             lane.inputs.words_for(lane.inputs.rows[0])  # a lexicon without approved copy fails here, before any work
+        if lane.inputs.settings.slots:
+            lane.inputs.slot_vocabulary  # noqa: B018 - so does a slotted task's material vocabulary
         return RunPlan([lane]), Path(options.out or DEFAULT_OUT)
     run = load_run_file(options.runs)
     plan = RunPlan(run_file_lanes(run, options, check_adapters), runs=run.path)

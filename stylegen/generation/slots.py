@@ -22,6 +22,7 @@ from stylegen.validation.findings import Finding
 
 UNFILLED = "Slot.Unfilled"
 UNSLOTTED = "Slot.Unslotted"
+SLOT_RULES = frozenset({UNFILLED, UNSLOTTED})
 # Words a slotted completion needs that a row's lexicon may lack (the slot kinds).
 SLOT_WORDS = frozenset("name noun weight capacity dimensions materials colors use care feature".split())
 _BRACE = re.compile(r"\{[^{}]*\}?|\}")

@@ -24,6 +24,7 @@ from stylegen.generation.engine import complete, derive_seed, GenRequest, prompt
 from stylegen.generation.ledger import FinishedRow
 from stylegen.generation.lanes import Lane, take_mixed
 from stylegen.generation.pool import Candidate, Job, level_counts, quality_score, RowState
+from stylegen.generation.slots import SLOT_RULES
 from stylegen.kit.prompts import parse_completion
 from stylegen.kit.roles import facts_by_role
 from stylegen.validation.findings import Finding
@@ -288,7 +289,13 @@ def _outcomes(lane: Lane, states: list[RowState]) -> list[FinishedRow]:
     records = [Record(id=s.row.id, fields={t: c.value for t, c in b.items() if c.value is not None},
                       facts=s.row.facts) for s, b in zip(states, best)]
     checked = check_isolated(lane.validator, records)
-    return [_outcome(s, b, findings) for s, b, findings in zip(states, best, checked)]
+    return [_outcome(s, b, findings + _carried(b)) for s, b, findings in zip(states, best, checked)]
+
+
+def _carried(best: dict) -> list:
+    """The best candidates' findings that no validator can re-check on the final record: a
+    slotted completion's (the slots are filled by then), which must still stop the row."""
+    return [f for cand in best.values() if cand is not None for f in cand.findings if f.rule in SLOT_RULES]
 
 
 def _outcome(state: RowState, best: dict, findings) -> FinishedRow:
