@@ -157,3 +157,30 @@ def test_a_row_whose_every_candidate_has_an_unfilled_slot_is_quarantined(tmp_pat
     reject = read_jsonl(tmp_path / "run" / "rejects.jsonl")[0]
     assert "Slot.Unfilled" in reject["reason"]
     assert any(f["rule"] == "Slot.Unfilled" and "{feature:lid}" in f["message"] for f in reject["findings"])
+
+
+def _spelled(tokenizer, ids) -> set[str]:
+    return {tokenizer.decode([i]) for i in ids}
+
+
+def test_grammar_after_a_brace_allows_only_the_rows_slots(tokenizer):
+    from stylegen.generation.slots import SlotGrammar
+
+    grammar = SlotGrammar(tokenizer, ["{name}", "{weight}", "{feature:pocket}"])
+    mode, ids = grammar.step(tokenizer("It has a {", add_special_tokens=False)["input_ids"])
+    assert mode == "only" and ids
+    for text in _spelled(tokenizer, ids):  # every allowed token is on the way to a slot of the row
+        assert any(body.startswith(text) or text.startswith(body) for body in ("name}", "weight}", "feature:pocket}"))
+    mode, ids = grammar.step(tokenizer("It has a {feature:pocket", add_special_tokens=False)["input_ids"])
+    assert mode == "only" and "}" in _spelled(tokenizer, ids) and "s" not in _spelled(tokenizer, ids)
+
+
+def test_grammar_outside_a_slot_bans_only_stray_braces(tokenizer):
+    from stylegen.generation.slots import SlotGrammar
+
+    grammar = SlotGrammar(tokenizer, ["{name}"])
+    mode, banned = grammar.step(tokenizer("The {name} keeps", add_special_tokens=False)["input_ids"])
+    assert mode == "ban"
+    spelled = _spelled(tokenizer, banned)
+    assert all("{" in t or "}" in t for t in spelled) and "}" in spelled
+    assert " {" not in spelled and "{" not in spelled  # a brace that opens a slot stays writable

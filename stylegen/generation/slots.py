@@ -10,6 +10,7 @@ holds is true by construction, and what the model writes around it is the voice.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -104,3 +105,63 @@ def unslotted_words(text: str, vocab: Vocabulary, own: frozenset[str] = frozense
     numbers = [w for w in text.split() if any(ch.isnumeric() for ch in w)]  # "12", "1/2", "½"
     materials = vocab.materials - vocab.features - function_words() - own
     return numbers + [w for w in words(text) if fold(w) in materials]
+
+
+# --- the slot grammar (constrained decoding) -----------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def token_texts(tokenizer) -> tuple[str, ...]:
+    """Each token id's text, decoded alone (once per tokenizer)."""
+    return tuple(tokenizer.decode([i]) for i in range(len(tokenizer)))
+
+
+class SlotGrammar:
+    """Holds a slotted completion's slots to the row's own, token by token.
+
+    After an opening brace only the rest of one of ``slots`` can follow, and a closing brace
+    only ends such a slot; outside a slot a token that opens a brace must start one. The
+    engine's sampler asks :meth:`step` at each position of a row that carries a grammar.
+
+    Args:
+        tokenizer: the engine's tokenizer.
+        slots: the slots the row can fill (:func:`available_slots`).
+    """
+
+    def __init__(self, tokenizer, slots: list[str]):
+        self.tokenizer = tokenizer
+        self.bodies = tuple(s[1:] for s in slots)  # "weight}", "feature:pocket}"
+        self.texts = token_texts(tokenizer)
+        self._inside: dict[str, frozenset[int]] = {}
+        self._outside: frozenset[int] | None = None
+
+    def step(self, generated: list[int]) -> tuple[str, frozenset[int]]:
+        """``("only", ids)``: just these tokens may come next; ``("ban", ids)``: not these."""
+        text = self.tokenizer.decode(generated)
+        opened = text.rfind("{")
+        if opened > text.rfind("}"):
+            partial = text[opened + 1:]
+            if partial not in self._inside:
+                self._inside[partial] = frozenset(i for i, t in enumerate(self.texts) if self._fits(partial + t))
+            return "only", self._inside[partial]
+        if self._outside is None:
+            self._outside = frozenset(i for i, t in enumerate(self.texts) if ("{" in t or "}" in t)
+                                      and not self._fits_outside(t))
+        return "ban", self._outside
+
+    def _fits(self, rest: str) -> bool:
+        """``rest`` (the text after an opening brace) is on the way to one of the slots, or
+        ends one and goes on without another brace."""
+        for body in self.bodies:
+            if body.startswith(rest):
+                return True
+            if rest.startswith(body):
+                return self._fits_outside(rest[len(body):])
+        return False
+
+    def _fits_outside(self, text: str) -> bool:
+        """A token's text outside a slot: no closing brace, and an opening one starts a slot."""
+        if "{" not in text:
+            return "}" not in text
+        before, _, rest = text.partition("{")
+        return "}" not in before and self._fits(rest)
