@@ -184,3 +184,66 @@ def test_grammar_outside_a_slot_bans_only_stray_braces(tokenizer):
     spelled = _spelled(tokenizer, banned)
     assert all("{" in t or "}" in t for t in spelled) and "}" in spelled
     assert " {" not in spelled and "{" not in spelled  # a brace that opens a slot stays writable
+
+
+class _Only:
+    """A grammar that allows one token (to see the sampler apply it)."""
+
+    def __init__(self, token: int):
+        self.token, self.seen = token, []
+
+    def step(self, generated):
+        self.seen.append(list(generated))
+        return "only", frozenset({self.token})
+
+
+def test_the_engine_holds_a_row_to_its_grammar_and_leaves_its_neighbour_alone(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stylegen.generation.engine import GenRequest, TransformersEngine
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    engine = TransformersEngine(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, batch_size=4,
+                                threads=1)
+    token = tokenizer(" kettle", add_special_tokens=False)["input_ids"][0]
+    grammar = _Only(token)
+    plain = GenRequest(prompt="Write about a kettle.", seed=3, max_new_tokens=6, min_new_tokens=6, key="plain")
+    held = GenRequest(prompt="Write about a kettle.", seed=3, max_new_tokens=6, min_new_tokens=6, key="held",
+                      grammar=grammar)
+    alone = engine.generate([plain])[0]
+    both = {r.key: r for r in engine.generate([plain, held])}
+    assert both["held"].text == tokenizer.decode([token] * 6).strip()
+    assert both["plain"].text == alone.text  # the neighbour's grammar does not touch it
+    assert grammar.seen[:3] == [[], [token], [token, token]]  # asked with the row's own tokens so far
+
+
+class _BraceFirst:
+    """The real grammar after a forced opening brace (a random model rarely writes one)."""
+
+    def __init__(self, grammar, brace: int):
+        self.grammar, self.brace = grammar, brace
+
+    def step(self, generated):
+        return ("only", frozenset({self.brace})) if not generated else self.grammar.step(generated)
+
+
+def test_a_slotted_row_writes_only_its_own_slots(tiny_model_dir):
+    """The real grammar on the tiny model: once a brace is open, only the row's slots follow."""
+    import re
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stylegen.generation.engine import GenRequest, TransformersEngine
+    from stylegen.generation.slots import SlotGrammar
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    engine = TransformersEngine(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, batch_size=8,
+                                threads=1)
+    slots = ["{name}", "{weight}"]
+    brace = tokenizer(" {", add_special_tokens=False)["input_ids"][-1]
+    reqs = [GenRequest(prompt="Write.", seed=s, max_new_tokens=16, min_new_tokens=16, temperature=1.5, key=str(s),
+                       grammar=_BraceFirst(SlotGrammar(tokenizer, slots), brace)) for s in range(8)]
+    for text in (r.text for r in engine.generate(reqs)):
+        found = re.findall(r"\{[^{}]*\}", text)
+        assert found and all(m in slots for m in found), text
+        assert "}" not in re.sub(r"\{(name|weight)\}", "", text), text

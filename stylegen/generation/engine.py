@@ -33,7 +33,8 @@ import dataclasses
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
@@ -66,6 +67,10 @@ class GenRequest:
         text: A fixed completion (copy assembled from the facts): nothing is sampled, the
             engine only scores how likely its model finds ``text`` after ``prompt``
             (:func:`complete`).
+        grammar: Holds each next token to a grammar, on top of ``words`` (None: none): an
+            object whose ``step(generated ids)`` returns ``("only", ids)`` or ``("ban", ids)``
+            (:class:`~stylegen.generation.slots.SlotGrammar`). The CPU engine applies it; vLLM
+            and the scripted engine ignore it (the slots are still checked after generation).
     """
 
     prompt: str
@@ -80,6 +85,7 @@ class GenRequest:
     words: frozenset[str] | None = None
     adapter: str | None = None
     text: str | None = None
+    grammar: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -720,6 +726,7 @@ class _RowSampler:
         self.stops = torch.tensor(stop_ids or [eos_id])
         self.allowed = allowed if allowed and any(a is not None for a in allowed) else None
         self.blocked = None  # (rows, vocabulary): True where a row's lexicon forbids a token
+        self.grammars = [r.grammar for r in reqs]
 
     def mean_logprobs(self) -> list[float | None]:
         """Per row: the mean log-probability of its generated tokens (see :class:`GenResult`)."""
@@ -732,7 +739,7 @@ class _RowSampler:
         step = input_ids.shape[1] - self.width  # tokens generated so far
         scores = self._penalize(input_ids.cpu(), scores)
         scores[step < self.min_new, self.eos] = float("-inf")
-        chosen = self._choose(self._restrict(scores))
+        chosen = self._choose(self._grammar(input_ids, scores, self._restrict(scores)))
         # A row past its own budget only ends its turn (the batch runs to the largest budget).
         chosen = torch.where(step >= self.max_new, torch.full_like(chosen, self.eos), chosen)
         self._track(scores, chosen)  # fluency as the unrestricted model sees it
@@ -751,6 +758,27 @@ class _RowSampler:
                     self.blocked[row] = True
                     self.blocked[row, [i for i in ids if i < scores.shape[1]]] = False
         return scores.masked_fill(self.blocked, float("-inf"))
+
+    def _grammar(self, input_ids, scores, restricted):
+        """Each grammar row's next tokens held to its grammar. Inside a slot the grammar
+        alone decides (a slot name's pieces need not be words of the row's lexicon)."""
+        if not any(g is not None for g in self.grammars):
+            return restricted
+        import torch
+
+        restricted = restricted.clone() if restricted is scores else restricted  # scores stay unrestricted
+        for row, grammar in enumerate(self.grammars):
+            if grammar is None or bool(self.done[row]):
+                continue
+            mode, ids = grammar.step(input_ids[row, self.width:].tolist())
+            ids = [i for i in ids if i < scores.shape[1]]
+            if mode == "only" and ids:
+                keep = torch.full((scores.shape[1],), float("-inf"))
+                keep[ids] = 0.0
+                restricted[row] = scores[row] + keep
+            else:
+                restricted[row, ids] = float("-inf")
+        return restricted
 
     def _track(self, scores, chosen) -> None:
         """Add each unfinished row's log-probability of its chosen token; rows end at end-of-turn."""

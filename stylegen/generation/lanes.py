@@ -29,7 +29,7 @@ from stylegen.generation.pool import RequestPool
 from stylegen.generation.retrieval import ExampleIndex
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
-from stylegen.generation.slots import fill_slots, SLOT_WORDS, SlotFill
+from stylegen.generation.slots import available_slots, fill_slots, SLOT_WORDS, SlotFill, SlotGrammar
 from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
@@ -80,6 +80,13 @@ class RunInputs:
     def slot_vocabulary(self) -> Vocabulary:
         """The brand's material words, which a slotted completion may state only in a slot."""
         return Vocabulary.of(load_corpus(self.brand).records)
+
+    def slot_grammar(self, task: str, row: CatalogRow, tokenizer) -> SlotGrammar | None:
+        """The grammar holding a slotted completion's slots to the row's (None: ``task`` is not
+        slotted, or the engine has no tokenizer to apply it with)."""
+        if task not in self.settings.slots or tokenizer is None:
+            return None
+        return SlotGrammar(tokenizer, available_slots(row.facts, self.brand.catalog))
 
     def slot_fill(self, task: str, row: CatalogRow, text: str) -> SlotFill | None:
         """The model's slotted completion filled from the row (None: ``task`` is not slotted)."""

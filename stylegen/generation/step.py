@@ -138,12 +138,13 @@ def _absorb(lane: Lane, jobs: list[Job], requests: list, notes: list, results: l
 def _requests(lane: Lane, jobs: list[Job], engine) -> tuple[list, list]:
     """The engine requests for ``jobs`` (and the corrective note each carries, if any)."""
     inputs, settings = lane.inputs, lane.inputs.settings
-    requests, notes, words = [], [], {}
+    requests, notes, words, grammars = [], [], {}, {}
     for job in jobs:
         state = lane.pool.states[job.row_id]
         scope = (job.row_id, job.task in settings.slots)
         if scope not in words:  # one set per row (and slotted or not): the engine caches its token ids by it
             words[scope] = inputs.words_for(state.row, job.task)
+            grammars[scope] = inputs.slot_grammar(job.task, state.row, getattr(engine, "tokenizer", None))
         note = _note(state, job) if settings.feedback else None
         attempt = job.attempt(settings.candidates)
         prompt = engine.render(inputs.compose(job.task, state.row, note))
@@ -152,7 +153,8 @@ def _requests(lane: Lane, jobs: list[Job], engine) -> tuple[list, list]:
         requests.append(GenRequest(prompt=prompt, seed=derive_seed(settings.seed, job.row_id, job.task, attempt),
                                    max_new_tokens=settings.tasks[job.task].max_new_tokens,
                                    key=f"{job.row_id}/{job.task}", words=words[scope], adapter=lane.adapter,
-                                   text=text, **settings.sampling.as_kwargs()))
+                                   text=text, grammar=None if job.assembled else grammars[scope],
+                                   **settings.sampling.as_kwargs()))
         notes.append(note)
     return requests, notes
 
