@@ -247,3 +247,13 @@ def test_a_slotted_row_writes_only_its_own_slots(tiny_model_dir):
         found = re.findall(r"\{[^{}]*\}", text)
         assert found and all(m in slots for m in found), text
         assert "}" not in re.sub(r"\{(name|weight)\}", "", text), text
+
+
+def test_grammar_offers_a_feature_slot_once(tokenizer):
+    from stylegen.generation.slots import SlotGrammar
+
+    grammar = SlotGrammar(tokenizer, ["{name}", "{feature:pocket}"])
+    _, ids = grammar.step(tokenizer("The {feature:pocket} and the {feature:", add_special_tokens=False)["input_ids"])
+    assert not any("pocket".startswith(t) and t for t in _spelled(tokenizer, ids))
+    _, ids = grammar.step(tokenizer("The {name} and the {", add_special_tokens=False)["input_ids"])
+    assert any("name".startswith(t) and t for t in _spelled(tokenizer, ids))  # the name may come again

@@ -119,8 +119,9 @@ def token_texts(tokenizer) -> tuple[str, ...]:
 class SlotGrammar:
     """Holds a slotted completion's slots to the row's own, token by token.
 
-    After an opening brace only the rest of one of ``slots`` can follow, and a closing brace
-    only ends such a slot; outside a slot a token that opens a brace must start one. The
+    After an opening brace only the rest of one of ``slots`` can follow (a feature slot not
+    used yet), and a closing brace only ends such a slot; outside a slot a token that opens
+    a brace must start one. The
     engine's sampler asks :meth:`step` at each position of a row that carries a grammar.
 
     Args:
@@ -132,7 +133,7 @@ class SlotGrammar:
         self.tokenizer = tokenizer
         self.bodies = tuple(s[1:] for s in slots)  # "weight}", "feature:pocket}"
         self.texts = token_texts(tokenizer)
-        self._inside: dict[str, frozenset[int]] = {}
+        self._inside: dict[tuple, frozenset[int]] = {}
         self._outside: frozenset[int] | None = None
 
     def step(self, generated: list[int]) -> tuple[str, frozenset[int]]:
@@ -140,19 +141,22 @@ class SlotGrammar:
         text = self.tokenizer.decode(generated)
         opened = text.rfind("{")
         if opened > text.rfind("}"):
-            partial = text[opened + 1:]
-            if partial not in self._inside:
-                self._inside[partial] = frozenset(i for i, t in enumerate(self.texts) if self._fits(partial + t))
-            return "only", self._inside[partial]
+            # a feature is stated once (the fill gives each feature slot its own feature)
+            used = frozenset(re.findall(r"\{(feature:[^{}]*\})", text[:opened]))
+            key = (text[opened + 1:], used)
+            if key not in self._inside:
+                bodies = tuple(b for b in self.bodies if b not in used)
+                self._inside[key] = frozenset(i for i, t in enumerate(self.texts) if self._fits(key[0] + t, bodies))
+            return "only", self._inside[key]
         if self._outside is None:
             self._outside = frozenset(i for i, t in enumerate(self.texts) if ("{" in t or "}" in t)
                                       and not self._fits_outside(t))
         return "ban", self._outside
 
-    def _fits(self, rest: str) -> bool:
+    def _fits(self, rest: str, bodies: tuple[str, ...] | None = None) -> bool:
         """``rest`` (the text after an opening brace) is on the way to one of the slots, or
         ends one and goes on without another brace."""
-        for body in self.bodies:
+        for body in self.bodies if bodies is None else bodies:
             if body.startswith(rest):
                 return True
             if rest.startswith(body):
