@@ -43,6 +43,7 @@ from stylegen.evaluation.measures import field_measures, field_texts_of, voice_a
 from stylegen.generation.ledger import LEDGER_FILE, Ledger  # noqa: E402
 from stylegen.generation.run import GenerateOptions, run_generate  # noqa: E402
 from stylegen.kit.brand import load_brand  # noqa: E402
+from stylegen.kit.roles import facts_by_role  # noqa: E402
 from stylegen.validation.corpus import load_corpus  # noqa: E402
 from stylegen.validation.records import Record  # noqa: E402
 from stylegen.validation.rules import load_rules  # noqa: E402
@@ -53,7 +54,9 @@ BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1,
                            "temperature": 0.7, "top_p": 0.9, "assemble": [],
                            "fallback": "model"}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size", "lexicon", "assemble", "fallback", "compose", "examples")
+            "batch_size", "lexicon", "assemble", "fallback", "compose", "examples", "slots")
+# Where each kind of fact sits in a text (0 first, 1 last), for the brand's order of things.
+ORDER_KINDS = ("use", "capacity", "weight", "features", "materials", "colors", "care")
 
 
 def brand_copy(tmp: Path, kit: Path, generation: dict, off: tuple) -> Path:
@@ -120,16 +123,52 @@ def voice_figures(run_dir: Path, brand, approved: list) -> dict:
         payloads = [json.loads(r.payload) for r in ledger.finished_rows() if r.status == "accepted"]
     finally:
         ledger.close()
-    facts = catalog_facts(run_dir)
+    facts = catalog_facts(run_dir, brand)
     accepted = [Record(id=p["id"], fields=p["fields"], facts=facts.get(p["id"])) for p in payloads]
-    return {task: field_measures(field_texts_of(accepted, task), field_texts_of(approved, task), brand.catalog)
-            for task in brand.tasks}
+    out = {}
+    for task in brand.tasks:
+        mine, theirs = field_texts_of(accepted, task), field_texts_of(approved, task)
+        out[task] = field_measures(mine, theirs, brand.catalog)
+        out[task]["traits"] = {"accepted": traits(mine, task, brand.catalog),
+                               "approved": traits(theirs, task, brand.catalog)}
+    return out
 
 
-def catalog_facts(run_dir: Path) -> dict:
-    """Each accepted product's catalog facts, read back with the run's own catalog mapping."""
+def traits(texts: list, task: str, catalog) -> dict | None:
+    """The voice traits `init` drafts (second person, sentence length, sentences a text, how
+    texts open), and where each kind of fact sits: what an approach keeps of the brand's
+    order, rhythm and framing (issue 21)."""
+    from stylegen.init.drafts import draft_voice
+    from stylegen.validation.nlp import load_nlp
+
+    names = {w.lower() for t in texts for w in str((t.facts or {}).get("name") or "").split()}
+    draft = draft_voice([t.text for t in texts], [t.text for t in texts], names, task, load_nlp())
+    if draft is None:
+        return None
+    return {"texts": draft.texts, "you_share": round(draft.person["you"], 3),
+            "sentence_words_p10_median_p90": list(draft.words), "sentences_p10_median_p90": list(draft.per_text),
+            "openers": {k: round(v, 2) for k, v in draft.openers[:4]}, "fact_position": fact_order(texts, catalog)}
+
+
+def fact_order(texts: list, catalog) -> dict:
+    """Per kind of fact: the mean position (0-1) of its first mention in texts that state it."""
+    seen: dict[str, list[float]] = {}
+    for t in texts:
+        facts = facts_by_role(t.facts, catalog) if t.facts else {}
+        lower = t.text.lower()
+        for kind in ORDER_KINDS:
+            values = facts.get(kind) or []
+            values = values if isinstance(values, list) else [values]
+            hits = [lower.find(str(v).lower()) for v in values if str(v).strip()]
+            hits = [h for h in hits if h >= 0]
+            if hits:
+                seen.setdefault(kind, []).append(min(hits) / max(1, len(lower)))
+    return {k: round(sum(v) / len(v), 2) for k, v in seen.items()}
+
+
+def catalog_facts(run_dir: Path, brand) -> dict:
+    """Each accepted product's catalog facts, read back with the brand's catalog mapping."""
     settings = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
-    brand = load_brand(settings["brand"])
     return {row.id: row.facts for row in read_catalog(settings["catalog"], brand.catalog).rows}
 
 
@@ -189,6 +228,14 @@ def run(args) -> dict:
     return result
 
 
+def figures_of(run_dir: Path, brand_dir: str) -> dict:
+    """The voice figures of a run directory's accepted copy, read with the kit in ``brand_dir``
+    (the benchmark's own kit copy is gone after its run)."""
+    brand = load_brand(brand_dir)
+    return {"run_dir": str(run_dir), "brand": brand.name,
+            "voice": voice_figures(run_dir, brand, load_corpus(brand).with_facts())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100, help="first N catalog rows")
@@ -201,9 +248,12 @@ def main() -> None:
     parser.add_argument("--out", help="keep the run directory here (default: a temporary one)")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--figures-of", metavar="RUN_DIR",
+                        help="no new run: the voice figures of an existing run directory's accepted copy"
+                             " (read with --brand)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    result = run(args)
+    result = figures_of(Path(args.figures_of), args.brand) if args.figures_of else run(args)
     if args.baseline:
         result["baseline"] = json.loads(Path(args.baseline).read_text())
     print(json.dumps(result, indent=2))
