@@ -55,7 +55,8 @@ def test_int8_engine_reproduces_per_seed_and_ignores_batch_neighbours(int8_engin
 def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     int8 = int8_linear_class()
     layers = [m for m in int8_engine.model.modules() if isinstance(m, int8)]
-    assert len(layers) == 2 * 6 + 1  # 2 blocks x (q, k, v, o, gate, up) + the output head; down_proj float
+    assert len(layers) == 2 * 7 + 1  # 2 blocks x (q, k, v, o, gate, up, down) + the output head
+    assert all(len(m.outliers) == 8 for m in layers if m.in_features > 16)  # calibrated outlier channels
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
     assert described["kv_cache"] == "float16"
@@ -115,12 +116,13 @@ def test_int8_with_per_row_adapters_keeps_lora_in_float_and_rows_independent(tin
     assert by_adapter[0] != by_adapter[1]  # each adapter changed the text
 
 
-def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_dir):
+def test_quantise_int8_quantises_every_linear_layer_unless_told_and_reads_the_embedding_from_the_head(
+        tiny_model_dir):
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    assert quantise_int8(model) == 13
+    assert quantise_int8(model, keep=("down_proj",)) == 13
     assert [n for n, m in model.named_modules() if type(m) is torch.nn.Linear] == \
         ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
     assert quantise_int8(model, keep=()) == 2
@@ -131,6 +133,29 @@ def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_di
     ids = torch.tensor([[1, 5, 9, 42]])
     torch.testing.assert_close(embed(ids)[0, 2], head.qweight[:, 9].float() * head.scale[9], rtol=0, atol=0)
     assert not [p for p in model.parameters() if p.shape[0] == model.config.vocab_size]
+    # with a tokenizer, outlier channels are calibrated; the embedding puts them back in place
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    weight = model.get_output_embeddings().weight.detach().clone()
+    assert quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir)) == 15
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    assert len(head.outliers) == 8
+    torch.testing.assert_close(embed(ids)[0], weight[ids[0]], rtol=0, atol=weight.abs().max().item() / 127)
+
+
+def test_outlier_channels_are_kept_out_of_the_rows_scale_and_rows_stay_independent():
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    x = torch.randn(6, 64)
+    x[:, [3, 40]] *= 500  # massive activations in two channels, as after the real model's norms
+    ref = linear(x)
+    plain, split = int8_linear_class()(linear), int8_linear_class()(linear, torch.tensor([3, 40]))
+    error = [((layer(x) - ref).norm() / ref.norm()).item() for layer in (plain, split)]
+    assert error[1] < error[0] / 3 and error[1] < 0.005
+    out = split(x)
+    for i in range(6):
+        assert torch.equal(out[i], split(x[i:i + 1])[0])
 
 
 def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):

@@ -440,14 +440,14 @@ class TransformersEngine(Engine):
         import torch
 
         groups, group_of = _adapter_groups(names)
-        cache = RowCache(span=layout.width - 1 - layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
+        cache = RowCache(prefix=layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
                          budget=budget, group_of=group_of).allocate(*self.kv_shape, device=self.model.device)
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
             positions = torch.arange(layout.prefix).expand(len(groups), -1)
-            self._step(shared, positions, cache.prefix_step(layout.prefix), groups if names else None)
+            self._step(shared, positions, cache.prefix_step(), groups if names else None)
         for rows in layout.buckets():
-            ids, _, positions, span = layout.bucket_inputs(rows)
+            ids, positions, span = layout.bucket_rows(rows)
             if span:
                 self._step(ids, positions, cache.bucket_step(rows, span), [names[i] for i in rows] if names else None)
         return cache
@@ -599,6 +599,16 @@ class _Layout:
                 else:
                     self._buckets.append([i])
         return self._buckets
+
+    def bucket_rows(self, rows: list[int]):
+        """ids, position ids and span of one prefill bucket after the shared prefix, right
+        padded (the row cache lays tokens out by position: :mod:`stylegen.generation.rowcache`)."""
+        import torch
+
+        span = max(self.span(i) for i in rows)
+        ids = torch.tensor([self.ids[i][self.prefix:-1] + [self.pad_id] * (span - self.span(i)) for i in rows],
+                           dtype=torch.long)
+        return ids, (self.prefix + torch.arange(span)).expand(len(rows), -1), span
 
     def bucket_inputs(self, rows: list[int]):
         """ids, attention mask (prefix included), position ids and span of one prefill bucket."""
@@ -831,11 +841,12 @@ def load_inference_model(base_model: str, adapter: str | None = None, dtype: str
     return model, tokenizer
 
 
-def _precise(model, precision) -> dict:
-    """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
+def _precise(model, tokenizer, precision) -> dict:
+    """Quantise ``model`` when ``precision`` says int8 (outlier channels calibrated with
+    ``tokenizer``); the engine's ``info`` about it."""
 
     if precision.int8:
-        quantise_int8(model)
+        quantise_int8(model, tokenizer)
     return {"precision_note": precision.note} if precision.note else {}
 
 
@@ -852,7 +863,8 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
 
     precision = choose_precision(dtype)
     model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None,
+            **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -886,6 +898,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)

@@ -34,7 +34,13 @@ from stylegen.compat.peft import lora_side_layers, replace_base_layers
 from stylegen import models
 from stylegen.compat import torch as torch_compat
 
-INT8_KERNEL = "torch._int_mm (oneDNN), int8 weights per channel, activations per row"
+# Input channels per linear layer kept out of its main int8 product (Int8Linear; :func:`calibrated_int8`): with 8,
+# the shipped adapter's held-out perplexity is +0.63% above float32 (KL 0.0084 nats/token)
+# with every linear layer in int8; without them +2.34% (KL 0.032); 16 measured no better
+# (+0.97%, KL 0.0077). docs/SCALE.md.
+OUTLIERS = 8
+INT8_KERNEL = ("torch._int_mm (oneDNN), int8 weights per channel, activations per row, "
+               f"{OUTLIERS} calibrated outlier channels per layer in their own int8 product")
 
 
 @dataclass(frozen=True)
@@ -85,52 +91,139 @@ def int8_linear_class():
 def _int8_linear_class():
     import torch
 
-
     class Int8Linear(torch.nn.Module):
         """``y = x W^T + b`` with ``W`` in int8 (one scale per output channel) and ``x``
-        quantised to int8 per row at every call."""
+        quantised to int8 per row at every call.
 
-        def __init__(self, linear: torch.nn.Linear):
+        ``outliers`` (input channels, calibrated: :func:`calibrated_int8`) are taken out of
+        that product: their activations are up to 1,000x the others' (massive activations
+        after the norms and in the MLP), and one per-row scale stretched over them leaves
+        the other channels a few levels. They get a second, small int8 product with their
+        own per-row scale and their own weight scales; both products are exact integers, so
+        a row's output still depends on that row alone.
+        """
+
+        def __init__(self, linear: torch.nn.Linear, outliers=None):
             super().__init__()
             weight = linear.weight.detach().float()
-            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
             self.in_features, self.out_features = linear.in_features, linear.out_features
+            picked = torch.as_tensor([] if outliers is None else outliers, dtype=torch.long)
+            self.register_buffer("outliers", picked)
+            self.register_buffer("outlier_qweight", None)
+            self.register_buffer("outlier_scale", None)
+            if len(picked):
+                self.outlier_qweight, self.outlier_scale = _per_channel(weight[:, picked])
+                weight = weight.index_fill(1, picked, 0.0)
             # stored (in, out): the layout the int8 product takes its right operand in
-            self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous())
-            self.register_buffer("scale", scale)
+            self.qweight, self.scale = _per_channel(weight)
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
         def forward(self, x):
             shape = x.shape
             rows = x.reshape(-1, self.in_features).float()
-            # symmetric per-row scale: a row's integers depend on that row alone
-            step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
-            q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
-            out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
+            if len(self.outliers):
+                out = _row_product(rows.index_select(1, self.outliers), self.outlier_qweight, self.outlier_scale)
+                out.add_(_row_product(rows.index_fill(1, self.outliers, 0.0), self.qweight, self.scale))
+            else:
+                out = _row_product(rows, self.qweight, self.scale)
             if self.bias is not None:
                 out.add_(self.bias)
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
 
+        def weight_rows(self, index):
+            """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
+            rows = self.qweight.index_select(1, index).t().float().mul_(self.scale.index_select(0, index)[:, None])
+            if len(self.outliers):
+                part = self.outlier_qweight.index_select(1, index).t().float()
+                rows.index_copy_(1, self.outliers, part.mul_(self.outlier_scale.index_select(0, index)[:, None]))
+            return rows
+
         def extra_repr(self) -> str:
-            return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+            return (f"in_features={self.in_features}, out_features={self.out_features}, int8, "
+                    f"{len(self.outliers)} outlier channels")
 
     return Int8Linear
 
 
-# Linear layers left in float32, by attribute name. The MLP's down projection reads the
-# product of two activations, whose rows have the widest range (a per-row int8 scale loses
-# most there): all layers in int8 put the shipped adapter's held-out perplexity 2.26% above
-# float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
-# SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
-# on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2%; so did holding its
-# weights in float16 (+2.04% in all; float32 +1.67%) or int8 with float32 products (+2.00%).
-KEEP_FLOAT = ("down_proj",)
+def _per_channel(weight):
+    """``weight`` (out, in) in int8 with one scale per output channel: ``(qweight (in, out), scale)``."""
+    import torch
+
+    scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    return torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous(), scale
 
 
-def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
+def _row_product(rows, qweight, scale):
+    """``rows @ W^T`` with ``rows`` quantised to int8 per row (symmetric: a row's integers
+    depend on that row alone) and ``W`` given as int8 ``qweight`` (in, out) and ``scale``."""
+    import torch
+
+    step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
+    q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
+    return torch_compat.int8_matmul(q, qweight).float().mul_(step).mul_(scale)
+
+
+# The text the outlier channels are found on: a paragraph of product copy in the chat
+# layout the engine prompts with (not the shipped adapter's training or held-out copy).
+CALIBRATION_TEXT = """<|im_start|>system
+You write product copy for an outdoor gear brand.<|im_end|>
+<|im_start|>user
+Write the product description for Summit Trail Lantern.
+Features: Three brightness levels, USB-C charging, Folds flat
+Materials: aluminum, polycarbonate
+Weight: 9 oz<|im_end|>
+<|im_start|>assistant
+Light for the hours after the sun goes. The Summit Trail Lantern throws a warm, even glow across the whole \
+table, steps down to a quiet night light, and folds flat into a side pocket when the morning comes. Charge it \
+from the car on the drive in; a full battery lasts three long evenings on the low setting. Aluminum and \
+polycarbonate, 9 ounces, built for rain, dust and the odd drop onto rocks.<|im_end|>
+"""
+
+
+# Linear layers left in float32, by attribute name: none since the outlier channels
+# (OUTLIERS). Before them the MLP's down projection was kept float32 (+1.67% instead of
+# +2.26%; SmoothQuant-style smoothing, float16 or weight-only int8 there did not help).
+KEEP_FLOAT: tuple[str, ...] = ()
+
+
+def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count: int = OUTLIERS) -> dict:
+    """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
+    largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
+
+    Built during one float forward pass: a layer is copied as soon as it has run, and its
+    float weight's pages dropped then (the pass never holds the whole float model resident).
+    Fixed once per loaded model, so every call and every row uses the same channels
+    (channels found per call would make a row's result depend on its batch). Layers named in
+    ``keep``, LoRA's side layers and layers too narrow to pick from are left out.
+    """
+    import torch
+
+    side = {id(m) for m in lora_side_layers(model)}
+    built, hooks = {}, []
+
+    def copy(layer, args, out):
+        seen = args[0].reshape(-1, layer.in_features).abs().amax(0).float()
+        built[id(layer)] = int8_linear_class()(layer, seen.topk(count).indices.sort().values.cpu())
+        _drop_pages(layer.weight, model, owner=layer)
+
+    for name, layer in model.named_modules():
+        if type(layer) is torch.nn.Linear and id(layer) not in side and name.rsplit(".", 1)[-1] not in keep \
+                and layer.in_features > 2 * count:
+            hooks.append(layer.register_forward_hook(copy))
+    try:
+        with torch.inference_mode():
+            model(input_ids=tokenizer(CALIBRATION_TEXT, return_tensors="pt")["input_ids"].to(model.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return built
+
+
+def quantise_int8(model, tokenizer=None, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
-    returns how many.
+    returns how many. With ``tokenizer``, each layer's outlier channels are found first
+    (:func:`calibrated_int8`); without, none are kept apart.
 
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
@@ -139,7 +232,11 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """
     import torch
 
-    int8 = int8_linear_class()
+    built = calibrated_int8(model, tokenizer, keep) if tokenizer is not None else {}
+
+    def int8(layer):
+        return built.get(id(layer)) or int8_linear_class()(layer)
+
     count, side = 0, set()
     if getattr(model, "peft_config", None):  # a PeftModel with unmerged (per-row) adapters
 
@@ -184,8 +281,7 @@ def int8_embedding_class():
         import torch
 
         class Int8Embedding(torch.nn.Module):
-            """Token ``t``'s vector: column ``t`` of the head's int8 weights times its scale
-            (exactly the output head's own dequantised row)."""
+            """Token ``t``'s vector: the output head's own dequantised row ``t``."""
 
             def __init__(self, head):
                 super().__init__()
@@ -193,21 +289,20 @@ def int8_embedding_class():
 
             def forward(self, ids):
                 head = self.head[0]
-                flat = ids.reshape(-1)
-                rows = head.qweight.index_select(1, flat).t().float().mul_(head.scale.index_select(0, flat)[:, None])
-                return rows.reshape(*ids.shape, head.in_features)
+                return head.weight_rows(ids.reshape(-1)).reshape(*ids.shape, head.in_features)
 
         _INT8_EMBEDDING = Int8Embedding
     return _INT8_EMBEDDING
 
 
-def _drop_pages(weight, model) -> None:
+def _drop_pages(weight, model, owner=None) -> None:
     """Give the memory pages that only ``weight`` (now quantised) uses back to the system.
 
     The weights are mapped from the model file, and their pages stay resident until the
     whole mapping goes; without this, quantising would briefly hold every float32 page and
     every int8 copy (the load's peak). Skipped for a weight the model still uses (the
-    embedding an output head is tied to) and off Linux.
+    embedding an output head is tied to; ``owner``, the layer the weight belongs to, does
+    not count as a user: it is being replaced) and off Linux.
     """
     import ctypes
     import mmap
@@ -218,7 +313,8 @@ def _drop_pages(weight, model) -> None:
     if not weight.is_contiguous():
         return
     start, size = weight.data_ptr(), weight.numel() * weight.element_size()
-    for other in [*model.parameters(), *model.buffers()]:
+    held = [t for m in model.modules() if m is not owner for t in [*m.parameters(False), *m.buffers(False)]]
+    for other in held:
         begin = other.data_ptr()
         if begin < start + size and start < begin + other.numel() * other.element_size():
             return  # still in use (a tied embedding)
