@@ -133,7 +133,9 @@ def _int8_linear_class():
 
         def weight_rows(self, index):
             """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
-            rows = self.qweight.index_select(1, index).t().float().mul_(self.scale.index_select(0, index)[:, None])
+            # contiguous: reductions over a transposed view (the next norm's) would depend on the row count
+            rows = self.qweight.index_select(1, index).t().float().contiguous()
+            rows.mul_(self.scale.index_select(0, index)[:, None])
             if len(self.outliers):
                 part = self.outlier_qweight.index_select(1, index).t().float()
                 rows.index_copy_(1, self.outliers, part.mul_(self.outlier_scale.index_select(0, index)[:, None]))
