@@ -19,11 +19,11 @@ output is then independent of its batch neighbours up to floating-point differen
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
 measured on the default model most 64-token texts did diverge somewhere when the batch
-split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
-quantises each row on its own and multiplies in exact integers, but the float32 parts'
-last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
-changed batch split changes texts as in bf16 (tiny test model: it does not; the float16
-KV cache of int8 engines rounds every key and value alike, wherever the batch put it). The same
+split changed. In int8 (:mod:`stylegen.generation.precision`) there are none: every linear
+layer quantises each row on its own and multiplies in exact integers, and the row cache's
+attention (:mod:`stylegen.generation.rowcache`) lays keys out by position and reduces in
+shapes that do not depend on the batch, so a row's text is the same alone and in any batch
+(measured on the default model: docs/SCALE.md). The same
 requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations

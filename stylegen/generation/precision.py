@@ -2,16 +2,18 @@
 
 ``dtype`` (brand.yaml ``model.dtype``) is ``auto``, ``float32``, ``bfloat16`` or ``int8``:
 
-* ``int8``: the linear layers (attention, the MLP's gate and up projections and the output
-  head; not the MLP's down projection (:data:`KEEP_FLOAT`), norms or a LoRA side path)
-  hold int8 weights with one float32 scale per output channel, and quantise their input
-  *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
-  (:func:`stylegen.compat.torch.int8_matmul`); a tied input embedding reads the int8 head's
-  rows (:func:`int8_embedding_class`) and the engine's KV cache is float16
-  (:func:`cache_dtype`). Every linear layer's output row depends on its own input row
-  alone and the same seed gives the same text; on the real model a row's text still
-  changes with its batch neighbours (float32 parts' last bits cross int8 rounding
-  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged
+* ``int8``: every linear layer (attention, MLP and the output head; not the norms or a LoRA
+  side path) holds int8 weights with one float32 scale per output channel, and quantises its
+  input *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
+  (:func:`stylegen.compat.torch.int8_matmul`); the :data:`OUTLIERS` input channels of
+  largest magnitude, calibrated once per load on a paragraph of product copy
+  (:func:`calibrated_int8`), go through a second small int8 product with their own scales.
+  A tied input embedding reads the int8 head's rows (:func:`int8_embedding_class`) and the
+  engine's KV cache is float16 (:func:`cache_dtype`). Every linear layer's output row
+  depends on its own input row alone, the engine's attention reduces in fixed shapes
+  (:mod:`stylegen.generation.rowcache`), so the same seed gives the same text and a row's
+  text does not depend on its batch neighbours (real model: 6 of 6 texts the same alone and
+  in a batch: docs/SCALE.md). A LoRA adapter is merged
   into the float32 weights before quantising (single-adapter engines); with per-row
   adapters it stays an unquantised float32 side path next to the int8 base layer
   (:func:`stylegen.compat.peft.replace_base_layers`).
