@@ -165,7 +165,7 @@ def test_row_cache_decoding_gives_each_row_its_solo_logits(tiny_model_dir):
             token = forced[:, step:step + 1]
     layers, _, rows, kv_heads, columns, dim = cache.buffer.shape
     longest = max(len(row) for row in ids) - 1 + 3  # every row's tokens at the columns of their positions
-    assert (rows, columns) == (len(ids), -(-longest // 64) * 64) and layout.prefix > 0
+    assert (rows, columns) == (len(ids), -(-longest // 16) * 16) and layout.prefix > 0
     assert cache.nbytes() == 4 * layers * 2 * kv_heads * dim * rows * columns
 
 

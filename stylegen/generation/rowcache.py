@@ -13,10 +13,10 @@ Batch independence (measured on this machine's float32 kernels, docs/SCALE.md): 
 product's result for one row or column changes with the product's shape (fewer than 6
 rows; a column count not a multiple of 16; the reduced dimension's length and where the
 terms sit in it). So attention here always has a row's keys at the columns of their
-positions, attends over a width rounded up to :data:`CHUNK` columns, reduces the value
-product in fixed chunks of :data:`CHUNK` keys (added in order: a chunk past a row's end
-adds exact zeros), divides by the softmax sum afterwards (summed over the same
-16-multiple width) and gives a prefill pass at least two query tokens. With int8 linear
+positions, attends over a width rounded up to :data:`ALIGN` columns, reduces the value
+product and the softmax sum in fixed chunks of :data:`CHUNK` keys (added in order: a chunk
+past a row's end adds exact zeros; the last one zero padded), divides by the sum afterwards
+and gives a prefill pass at least two query tokens. With int8 linear
 layers (exact per row), a row's text is then the same in any batch.
 
 :func:`row_attention` is registered with transformers as the attention implementation
@@ -30,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ATTENTION = "stylegen"
-CHUNK = 64  # keys per value product; attended widths are multiples of it
+ALIGN = 16  # attended widths are multiples of it: a product's columns then do not depend on their count
+CHUNK = 64  # keys per value product (the last one zero padded): its sum then does not depend on the width
 
 
 def _round_up(n: int) -> int:
-    return -(-n // CHUNK) * CHUNK
+    return -(-n // ALIGN) * ALIGN
 
 
 @dataclass
@@ -56,7 +57,7 @@ class RowCache:
     buffer: object = None  # (layers, 2, rows, kv_heads, capacity, dim)
 
     def capacity(self) -> int:
-        """Columns per row: the longest prompt and the budget, rounded up to :data:`CHUNK`."""
+        """Columns per row: the longest prompt and the budget, rounded up to :data:`ALIGN`."""
         return _round_up(self.prefix + max(self.spans) + self.budget)
 
     def allocate(self, layers: int, kv_heads: int, head_dim: int, dtype, device=None) -> "RowCache":
@@ -97,7 +98,7 @@ class RowCache:
 
 def _causal(rows: int, width: int, spans: list[int], prefix: int):
     """Additive mask ``(rows, 1, width, keys)`` of a prefill pass over ``width`` tokens after
-    ``prefix`` columns (``keys`` = their sum rounded up to :data:`CHUNK`): the prefix visible,
+    ``prefix`` columns (``keys`` = their sum rounded up to :data:`ALIGN`): the prefix visible,
     then causal over the row's real tokens (its first ``spans[i]``); a padding position sees
     itself only, so its (unused) output stays finite."""
     import torch
@@ -183,12 +184,19 @@ def _attend(q, keys, values, mask, group: int, scaling: float):
     scores = torch.matmul(q, keys.transpose(-1, -2)).float().mul_(scaling)
     scores = scores.view(rows, kv_heads, group, queries // group, width).add_(mask.unsqueeze(1))
     weights = torch.exp(scores.sub_(scores.amax(dim=-1, keepdim=True)))
-    total = weights.sum(dim=-1, keepdim=True).view(rows, kv_heads, queries, 1)
     weights = weights.to(q.dtype).view(rows, kv_heads, queries, width)
-    out = torch.matmul(weights[..., :CHUNK], values[:, :, :CHUNK])
-    for start in range(CHUNK, width, CHUNK):  # in order: the same sum for a row in any batch
-        out += torch.matmul(weights[..., start:start + CHUNK], values[:, :, start:start + CHUNK])
-    return out.div_(total.to(out.dtype))
+    out = total = None
+    for start in range(0, width, CHUNK):  # in order: the same sums for a row in any batch
+        part, vals = weights[..., start:start + CHUNK], values[:, :, start:start + CHUNK]
+        if part.shape[-1] < CHUNK:  # always CHUNK keys: another length, another summation order
+            part = torch.nn.functional.pad(part, (0, CHUNK - part.shape[-1]))
+            vals = torch.nn.functional.pad(vals, (0, 0, 0, CHUNK - vals.shape[2]))
+        if out is None:
+            out, total = torch.matmul(part, vals), part.sum(dim=-1, keepdim=True)
+        else:
+            out.add_(torch.matmul(part, vals))
+            total.add_(part.sum(dim=-1, keepdim=True))
+    return out.div_(total)
 
 
 def kv_shape(config, dtype) -> tuple:
