@@ -38,7 +38,7 @@ from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, ro
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
 from stylegen.generation.precision import cache_dtype, choose_precision, describe_precision, quantise_int8, trim_heap
-from stylegen.generation.rowcache import ATTENTION, RowCache, kv_shape, row_attention
+from stylegen.generation.rowcache import ATTENTION, ATTENTION_KERNEL, RowCache, kv_shape, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -300,7 +300,7 @@ class TransformersEngine(Engine):
     def describe(self) -> dict:
         """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
         ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`),
-        the dtype the ``kv_cache`` is held in."""
+        the dtype the ``kv_cache`` is held in, and the ``attention`` that reads it."""
         import torch
 
 
@@ -308,7 +308,8 @@ class TransformersEngine(Engine):
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         info = {k: v for k, v in self.info.items() if k != "precision_note"}
         return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
-                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size,
+                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "attention": ATTENTION_KERNEL,
+                "batch_size": self.batch_size,
                 "workers": self.workers, "threads": torch.get_num_threads(),
                 **info, **extra}
 

@@ -115,9 +115,10 @@ def _int8_linear_class():
             self.register_buffer("outlier_scale", None)
             if len(picked):
                 self.outlier_qweight, self.outlier_scale = _per_channel(weight[:, picked])
-                weight = weight.index_fill(1, picked, 0.0)
             # stored (in, out): the layout the int8 product takes its right operand in
-            self.qweight, self.scale = _per_channel(weight)
+            qweight, scale = _per_channel(weight, picked if len(picked) else None)
+            self.register_buffer("qweight", qweight)
+            self.register_buffer("scale", scale)
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
@@ -150,12 +151,22 @@ def _int8_linear_class():
     return Int8Linear
 
 
-def _per_channel(weight):
-    """``weight`` (out, in) in int8 with one scale per output channel: ``(qweight (in, out), scale)``."""
+def _per_channel(weight, zeroed=None, rows: int = 4096):
+    """``weight`` (out, in) in int8 with one scale per output channel: ``(qweight (in, out),
+    scale)``; input channels ``zeroed`` (outliers, held apart) count as zeros. Done ``rows``
+    output channels at a time: an output head's temporaries stay ~10 MB, not 3 x 113 MB."""
     import torch
 
-    scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-    return torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous(), scale
+    qweight = torch.empty(weight.shape[1], weight.shape[0], dtype=torch.int8)
+    scale = torch.empty(weight.shape[0])
+    for start in range(0, weight.shape[0], rows):
+        part = weight[start:start + rows].float()
+        if zeroed is not None:
+            part = part.index_fill(1, zeroed, 0.0)
+        step = part.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        qweight[:, start:start + rows] = torch.round(part / step[:, None]).to(torch.int8).t()
+        scale[start:start + rows] = step
+    return qweight, scale
 
 
 def _row_product(rows, qweight, scale):

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 ATTENTION = "stylegen"
 ALIGN = 16  # attended widths are multiples of it: a product's columns then do not depend on their count
 CHUNK = 64  # keys per value product (the last one zero padded): its sum then does not depend on the width
+ATTENTION_KERNEL = (f"row cache by position, widths aligned to {ALIGN}, value products and softmax sums in "
+                    f"{CHUNK}-key chunks (batch-independent)")
 
 
 def _round_up(n: int) -> int:
