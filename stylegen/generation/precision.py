@@ -17,8 +17,9 @@
   into the float32 weights before quantising (single-adapter engines); with per-row
   adapters it stays an unquantised float32 side path next to the int8 base layer
   (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.84-2.05x
-  float32's tokens/s, 1.66-1.71x per CPU-second, peak RSS 940-956 MB: docs/SCALE.md);
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.68x float32's
+  tokens/s, 1.70x per CPU-second, 2.3x llama-server's, peak RSS 924 MB; held-out perplexity
+  +0.82%: docs/SCALE.md);
   bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
   branch, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
@@ -37,7 +38,7 @@ from stylegen import models
 from stylegen.compat import torch as torch_compat
 
 # Input channels per linear layer kept out of its main int8 product (Int8Linear; :func:`calibrated_int8`): with 8,
-# the shipped adapter's held-out perplexity is +0.63% above float32 (KL 0.0084 nats/token)
+# the shipped adapter's held-out perplexity is +0.63-0.82% above float32 (KL 0.0084 nats/token)
 # with every linear layer in int8; without them +2.34% (KL 0.032); 16 measured no better
 # (+0.97%, KL 0.0077). docs/SCALE.md.
 OUTLIERS = 8
