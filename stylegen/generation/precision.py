@@ -123,17 +123,30 @@ def _int8_linear_class():
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
+        share = None  # an InputShare: layers reading the same tensor quantise it once (q/k/v, gate/up)
+
         def forward(self, x):
             shape = x.shape
-            rows = x.reshape(-1, self.in_features).float()
-            if len(self.outliers):
-                out = _row_product(rows.index_select(1, self.outliers), self.outlier_qweight, self.outlier_scale)
-                out.add_(_row_product(rows.index_fill(1, self.outliers, 0.0), self.qweight, self.scale))
-            else:
-                out = _row_product(rows, self.qweight, self.scale)
+            quantised = self.share.take(x) if self.share is not None else None
+            if quantised is None:
+                quantised = self.quantise(x.reshape(-1, self.in_features).float())
+                if self.share is not None:
+                    self.share.put(x, quantised)
+            (q, step), outlying = quantised
+            out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
+            if outlying is not None:
+                q, step = outlying
+                out.add_(torch_compat.int8_matmul(q, self.outlier_qweight).float().mul_(step).mul_(self.outlier_scale))
             if self.bias is not None:
                 out.add_(self.bias)
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+        def quantise(self, rows):
+            """``rows`` (float32) as int8 per row with their steps: ``((q, step), the outlier
+            channels' (q, step) or None)``; the outlier channels count as zeros in the main part."""
+            if not len(self.outliers):
+                return _per_row(rows), None
+            return _per_row(rows.index_fill(1, self.outliers, 0.0)), _per_row(rows.index_select(1, self.outliers))
 
         def weight_rows(self, index):
             """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
@@ -170,14 +183,38 @@ def _per_channel(weight, zeroed=None, rows: int = 4096):
     return qweight, scale
 
 
-def _row_product(rows, qweight, scale):
-    """``rows @ W^T`` with ``rows`` quantised to int8 per row (symmetric: a row's integers
-    depend on that row alone) and ``W`` given as int8 ``qweight`` (in, out) and ``scale``."""
+def _per_row(rows):
+    """``rows`` quantised to int8 symmetrically per row (a row's integers depend on that row
+    alone): ``(q, step)``, ``rows ~ q * step``."""
     import torch
 
     step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
-    q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
-    return torch_compat.int8_matmul(q, qweight).float().mul_(step).mul_(scale)
+    return torch.round(rows / step).clamp_(-127, 127).to(torch.int8), step
+
+
+class InputShare:
+    """The quantised input a group of int8 layers reads (q/k/v read one tensor, gate/up
+    another): the first layer called quantises it, the others take that, and the last one
+    lets it go (so no activation outlives its forward pass)."""
+
+    def __init__(self, members: int):
+        self.members = members
+        self.put(None, None)
+
+    def put(self, source, value) -> None:
+        """``value`` is ``source`` quantised; the group's other members will take it."""
+        self.source, self.value, self.left = source, value, self.members - 1
+
+    def take(self, source):
+        """The quantised ``source`` when this group holds it (None: quantise it here). The same
+        tensor object, held here so its id cannot be reused; the decoder never writes a normed
+        input in place between its projections (inference tensors keep no version counter)."""
+        if source is None or self.source is not source or self.left <= 0:
+            return None
+        value, self.left = self.value, self.left - 1
+        if not self.left:
+            self.put(None, None)
+        return value
 
 
 # The text the outlier channels are found on: a paragraph of product copy in the chat
@@ -207,6 +244,7 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
     largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
 
+    Layers called in turn on the same input tensor share one :class:`InputShare`.
     Built during one float forward pass: a layer is copied as soon as it has run, and its
     float weight's pages dropped then (the pass never holds the whole float model resident).
     Fixed once per loaded model, so every call and every row uses the same channels
@@ -216,12 +254,17 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     import torch
 
     side = {id(m) for m in lora_side_layers(model)}
-    built, hooks = {}, []
+    built, hooks, groups, last = {}, [], [], [None]
 
     def copy(layer, args, out):
         seen = args[0].reshape(-1, layer.in_features).abs().amax(0).float()
         built[id(layer)] = int8_linear_class()(layer, seen.topk(count).indices.sort().values.cpu())
         _drop_pages(layer.weight, model, owner=layer)
+        if args[0] is last[0]:  # called in turn on the same tensor: one group
+            groups[-1].append(built[id(layer)])
+        else:
+            groups.append([built[id(layer)]])
+        last[0] = args[0]
 
     for name, layer in model.named_modules():
         if type(layer) is torch.nn.Linear and id(layer) not in side and name.rsplit(".", 1)[-1] not in keep \
@@ -233,6 +276,11 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     finally:
         for hook in hooks:
             hook.remove()
+    for group in groups:
+        if len(group) > 1:
+            share = InputShare(len(group))
+            for layer in group:
+                layer.share = share
     return built
 
 
