@@ -164,9 +164,9 @@ def test_row_cache_decoding_gives_each_row_its_solo_logits(tiny_model_dir):
             torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
             token = forced[:, step:step + 1]
     layers, _, rows, kv_heads, columns, dim = cache.buffer.shape
-    assert (rows, columns) == (len(ids), layout.width - 1 - layout.prefix + 3)  # one buffer, no prefix copies
-    assert cache.prefix_len() == layout.prefix > 0
-    assert cache.nbytes() == 4 * layers * 2 * kv_heads * dim * (rows * columns + layout.prefix)
+    longest = max(len(row) for row in ids) - 1 + 3  # every row's tokens at the columns of their positions
+    assert (rows, columns) == (len(ids), -(-longest // 16) * 16) and layout.prefix > 0
+    assert cache.nbytes() == 4 * layers * 2 * kv_heads * dim * rows * columns
 
 
 def test_worker_threads_give_the_same_results(engine):

@@ -1,8 +1,8 @@
-"""The int8 engine (stylegen/generation/precision.py): a seed reproduces; on the tiny model a
-row's text does not depend on its batch neighbours, with one adapter or per-row adapters (the
-mechanism: per-row int8 activations, per-row seeds; on the real model float32 noise crosses
-int8 rounding boundaries, see precision.py); the float32 fallback with a message; scoring with
-each prompt prefilled once."""
+"""The int8 engine (stylegen/generation/precision.py): a seed reproduces and a row's text does
+not depend on its batch neighbours, with one adapter or per-row adapters (the mechanism: per-row
+int8 activations with calibrated outlier channels, exact integer products, rowcache.py's
+fixed-shape attention, per-row seeds; the real model in the slow test); the float32 fallback with
+a message; scoring with each prompt prefilled once."""
 from __future__ import annotations
 
 import pytest
@@ -55,10 +55,11 @@ def test_int8_engine_reproduces_per_seed_and_ignores_batch_neighbours(int8_engin
 def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     int8 = int8_linear_class()
     layers = [m for m in int8_engine.model.modules() if isinstance(m, int8)]
-    assert len(layers) == 2 * 6 + 1  # 2 blocks x (q, k, v, o, gate, up) + the output head; down_proj float
+    assert len(layers) == 2 * 7 + 1  # 2 blocks x (q, k, v, o, gate, up, down) + the output head
+    assert all(len(m.outliers) == 8 for m in layers if m.in_features > 16)  # calibrated outlier channels
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
-    assert described["kv_cache"] == "float16"
+    assert described["kv_cache"] == "float16" and "batch-independent" in described["attention"]
 
 
 def test_int8_linear_rows_are_exactly_independent_and_close_to_float():
@@ -115,12 +116,13 @@ def test_int8_with_per_row_adapters_keeps_lora_in_float_and_rows_independent(tin
     assert by_adapter[0] != by_adapter[1]  # each adapter changed the text
 
 
-def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_dir):
+def test_quantise_int8_quantises_every_linear_layer_unless_told_and_reads_the_embedding_from_the_head(
+        tiny_model_dir):
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    assert quantise_int8(model) == 13
+    assert quantise_int8(model, keep=("down_proj",)) == 13
     assert [n for n, m in model.named_modules() if type(m) is torch.nn.Linear] == \
         ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
     assert quantise_int8(model, keep=()) == 2
@@ -131,6 +133,59 @@ def test_quantise_int8_keeps_the_down_projection_float_unless_told(tiny_model_di
     ids = torch.tensor([[1, 5, 9, 42]])
     torch.testing.assert_close(embed(ids)[0, 2], head.qweight[:, 9].float() * head.scale[9], rtol=0, atol=0)
     assert not [p for p in model.parameters() if p.shape[0] == model.config.vocab_size]
+    # with a tokenizer, outlier channels are calibrated; the embedding puts them back in place
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    weight = model.get_output_embeddings().weight.detach().clone()
+    assert quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir)) == 15
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    assert len(head.outliers) == 8
+    torch.testing.assert_close(embed(ids)[0], weight[ids[0]], rtol=0, atol=weight.abs().max().item() / 127)
+
+
+def test_layers_reading_one_input_quantise_it_once_with_the_same_result(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir))
+    block = model.model.layers[0]
+    attention, mlp = block.self_attn, block.mlp
+    assert attention.q_proj.share is attention.k_proj.share is attention.v_proj.share is not None
+    assert mlp.gate_proj.share is mlp.up_proj.share is not None and mlp.gate_proj.share is not attention.q_proj.share
+    assert attention.o_proj.share is None and mlp.down_proj.share is None
+    ids = torch.tensor([[1, 5, 9, 42, 7, 3]])
+    with torch.inference_mode():
+        shared = model(input_ids=ids).logits
+        calls = []
+        original = type(attention.q_proj).quantise
+        type(attention.q_proj).quantise = lambda self, rows: calls.append(self) or original(self, rows)
+        try:
+            model(input_ids=ids)
+            once = len(calls)
+            for layer in model.modules():
+                if hasattr(layer, "share"):
+                    layer.share = None
+            alone = model(input_ids=ids).logits
+        finally:
+            type(attention.q_proj).quantise = original
+    assert once == 2 * 4 + 1 and len(calls) == once + 2 * 7 + 1  # per block q/k/v once, o, gate/up once, down
+    assert torch.equal(shared, alone)
+
+
+def test_outlier_channels_are_kept_out_of_the_rows_scale_and_rows_stay_independent():
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    x = torch.randn(6, 64)
+    x[:, [3, 40]] *= 500  # massive activations in two channels, as after the real model's norms
+    ref = linear(x)
+    plain, split = int8_linear_class()(linear), int8_linear_class()(linear, torch.tensor([3, 40]))
+    error = [((layer(x) - ref).norm() / ref.norm()).item() for layer in (plain, split)]
+    assert error[1] < error[0] / 3 and error[1] < 0.005
+    out = split(x)
+    for i in range(6):
+        assert torch.equal(out[i], split(x[i:i + 1])[0])
 
 
 def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, tiny_model_dir, monkeypatch):
@@ -161,12 +216,13 @@ def test_scores_with_a_shared_prefix_in_chunks_equal_scores_alone(int8_engine, t
 
 
 @pytest.mark.slow
-def test_default_model_int8_engine_reproduces_the_same_requests_exactly():
-    """On the real model int8 is reproducible, not batch-independent (see precision.py)."""
-    engine = load_engine("smollm2-135m-instruct", dtype="int8", batch_size=4, threads=1)
-    reqs = _requests(engine)[:4]
+def test_default_model_int8_engine_reproduces_and_ignores_batch_neighbours():
+    """On the real model too (rowcache.py's fixed-shape attention, exact int8 products)."""
+    engine = load_engine("smollm2-135m-instruct", dtype="int8", batch_size=6, threads=1)
+    reqs = [GenRequest(**{**r.__dict__, "max_new_tokens": 48}) for r in _requests(engine)]
     first, second = engine.generate(reqs), engine.generate(reqs)
-    assert [r.text for r in first] == [r.text for r in second]
+    alone = [engine.generate([r])[0] for r in reqs]
+    assert [r.text for r in first] == [r.text for r in second] == [r.text for r in alone]
     assert all(r.text for r in first) and engine.describe()["weights"] == "int8"
     other = engine.generate([GenRequest(**{**reqs[0].__dict__, "seed": reqs[0].seed + 1})])[0]
     assert other.text != first[0].text

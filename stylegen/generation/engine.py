@@ -19,11 +19,11 @@ output is then independent of its batch neighbours up to floating-point differen
 the logits of differently shaped batches: in float32 they are far below sampling
 resolution; in bf16 one flipped draw is enough for the rest of a long text to diverge, and
 measured on the default model most 64-token texts did diverge somewhere when the batch
-split changed. In int8 (:mod:`stylegen.generation.precision`) every linear layer
-quantises each row on its own and multiplies in exact integers, but the float32 parts'
-last-bit differences sometimes cross an int8 rounding boundary, so on the real model a
-changed batch split changes texts as in bf16 (tiny test model: it does not; the float16
-KV cache of int8 engines rounds every key and value alike, wherever the batch put it). The same
+split changed. In int8 (:mod:`stylegen.generation.precision`) there are none: every linear
+layer quantises each row on its own and multiplies in exact integers, and the row cache's
+attention (:mod:`stylegen.generation.rowcache`) lays keys out by position and reduces in
+shapes that do not depend on the batch, so a row's text is the same alone and in any batch
+(measured on the default model: docs/SCALE.md). The same
 requests with the same settings always reproduce exactly, in every precision.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, ro
 from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
 from stylegen.generation.lexicon import TokenLexicon
 from stylegen.generation.precision import cache_dtype, choose_precision, describe_precision, quantise_int8, trim_heap
-from stylegen.generation.rowcache import ATTENTION, RowCache, kv_shape, row_attention
+from stylegen.generation.rowcache import ATTENTION, ATTENTION_KERNEL, RowCache, kv_shape, row_attention
 from stylegen.kit.prompts import render_prompt
 from stylegen.models import load_model
 from stylegen.training.adapter import check_adapter
@@ -306,7 +306,7 @@ class TransformersEngine(Engine):
     def describe(self) -> dict:
         """Settings for a run's manifest: ``dtype`` (of the model's float parameters), the
         ``weights`` precision and ``kernel`` that ran (:mod:`stylegen.generation.precision`),
-        the dtype the ``kv_cache`` is held in."""
+        the dtype the ``kv_cache`` is held in, and the ``attention`` that reads it."""
         import torch
 
 
@@ -314,7 +314,8 @@ class TransformersEngine(Engine):
         extra = {"adapters": dict(self.adapters)} if self.adapters else {}
         info = {k: v for k, v in self.info.items() if k != "precision_note"}
         return {"engine": self.name, "dtype": dtype, **describe_precision(self.model, self.info.get("precision_note")),
-                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "batch_size": self.batch_size,
+                "kv_cache": str(self.kv_shape[3]).replace("torch.", ""), "attention": ATTENTION_KERNEL,
+                "batch_size": self.batch_size,
                 "workers": self.workers, "threads": torch.get_num_threads(),
                 **info, **extra}
 
@@ -446,14 +447,14 @@ class TransformersEngine(Engine):
         import torch
 
         groups, group_of = _adapter_groups(names)
-        cache = RowCache(span=layout.width - 1 - layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
+        cache = RowCache(prefix=layout.prefix, spans=[layout.span(i) for i in range(len(layout.ids))],
                          budget=budget, group_of=group_of).allocate(*self.kv_shape, device=self.model.device)
         if layout.prefix:
             shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
             positions = torch.arange(layout.prefix).expand(len(groups), -1)
-            self._step(shared, positions, cache.prefix_step(layout.prefix), groups if names else None)
+            self._step(shared, positions, cache.prefix_step(), groups if names else None)
         for rows in layout.buckets():
-            ids, _, positions, span = layout.bucket_inputs(rows)
+            ids, positions, span = layout.bucket_rows(rows)
             if span:
                 self._step(ids, positions, cache.bucket_step(rows, span), [names[i] for i in rows] if names else None)
         return cache
@@ -605,6 +606,16 @@ class _Layout:
                 else:
                     self._buckets.append([i])
         return self._buckets
+
+    def bucket_rows(self, rows: list[int]):
+        """ids, position ids and span of one prefill bucket after the shared prefix, right
+        padded (the row cache lays tokens out by position: :mod:`stylegen.generation.rowcache`)."""
+        import torch
+
+        span = max(self.span(i) for i in rows)
+        ids = torch.tensor([self.ids[i][self.prefix:-1] + [self.pad_id] * (span - self.span(i)) for i in rows],
+                           dtype=torch.long)
+        return ids, (self.prefix + torch.arange(span)).expand(len(rows), -1), span
 
     def bucket_inputs(self, rows: list[int]):
         """ids, attention mask (prefix included), position ids and span of one prefill bucket."""
@@ -859,11 +870,12 @@ def load_inference_model(base_model: str, adapter: str | None = None, dtype: str
     return model, tokenizer
 
 
-def _precise(model, precision) -> dict:
-    """Quantise ``model`` when ``precision`` says int8; the engine's ``info`` about it."""
+def _precise(model, tokenizer, precision) -> dict:
+    """Quantise ``model`` when ``precision`` says int8 (outlier channels calibrated with
+    ``tokenizer``); the engine's ``info`` about it."""
 
     if precision.int8:
-        quantise_int8(model)
+        quantise_int8(model, tokenizer)
     return {"precision_note": precision.note} if precision.note else {}
 
 
@@ -880,7 +892,8 @@ def load_engine(base_model: str, adapter: str | None = None, dtype: str = "auto"
 
     precision = choose_precision(dtype)
     model, tokenizer = load_inference_model(base_model, adapter, precision.load_dtype, trust_remote_code)
-    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": str(adapter) if adapter else None,
+            **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info)
 
 
@@ -914,6 +927,6 @@ def load_multi_engine(base_model: str, adapters: dict[str, str | None], dtype: s
         for name, path in rest:
             model.load_adapter(path, adapter_name=name)
         model.eval()
-    info = {"base_model": base_model, "adapter": None, **_precise(model, precision)}
+    info = {"base_model": base_model, "adapter": None, **_precise(model, tokenizer, precision)}
     return TransformersEngine(model, tokenizer, batch_size=batch_size, threads=threads, workers=workers, info=info,
                               adapters=adapters)

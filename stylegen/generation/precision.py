@@ -2,21 +2,24 @@
 
 ``dtype`` (brand.yaml ``model.dtype``) is ``auto``, ``float32``, ``bfloat16`` or ``int8``:
 
-* ``int8``: the linear layers (attention, the MLP's gate and up projections and the output
-  head; not the MLP's down projection (:data:`KEEP_FLOAT`), norms or a LoRA side path)
-  hold int8 weights with one float32 scale per output channel, and quantise their input
-  *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
-  (:func:`stylegen.compat.torch.int8_matmul`); a tied input embedding reads the int8 head's
-  rows (:func:`int8_embedding_class`) and the engine's KV cache is float16
-  (:func:`cache_dtype`). Every linear layer's output row depends on its own input row
-  alone and the same seed gives the same text; on the real model a row's text still
-  changes with its batch neighbours (float32 parts' last bits cross int8 rounding
-  boundaries: docs/SCALE.md), on the tiny test model it does not. A LoRA adapter is merged
+* ``int8``: every linear layer (attention, MLP and the output head; not the norms or a LoRA
+  side path) holds int8 weights with one float32 scale per output channel, and quantises its
+  input *row by row* (one scale per token) before an exact int8 x int8 -> int32 product
+  (:func:`stylegen.compat.torch.int8_matmul`); the :data:`OUTLIERS` input channels of
+  largest magnitude, calibrated once per load on a paragraph of product copy
+  (:func:`calibrated_int8`), go through a second small int8 product with their own scales.
+  A tied input embedding reads the int8 head's rows (:func:`int8_embedding_class`) and the
+  engine's KV cache is float16 (:func:`cache_dtype`). Every linear layer's output row
+  depends on its own input row alone, the engine's attention reduces in fixed shapes
+  (:mod:`stylegen.generation.rowcache`), so the same seed gives the same text and a row's
+  text does not depend on its batch neighbours (real model: 6 of 6 texts the same alone and
+  in a batch: docs/SCALE.md). A LoRA adapter is merged
   into the float32 weights before quantising (single-adapter engines); with per-row
   adapters it stays an unquantised float32 side path next to the int8 base layer
   (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.84-2.05x
-  float32's tokens/s, 1.66-1.71x per CPU-second, peak RSS 940-956 MB: docs/SCALE.md);
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.70-1.71x
+  float32's tokens per CPU-second, 2.3-2.6x llama-server's, peak RSS 920-955 MB; held-out
+  perplexity +0.82%: docs/SCALE.md);
   bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
   branch, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
@@ -34,7 +37,13 @@ from stylegen.compat.peft import lora_side_layers, replace_base_layers
 from stylegen import models
 from stylegen.compat import torch as torch_compat
 
-INT8_KERNEL = "torch._int_mm (oneDNN), int8 weights per channel, activations per row"
+# Input channels per linear layer kept out of its main int8 product (Int8Linear; :func:`calibrated_int8`): with 8,
+# the shipped adapter's held-out perplexity is +0.63-0.82% above float32 (KL 0.0084 nats/token)
+# with every linear layer in int8; without them +2.34% (KL 0.032); 16 measured no better
+# (+0.97%, KL 0.0077). docs/SCALE.md.
+OUTLIERS = 8
+INT8_KERNEL = ("torch._int_mm (oneDNN), int8 weights per channel, activations per row, "
+               f"{OUTLIERS} calibrated outlier channels per layer in their own int8 product")
 
 
 @dataclass(frozen=True)
@@ -85,52 +94,200 @@ def int8_linear_class():
 def _int8_linear_class():
     import torch
 
-
     class Int8Linear(torch.nn.Module):
         """``y = x W^T + b`` with ``W`` in int8 (one scale per output channel) and ``x``
-        quantised to int8 per row at every call."""
+        quantised to int8 per row at every call.
 
-        def __init__(self, linear: torch.nn.Linear):
+        ``outliers`` (input channels, calibrated: :func:`calibrated_int8`) are taken out of
+        that product: their activations are up to 1,000x the others' (massive activations
+        after the norms and in the MLP), and one per-row scale stretched over them leaves
+        the other channels a few levels. They get a second, small int8 product with their
+        own per-row scale and their own weight scales; both products are exact integers, so
+        a row's output still depends on that row alone.
+        """
+
+        def __init__(self, linear: torch.nn.Linear, outliers=None):
             super().__init__()
             weight = linear.weight.detach().float()
-            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
             self.in_features, self.out_features = linear.in_features, linear.out_features
+            picked = torch.as_tensor([] if outliers is None else outliers, dtype=torch.long)
+            self.register_buffer("outliers", picked)
+            self.register_buffer("outlier_qweight", None)
+            self.register_buffer("outlier_scale", None)
+            if len(picked):
+                self.outlier_qweight, self.outlier_scale = _per_channel(weight[:, picked])
             # stored (in, out): the layout the int8 product takes its right operand in
-            self.register_buffer("qweight", torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous())
+            qweight, scale = _per_channel(weight, picked if len(picked) else None)
+            self.register_buffer("qweight", qweight)
             self.register_buffer("scale", scale)
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
+        share = None  # an InputShare: layers reading the same tensor quantise it once (q/k/v, gate/up)
+
         def forward(self, x):
             shape = x.shape
-            rows = x.reshape(-1, self.in_features).float()
-            # symmetric per-row scale: a row's integers depend on that row alone
-            step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
-            q = torch.round(rows / step).clamp_(-127, 127).to(torch.int8)
+            quantised = self.share.take(x) if self.share is not None else None
+            if quantised is None:
+                quantised = self.quantise(x.reshape(-1, self.in_features).float())
+                if self.share is not None:
+                    self.share.put(x, quantised)
+            (q, step), outlying = quantised
             out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
+            if outlying is not None:
+                q, step = outlying
+                out.add_(torch_compat.int8_matmul(q, self.outlier_qweight).float().mul_(step).mul_(self.outlier_scale))
             if self.bias is not None:
                 out.add_(self.bias)
             return out.to(x.dtype).reshape(*shape[:-1], self.out_features)
 
+        def quantise(self, rows):
+            """``rows`` (float32) as int8 per row with their steps: ``((q, step), the outlier
+            channels' (q, step) or None)``; the outlier channels count as zeros in the main part."""
+            if not len(self.outliers):
+                return _per_row(rows), None
+            return _per_row(rows.index_fill(1, self.outliers, 0.0)), _per_row(rows.index_select(1, self.outliers))
+
+        def weight_rows(self, index):
+            """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
+            # contiguous: reductions over a transposed view (the next norm's) would depend on the row count
+            rows = self.qweight.index_select(1, index).t().float().contiguous()
+            rows.mul_(self.scale.index_select(0, index)[:, None])
+            if len(self.outliers):
+                part = self.outlier_qweight.index_select(1, index).t().float()
+                rows.index_copy_(1, self.outliers, part.mul_(self.outlier_scale.index_select(0, index)[:, None]))
+            return rows
+
         def extra_repr(self) -> str:
-            return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+            return (f"in_features={self.in_features}, out_features={self.out_features}, int8, "
+                    f"{len(self.outliers)} outlier channels")
 
     return Int8Linear
 
 
-# Linear layers left in float32, by attribute name. The MLP's down projection reads the
-# product of two activations, whose rows have the widest range (a per-row int8 scale loses
-# most there): all layers in int8 put the shipped adapter's held-out perplexity 2.26% above
-# float32; keeping down_proj float 1.89% (the output head instead: 1.78%, at twice the cost).
-# SmoothQuant-style smoothing of the down projection's input (alpha 0.3, 0.5, 0.75, calibrated
-# on a paragraph of product copy) made it worse: +3.46%, +2.82%, +4.2%; so did holding its
-# weights in float16 (+2.04% in all; float32 +1.67%) or int8 with float32 products (+2.00%).
-KEEP_FLOAT = ("down_proj",)
+def _per_channel(weight, zeroed=None, rows: int = 4096):
+    """``weight`` (out, in) in int8 with one scale per output channel: ``(qweight (in, out),
+    scale)``; input channels ``zeroed`` (outliers, held apart) count as zeros. Done ``rows``
+    output channels at a time: an output head's temporaries stay ~10 MB, not 3 x 113 MB."""
+    import torch
+
+    qweight = torch.empty(weight.shape[1], weight.shape[0], dtype=torch.int8)
+    scale = torch.empty(weight.shape[0])
+    for start in range(0, weight.shape[0], rows):
+        part = weight[start:start + rows].float()
+        if zeroed is not None:
+            part = part.index_fill(1, zeroed, 0.0)
+        step = part.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        qweight[:, start:start + rows] = torch.round(part / step[:, None]).to(torch.int8).t()
+        scale[start:start + rows] = step
+    return qweight, scale
 
 
-def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
+def _per_row(rows):
+    """``rows`` quantised to int8 symmetrically per row (a row's integers depend on that row
+    alone): ``(q, step)``, ``rows ~ q * step``."""
+    import torch
+
+    step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
+    return torch.round(rows / step).clamp_(-127, 127).to(torch.int8), step
+
+
+class InputShare:
+    """The quantised input a group of int8 layers reads (q/k/v read one tensor, gate/up
+    another): the first layer called quantises it, the others take that, and the last one
+    lets it go (so no activation outlives its forward pass)."""
+
+    def __init__(self, members: int):
+        self.members = members
+        self.put(None, None)
+
+    def put(self, source, value) -> None:
+        """``value`` is ``source`` quantised; the group's other members will take it."""
+        self.source, self.value, self.left = source, value, self.members - 1
+
+    def take(self, source):
+        """The quantised ``source`` when this group holds it (None: quantise it here). The same
+        tensor object, held here so its id cannot be reused; the decoder never writes a normed
+        input in place between its projections (inference tensors keep no version counter)."""
+        if source is None or self.source is not source or self.left <= 0:
+            return None
+        value, self.left = self.value, self.left - 1
+        if not self.left:
+            self.put(None, None)
+        return value
+
+
+# The text the outlier channels are found on: a paragraph of product copy in the chat
+# layout the engine prompts with (not the shipped adapter's training or held-out copy).
+CALIBRATION_TEXT = """<|im_start|>system
+You write product copy for an outdoor gear brand.<|im_end|>
+<|im_start|>user
+Write the product description for Summit Trail Lantern.
+Features: Three brightness levels, USB-C charging, Folds flat
+Materials: aluminum, polycarbonate
+Weight: 9 oz<|im_end|>
+<|im_start|>assistant
+Light for the hours after the sun goes. The Summit Trail Lantern throws a warm, even glow across the whole \
+table, steps down to a quiet night light, and folds flat into a side pocket when the morning comes. Charge it \
+from the car on the drive in; a full battery lasts three long evenings on the low setting. Aluminum and \
+polycarbonate, 9 ounces, built for rain, dust and the odd drop onto rocks.<|im_end|>
+"""
+
+
+# Linear layers left in float32, by attribute name: none since the outlier channels
+# (OUTLIERS). Before them the MLP's down projection was kept float32 (+1.67% instead of
+# +2.26%; SmoothQuant-style smoothing, float16 or weight-only int8 there did not help).
+KEEP_FLOAT: tuple[str, ...] = ()
+
+
+def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count: int = OUTLIERS) -> dict:
+    """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
+    largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
+
+    Layers called in turn on the same input tensor share one :class:`InputShare`.
+    Built during one float forward pass: a layer is copied as soon as it has run, and its
+    float weight's pages dropped then (the pass never holds the whole float model resident).
+    Fixed once per loaded model, so every call and every row uses the same channels
+    (channels found per call would make a row's result depend on its batch). Layers named in
+    ``keep``, LoRA's side layers and layers too narrow to pick from are left out.
+    """
+    import torch
+
+    side = {id(m) for m in lora_side_layers(model)}
+    built, hooks, groups, last = {}, [], [], [None]
+
+    def copy(layer, args, out):
+        seen = args[0].reshape(-1, layer.in_features).abs().amax(0).float()
+        built[id(layer)] = int8_linear_class()(layer, seen.topk(count).indices.sort().values.cpu())
+        _drop_pages(layer.weight, model, owner=layer)
+        if args[0] is last[0]:  # called in turn on the same tensor: one group
+            groups[-1].append(built[id(layer)])
+        else:
+            groups.append([built[id(layer)]])
+        last[0] = args[0]
+
+    for name, layer in model.named_modules():
+        if type(layer) is torch.nn.Linear and id(layer) not in side and name.rsplit(".", 1)[-1] not in keep \
+                and layer.in_features > 2 * count:
+            hooks.append(layer.register_forward_hook(copy))
+    try:
+        with torch.inference_mode():
+            model(input_ids=tokenizer(CALIBRATION_TEXT, return_tensors="pt")["input_ids"].to(model.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for group in groups:
+        if len(group) > 1:
+            share = InputShare(len(group))
+            for layer in group:
+                layer.share = share
+    return built
+
+
+def quantise_int8(model, tokenizer=None, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
-    returns how many.
+    returns how many. With ``tokenizer``, each layer's outlier channels are found first
+    (:func:`calibrated_int8`); without, none are kept apart.
 
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
@@ -139,7 +296,11 @@ def quantise_int8(model, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """
     import torch
 
-    int8 = int8_linear_class()
+    built = calibrated_int8(model, tokenizer, keep) if tokenizer is not None else {}
+
+    def int8(layer):
+        return built.get(id(layer)) or int8_linear_class()(layer)
+
     count, side = 0, set()
     if getattr(model, "peft_config", None):  # a PeftModel with unmerged (per-row) adapters
 
@@ -184,8 +345,7 @@ def int8_embedding_class():
         import torch
 
         class Int8Embedding(torch.nn.Module):
-            """Token ``t``'s vector: column ``t`` of the head's int8 weights times its scale
-            (exactly the output head's own dequantised row)."""
+            """Token ``t``'s vector: the output head's own dequantised row ``t``."""
 
             def __init__(self, head):
                 super().__init__()
@@ -193,21 +353,20 @@ def int8_embedding_class():
 
             def forward(self, ids):
                 head = self.head[0]
-                flat = ids.reshape(-1)
-                rows = head.qweight.index_select(1, flat).t().float().mul_(head.scale.index_select(0, flat)[:, None])
-                return rows.reshape(*ids.shape, head.in_features)
+                return head.weight_rows(ids.reshape(-1)).reshape(*ids.shape, head.in_features)
 
         _INT8_EMBEDDING = Int8Embedding
     return _INT8_EMBEDDING
 
 
-def _drop_pages(weight, model) -> None:
+def _drop_pages(weight, model, owner=None) -> None:
     """Give the memory pages that only ``weight`` (now quantised) uses back to the system.
 
     The weights are mapped from the model file, and their pages stay resident until the
     whole mapping goes; without this, quantising would briefly hold every float32 page and
     every int8 copy (the load's peak). Skipped for a weight the model still uses (the
-    embedding an output head is tied to) and off Linux.
+    embedding an output head is tied to; ``owner``, the layer the weight belongs to, does
+    not count as a user: it is being replaced) and off Linux.
     """
     import ctypes
     import mmap
@@ -218,7 +377,8 @@ def _drop_pages(weight, model) -> None:
     if not weight.is_contiguous():
         return
     start, size = weight.data_ptr(), weight.numel() * weight.element_size()
-    for other in [*model.parameters(), *model.buffers()]:
+    held = [t for m in model.modules() if m is not owner for t in [*m.parameters(False), *m.buffers(False)]]
+    for other in held:
         begin = other.data_ptr()
         if begin < start + size and start < begin + other.numel() * other.element_size():
             return  # still in use (a tied embedding)
