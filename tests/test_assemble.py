@@ -63,6 +63,14 @@ def test_golden_pot_set():
         "- Holds 2.5 L and weighs 18.4 oz"]
 
 
+def test_a_negative_feature_stands_alone():
+    """"It has no moving parts and a simmer ring" reads as having neither."""
+    stove = {"name": "Spark Alcohol Stove", "category": "Stoves", "features": ["no moving parts", "simmer ring"],
+             "materials": ["brass"], "weight": "2.5 oz"}
+    assert A.assembled_completion(stove, "description", "text", 0) == (
+        "The Spark Alcohol Stove weighs 2.5 oz. It has a simmer ring. It has no moving parts. It is made with brass.")
+
+
 def test_golden_tent_and_shirt():
     assert A.assembled_completion(TENT, "description", "text", 0) == (
         "The Cairnfold Tent weighs 58.0 oz. It has a mesh inner, two vestibules, two doors and six aluminum"

@@ -388,6 +388,9 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
     """The features: noun phrases gathered into one or two "has" sentences, verb phrases
     and clauses each their own sentence."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind == "np"]
+    # "It has no moving parts and a simmer ring" reads as having neither: a negative stands alone
+    negatives = [n for n in nps if n.lower().startswith("no ")]
+    nps = [n for n in nps if n not in negatives]
     out = [_identity_sentence(p.core, i > 0) for i, p in enumerate(q for q in sheet.phrases if q.kind == "identity")]
     adjectives = [a.strip() for p in sheet.phrases if p.kind == "adj" for a in re.split(r",(?![^(]*\))", p.core)]
     if adjectives:  # "It is single-breasted and fully lined."
@@ -400,6 +403,7 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
         if rest:
             out.append(_sentence(f"There is also {join_list(rest)}" if len(rest) == 1 and not
                                  rest[0].endswith("s") else f"It also has {join_list(rest)}"))
+    out += [_sentence(f"It has {n}") for n in negatives]
     pronoun = ["It", f"The {sheet.noun}"]
     for i, p in enumerate(p for p in sheet.phrases if p.kind in ("vp", "clause", "included", "passive")):
         if p.kind == "passive":
