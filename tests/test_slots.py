@@ -77,16 +77,23 @@ def test_catalog_braces_are_data_not_slots():
     assert fill.text == "The Poles {weight} weighs 9 oz."
 
 
+def slotted_brand(tmp_path, **generation):
+    """The test kit with a slotted description, reading the sample's approved copy (the
+    material vocabulary a slotted task is checked against)."""
+    brand = make_brand(tmp_path, slots=["description"], **generation)
+    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
+    data["training"]["data"] = str(ROOT / "training_data/approved")
+    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return brand
+
+
 def test_generate_fills_slots_and_rejects_unfillable(tmp_path, monkeypatch):
     """The night: round 1 writes a slot the row cannot fill and a number; round 2 ships filled."""
     from click.testing import CliRunner
 
     from stylegen.cli import cli
 
-    brand = make_brand(tmp_path, slots=["description"], lexicon="category")
-    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
-    data["training"]["data"] = str(ROOT / "training_data/approved")
-    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    brand = slotted_brand(tmp_path, lexicon="category")
     catalog = write_csv(tmp_path / "cat.csv", [product("A", name="Crag Mug")])
     answers = {"description": ["The {name} holds {capacity} and keeps 12 hours of heat.",
                                "The {name} weighs {weight}. It folds flat and packs small, so it rides in a lid."]}
@@ -136,10 +143,7 @@ def test_a_row_whose_every_candidate_has_an_unfilled_slot_is_quarantined(tmp_pat
 
     from stylegen.cli import cli
 
-    brand = make_brand(tmp_path, slots=["description"], max_attempts=2)
-    data = yaml.safe_load((brand / "brand.yaml").read_text(encoding="utf-8"))
-    data["training"]["data"] = str(ROOT / "training_data/approved")
-    (brand / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    brand = slotted_brand(tmp_path, max_attempts=2)
     catalog = write_csv(tmp_path / "cat.csv", [product("A", name="Crag Mug")])
     wrong = "The {name} weighs {weight}. Its {feature:lid} folds flat and packs small, so it rides in a lid."
 

@@ -24,19 +24,20 @@ from stylegen.generation.assemble import shape_of, variants
 from stylegen.generation.engine import load_engine, load_multi_engine
 from stylegen.generation.ledger import brand_row_key, FinishedRow
 from stylegen.generation.lexicon import build_lexicon, NO_DIGITS
-from stylegen.generation.phrasebook import brand_compositions, phrasebook_path, role_list, Vocabulary
+from stylegen.generation.phrasebook import brand_compositions, phrasebook_path, Vocabulary
 from stylegen.generation.pool import RequestPool
 from stylegen.generation.retrieval import ExampleIndex
 from stylegen.generation.runfile import BrandRun, RunFile, slug
 from stylegen.generation.settings import GenerateOptions, RunSettings, run_settings
-from stylegen.generation.slots import available_slots, fill_slots, SLOT_WORDS, SlotFill, SlotGrammar
+from stylegen.generation.slots import (available_slots, fill_slots, own_materials, SLOT_WORDS, SlotFill,
+                                      SlotGrammar)
 from stylegen.generation.vllm_engine import import_vllm, VLLMEngine
 from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
 from stylegen.kit.roles import facts_by_role
 from stylegen.models import resolve_model
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
-from stylegen.validation.corpus import fold, letter_words, load_corpus
+from stylegen.validation.corpus import fold, load_corpus
 from stylegen.validation.validator import Validator
 
 # Builds a request's chat messages from (task, catalog row, corrective note or None).
@@ -71,9 +72,7 @@ class RunInputs:
         words = self.lexicon.words_for(row.facts)
         if task not in self.settings.slots:
             return words
-        own = {fold(w) for m in role_list(facts_by_role(row.facts, self.brand.catalog), "materials")
-               for w in letter_words(m)}
-        banned = self.slot_vocabulary.materials - own
+        banned = self.slot_vocabulary.materials - own_materials(facts_by_role(row.facts, self.brand.catalog))
         return frozenset(w for w in words if fold(w) not in banned) | SLOT_WORDS | {NO_DIGITS}
 
     @cached_property

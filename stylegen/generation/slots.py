@@ -84,9 +84,13 @@ def fill_slots(text: str, facts: dict, vocab: Vocabulary, catalog=None) -> SlotF
     if row.plural:  # "The {name} keeps" said of "Ridge Poles": the verb after the name agrees
         text = re.sub(rf"(\{{name\}}) {SINGULAR_VERB}\b", lambda m: f"{m.group(1)} {plural_verb(m.group(2))}", text)
     filled = _BRACE.sub(put, text)
-    own = frozenset(fold(w) for m in role_list(role_facts, "materials") for w in words(m))
-    outside = unslotted_words(_BRACE.sub(" ", text), vocab, own)
+    outside = unslotted_words(_BRACE.sub(" ", text), vocab, own_materials(role_facts))
     return SlotFill(agree(filled, row.plural), tuple(unfilled), tuple(outside))
+
+
+def own_materials(role_facts: dict) -> frozenset[str]:
+    """The folded words of a row's own materials: the ones it may state outside a slot."""
+    return frozenset(fold(w) for m in role_list(role_facts, "materials") for w in words(m))
 
 
 def available_slots(facts: dict, catalog=None) -> list[str]:
@@ -121,8 +125,8 @@ class SlotGrammar:
 
     After an opening brace only the rest of one of ``slots`` can follow (a feature slot not
     used yet), and a closing brace only ends such a slot; outside a slot a token that opens
-    a brace must start one. The
-    engine's sampler asks :meth:`step` at each position of a row that carries a grammar.
+    a brace must start one. The engine's sampler asks :meth:`step` at each position of a row
+    that carries a grammar.
 
     Args:
         tokenizer: the engine's tokenizer.

@@ -185,10 +185,10 @@ def _candidates(lane: Lane, jobs: list[Job], results) -> tuple[list, float]:
         outcome = checked[slot]
         value = outcome.record.fields.get(job.task)
         # a slot the row cannot fill, or a number written outside a slot, keeps it from shipping
-        unslotted = fill.findings(states[job.row_id].row.id, job.task) if fill is not None else []
+        slot_findings = fill.findings(states[job.row_id].row.id, job.task) if fill is not None else []
         out.append(Candidate(
             attempt=job.attempt(settings.candidates), round=job.round, value=value, text=res.text,
-            findings=unslotted + [f for f in outcome.findings if task_of(f.field, settings.tasks) == job.task],
+            findings=slot_findings + [f for f in outcome.findings if task_of(f.field, settings.tasks) == job.task],
             fixes=[fx for fx in outcome.fixes if task_of(fx.field, settings.tasks) == job.task],
             quality=quality_score(field_text(value), facts_by_role(states[job.row_id].row.facts, brand.catalog),
                                   getattr(res, "mean_logprob", None))))
