@@ -43,7 +43,7 @@ from stylegen.evaluation.measures import field_measures, field_texts_of, voice_a
 from stylegen.generation.ledger import LEDGER_FILE, Ledger  # noqa: E402
 from stylegen.generation.run import GenerateOptions, run_generate  # noqa: E402
 from stylegen.kit.brand import load_brand  # noqa: E402
-from stylegen.kit.roles import facts_by_role  # noqa: E402
+from stylegen.validation.cadence import fact_positions, MIN_STATED  # noqa: E402
 from stylegen.validation.corpus import load_corpus  # noqa: E402
 from stylegen.validation.records import Record  # noqa: E402
 from stylegen.validation.rules import load_rules  # noqa: E402
@@ -54,9 +54,7 @@ BASELINE = {"generation": {"feedback": True, "max_attempts": 3, "candidates": 1,
                            "temperature": 0.7, "top_p": 0.9, "assemble": [],
                            "fallback": "model"}, "off": NEW_CHECKS}
 GEN_KEYS = ("temperature", "top_p", "repetition_penalty", "max_attempts", "candidates", "feedback", "fixes",
-            "batch_size", "lexicon", "assemble", "fallback", "compose", "examples", "slots")
-# Where each kind of fact sits in a text (0 first, 1 last), for the brand's order of things.
-ORDER_KINDS = ("use", "capacity", "weight", "features", "materials", "colors", "care")
+            "batch_size", "lexicon", "assemble", "fallback", "compose", "examples", "slots", "cadence")
 
 
 def brand_copy(tmp: Path, kit: Path, generation: dict, off: tuple) -> Path:
@@ -131,7 +129,22 @@ def voice_figures(run_dir: Path, brand, approved: list) -> dict:
         out[task] = field_measures(mine, theirs, brand.catalog)
         out[task]["traits"] = {"accepted": traits(mine, task, brand.catalog),
                                "approved": traits(theirs, task, brand.catalog)}
+        out[task]["order_agreement"] = order_agreement(out[task]["traits"])
     return out
+
+
+def order_agreement(both: dict) -> float | None:
+    """Spearman's rank correlation of where the accepted copy and the approved copy put each
+    kind of fact they both state (1: the brand's order; None: fewer than 3 kinds in common)."""
+    from scipy.stats import spearmanr
+
+    if not both["accepted"] or not both["approved"]:
+        return None
+    mine, theirs = both["accepted"]["fact_position"], both["approved"]["fact_position"]
+    kinds = sorted(set(mine) & set(theirs))
+    if len(kinds) < 3:
+        return None
+    return round(float(spearmanr([mine[k] for k in kinds], [theirs[k] for k in kinds]).statistic), 2)
 
 
 def traits(texts: list, task: str, catalog) -> dict | None:
@@ -151,19 +164,10 @@ def traits(texts: list, task: str, catalog) -> dict | None:
 
 
 def fact_order(texts: list, catalog) -> dict:
-    """Per kind of fact: the mean position (0-1) of its first mention in texts that state it."""
-    seen: dict[str, list[float]] = {}
-    for t in texts:
-        facts = facts_by_role(t.facts, catalog) if t.facts else {}
-        lower = t.text.lower()
-        for kind in ORDER_KINDS:
-            values = facts.get(kind) or []
-            values = values if isinstance(values, list) else [values]
-            hits = [lower.find(str(v).lower()) for v in values if str(v).strip()]
-            hits = [h for h in hits if h >= 0]
-            if hits:
-                seen.setdefault(kind, []).append(min(hits) / max(1, len(lower)))
-    return {k: round(sum(v) / len(v), 2) for k, v in seen.items()}
+    """Per kind of fact: the mean position (0-1) of its first mention in the texts that state
+    it (kinds stated in at least ``MIN_STATED`` texts, as the assembler reads the brand's order)."""
+    seen = fact_positions([(t.text, t.facts) for t in texts], catalog)
+    return {k: round(sum(v) / len(v), 2) for k, v in seen.items() if len(v) >= MIN_STATED}
 
 
 def catalog_facts(run_dir: Path, brand) -> dict:

@@ -182,7 +182,7 @@ def test_compose_setting_alternates_compositions_with_the_plain_frames(tmp_path)
     inputs = RunInputs(brand, run_settings(brand, GenerateOptions(brand=str(kit), catalog="c.csv")), [])
     row = CatalogRow(id="R-1", facts=ROW, line=2)
     texts = inputs.assembled_texts(row, "description")
-    plain = variants(ROW, "description", "text", brand.generation.candidates)
+    plain = variants(ROW, "description", "text", brand.generation.candidates, cadence=inputs.cadence("description"))
     assert texts[0].startswith("You pack a lunch and a spare layer, and the Scree Daypack takes all of it.")
     assert texts[1] == plain[0]  # compositions and frames alternate: a round takes both
     assert [t for t in texts if t in plain] == plain  # the frames stay in the list: nothing gets worse

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from stylegen.catalog.rows import copied_name
 from stylegen.kit.prompts import LIST_MARKER, fact_text
 from stylegen.kit.roles import facts_by_role
+from stylegen.validation.cadence import Cadence
 from stylegen.validation.nlp import parse
 
 _INCLUDED = re.compile(r"^(?P<item>.+?)\s+included$", re.IGNORECASE)
@@ -361,9 +362,11 @@ def _noun(name: str) -> str:
 # --- descriptions ----------------------------------------------------------------------------
 
 
-def lead(sheet: FactSheet, variant: int) -> str:
-    """The opening sentence: the name with its capacity and weight, when the facts have them."""
-    weight, capacity = sheet.values.get("weight"), sheet.values.get("capacity")
+def lead(sheet: FactSheet, variant: int, only: str | None = None) -> str:
+    """The opening sentence: the name with its capacity and weight, when the facts have them
+    (``only``: ``"capacity"`` or ``"weight"``, the one number a sentence of its own states)."""
+    weight = sheet.values.get("weight") if only in (None, "weight") else None
+    capacity = sheet.values.get("capacity") if only in (None, "capacity") else None
     holds = _holds(capacity) if capacity else None
     if holds and weight:
         frames = [f"The {sheet.name} {holds} and weighs {weight}", f"At {weight}, the {sheet.name} {holds}"]
@@ -384,9 +387,9 @@ def _holds(capacity: str) -> str:
     return f"holds {capacity}" if _VOLUME.match(capacity) else f"has a capacity of {capacity}"
 
 
-def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
+def feature_sentences(sheet: FactSheet, variant: int, you: bool = False) -> list[str]:
     """The features: noun phrases gathered into one or two "has" sentences, verb phrases
-    and clauses each their own sentence."""
+    and clauses each their own sentence (``you``: the list is what "you get", in every variant)."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind == "np"]
     # "It has no moving parts and a simmer ring" reads as having neither: a negative stands alone
     negatives = [n for n in nps if n.lower().startswith("no ")]
@@ -399,7 +402,7 @@ def feature_sentences(sheet: FactSheet, variant: int) -> list[str]:
     if nps:
         first, rest = (nps[:3], nps[3:]) if len(nps) > 4 else (nps, [])
         frames = [f"It has {join_list(first)}", f"You get {join_list(first)}"]
-        out.append(_sentence(frames[variant % len(frames)]))
+        out.append(_sentence(frames[1 if you else variant % len(frames)]))
         if rest:
             out.append(_sentence(f"There is also {join_list(rest)}" if len(rest) == 1 and not
                                  rest[0].endswith("s") else f"It also has {join_list(rest)}"))
@@ -453,6 +456,14 @@ def _needs_article(material: str) -> bool:
 def detail_sentences(sheet: FactSheet, variant: int, brief: bool = False) -> list[str]:
     """Dimensions, colors, use and certifications, each in one sentence where present
     (``brief``: no colours and no use)."""
+    out = dimension_sentences(sheet)
+    if not brief:
+        out += [s for s in (color_sentence(sheet, variant), use_sentence(sheet, variant)) if s]
+    return out + cert_sentences(sheet)
+
+
+def dimension_sentences(sheet: FactSheet) -> list[str]:
+    """"The floor measures 108 x 60 in." for the dimensions and each size among the details."""
     out = []
     for dims in [sheet.values.get("dimensions")] + [p.core for p in sheet.phrases if p.kind == "size"]:
         if not dims:
@@ -460,17 +471,29 @@ def detail_sentences(sheet: FactSheet, variant: int, brief: bool = False) -> lis
         m = _DIM_TAIL.match(dims)
         part = m.group("part").lower() if m else ""
         out.append(_sentence(f"The {part} measures {m.group('size')}" if part in _DIM_PARTS else f"It measures {dims}"))
-    colors = [] if brief else sheet.lists.get("colors", [])
-    if colors:
-        out.append(_sentence(f"It comes in {join_list(colors)}" if variant % 2 == 0
-                             else f"Pick {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}"))
-    use = "" if brief else use_text(sheet)
-    if use:
-        out.append(_sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}"))
-    certs = sheet.lists.get("certifications", [])
-    for cert in certs:
-        out.append(_sentence(_cert_text(cert)))
     return out
+
+
+def color_sentence(sheet: FactSheet, variant: int) -> str:
+    """"It comes in Ember and Slate." ("" without colours)."""
+    colors = sheet.lists.get("colors", [])
+    if not colors:
+        return ""
+    return _sentence(f"It comes in {join_list(colors)}" if variant % 2 == 0
+                     else f"Pick {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}")
+
+
+def use_sentence(sheet: FactSheet, variant: int) -> str:
+    """"It is built for day hikes." ("" without a use)."""
+    use = use_text(sheet)
+    if not use:
+        return ""
+    return _sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}")
+
+
+def cert_sentences(sheet: FactSheet) -> list[str]:
+    """One sentence per certification."""
+    return [_sentence(_cert_text(cert)) for cert in sheet.lists.get("certifications", [])]
 
 
 def use_text(sheet: FactSheet) -> str:
@@ -499,17 +522,93 @@ def care_sentence(sheet: FactSheet) -> str:
     return " ".join(_sentence(c) for c in care if c.strip())
 
 
-def description(sheet: FactSheet, variant: int) -> str:
+def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) -> str:
     """A description: lead, features, materials, details, care. Variants from 2 on are
     brief (no colours, no use): a brand whose copy is short gets a text its length bounds
-    accept, and the ranking still prefers the full one where both pass (it covers more facts)."""
-    details = detail_sentences(sheet, variant, brief=variant >= 2)
-    parts = [p for p in [lead(sheet, variant), *feature_sentences(sheet, variant), material_sentence(sheet, variant),
-                         *details, care_sentence(sheet)] if p]
+    accept, and the ranking still prefers the full one where both pass (it covers more facts).
+
+    With the brand's ``cadence`` (:func:`~stylegen.validation.cadence.brand_cadence`) the
+    facts come in the order the brand's own copy states them, the features are what "you
+    get" where the brand talks to its reader, and short sentences about the product join up
+    to the brand's sentence length (never below its usual number of sentences).
+    """
+    parts = [p for kind in _section_order(sheet, cadence) for p in _section(sheet, kind, variant, cadence) if p]
     if parts and not parts[0].startswith(f"The {sheet.name}") and not parts[0].startswith("At "):
-        parts[0] = _name_first(parts[0], sheet.name)  # the first sentence names the product
-    text = " ".join(parts)
-    return _plural(text, sheet) if is_plural_name(sheet.name) else text
+        parts[0] = _name_first(parts[0], sheet)  # the first sentence names the product
+    if is_plural_name(sheet.name):
+        parts = [_plural(p, sheet) for p in parts]
+    return " ".join(flow(parts, cadence, sheet) if cadence else parts)
+
+
+# Where each part of a description sits without the brand's cadence: numbers first, care last.
+PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "features": 0.3, "materials": 0.45, "dimensions": 0.55,
+               "colors": 0.65, "use": 0.75, "certifications": 0.85, "care": 0.95}
+_NOT_FIRST = ("care", "certifications")  # an instruction or a label cannot carry the product's name
+
+
+def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:
+    """The description's parts in order; capacity and weight side by side share the lead."""
+    kinds = sorted(PLAIN_ORDER, key=lambda k: cadence.position(k, PLAIN_ORDER[k]) if cadence else PLAIN_ORDER[k])
+    while kinds[0] in _NOT_FIRST:
+        kinds.append(kinds.pop(0))
+    i, j = sorted((kinds.index("capacity"), kinds.index("weight")))
+    if j == i + 1:
+        kinds[i:j + 1] = ["numbers"]
+    return kinds
+
+
+def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None) -> list[str]:
+    brief = variant >= 2
+    if kind in ("numbers", "capacity", "weight"):  # past the first sentence, the name is "it"
+        text = lead(sheet, variant, None if kind == "numbers" else kind)
+        return [re.sub(rf"^The {re.escape(sheet.name)} ", "It ", text) if cadence else text]
+    if kind == "features":
+        return feature_sentences(sheet, variant, you=bool(cadence and cadence.you >= YOU_SHARE))
+    one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
+           "colors": lambda: "" if brief else color_sentence(sheet, variant),
+           "use": lambda: "" if brief else use_sentence(sheet, variant)}
+    if kind in one:
+        return [one[kind]()]
+    return dimension_sentences(sheet) if kind == "dimensions" else cert_sentences(sheet)
+
+
+# A brand whose copy says "you" in this share of its sentences or more gets its features as
+# what "you get" (Kettle & Cairn: 27% of description sentences; the plain frames: 4%).
+YOU_SHARE = 0.15
+_SUBJECTS = ("It ", "They ")
+
+
+def flow(parts: list[str], cadence: Cadence, sheet: FactSheet) -> list[str]:
+    """Short sentences about the product joined to the brand's sentence length: "It weighs
+    2.2 oz. It comes in Lichen." -> "It weighs 2.2 oz and comes in Lichen." A sentence joins
+    the one before while that one is shorter than the brand's median sentence, the two stay
+    within its 90th percentile, and the text keeps the brand's usual number of sentences."""
+    _, median, longest = cadence.words
+    joins_left = len(parts) - max(3, cadence.per_text[0])
+    out: list[str] = []
+    fresh = False  # out[-1] is one sentence as framed (a joined pair takes no third)
+    for part in parts:
+        joined = _joined(out[-1], part, sheet) if fresh and joins_left > 0 else None
+        if joined and len(out[-1].split()) < median and len(joined.split()) <= longest:
+            out[-1], joins_left, fresh = joined, joins_left - 1, False
+        else:
+            out.append(part)
+            fresh = True
+    return out
+
+
+def _joined(first: str, second: str, sheet: FactSheet) -> str | None:
+    """The two sentences as one, or None where they do not join (the second does not open
+    with "It"/"They", or the first is not about the product as a whole)."""
+    subject = next((s for s in _SUBJECTS if second.startswith(s)), None)
+    if subject is None or not first.endswith("."):
+        return None
+    product = first.startswith(_SUBJECTS + (f"The {sheet.name} ", f"The {sheet.noun} ", "At "))
+    if not product:  # "The floor measures ..., and it": "it" would be the floor
+        return None
+    if " and " not in first:  # the same subject: "It weighs 2.2 oz and comes in Lichen."
+        return f"{first[:-1]} and {second[len(subject):]}"
+    return f"{first[:-1]}, and {second[0].lower()}{second[1:]}"
 
 
 def is_plural_name(name: str) -> bool:
@@ -536,8 +635,11 @@ def _plural(text: str, sheet: FactSheet) -> str:
     return text
 
 
-def _name_first(sentence: str, name: str) -> str:
-    for opener, named in (("It ", f"The {name} "), ("You get ", f"The {name} comes with ")):
+def _name_first(sentence: str, sheet: FactSheet) -> str:
+    name = sheet.name
+    for opener, named in (("It ", f"The {name} "), ("You get ", f"The {name} comes with "),
+                          ("We made it ", f"We made the {name} "), ("Pick ", f"The {name} comes in "),
+                          (f"The {sheet.noun} ", f"The {name} ")):
         if sentence.startswith(opener):
             return named + sentence[len(opener):]
     return f"The {name}: {sentence[0].lower()}{sentence[1:]}"
@@ -634,34 +736,35 @@ def shape_of(task: str, kind: str) -> str:
 
 
 def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet: FactSheet | None = None,
-                         catalog=None) -> str:
+                         catalog=None, cadence: Cadence | None = None) -> str:
     """The text of variant ``variant`` of ``task`` for a row, as a model completion would read.
 
     List tasks come back one ``- item`` per line, so :func:`parse_completion` reads
     assembled and generated text the same way. ``catalog`` (``brand.catalog``) gives the
-    facts' roles; None reads the fact names as role names.
+    facts' roles; None reads the fact names as role names. ``cadence`` (the brand's, of
+    this task) shapes prose (:func:`description`).
     """
     sheet = sheet or fact_sheet(facts, catalog)
     shape = shape_of(task, kind)
     if shape == "list":
         return "\n".join(LIST_MARKER + item for item in bullets(sheet))  # one frame set: no variants
-    return meta(sheet) if shape == "meta" else description(sheet, variant)
+    return meta(sheet) if shape == "meta" else description(sheet, variant, cadence)
 
 
-def variants(facts: dict, task: str, kind: str, count: int, catalog=None) -> list[str]:
+def variants(facts: dict, task: str, kind: str, count: int, catalog=None, cadence: Cadence | None = None) -> list[str]:
     """Up to ``count`` distinct assembled texts of ``task`` (fewer when the frames run out),
     cached for the rows in flight: the pool counts them, the run loop takes them by index.
-    ``catalog`` (``brand.catalog``) gives the facts' roles."""
-    return list(_cached_variants(_facts_key(facts_by_role(facts, catalog)), task, kind, count))
+    ``catalog`` (``brand.catalog``) gives the facts' roles; ``cadence`` shapes prose."""
+    return list(_cached_variants(_facts_key(facts_by_role(facts, catalog)), task, kind, count, cadence))
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_variants(key: str, task: str, kind: str, count: int) -> tuple[str, ...]:
+def _cached_variants(key: str, task: str, kind: str, count: int, cadence: Cadence | None) -> tuple[str, ...]:
     facts = json.loads(key)
     sheet = _cached_sheet(key)
     seen: dict[str, None] = {}
     for v in range(max(1, count) * 2):
-        seen.setdefault(assembled_completion(facts, task, kind, v, sheet), None)
+        seen.setdefault(assembled_completion(facts, task, kind, v, sheet, cadence=cadence), None)
         if len(seen) >= count:
             break
     return tuple(seen)

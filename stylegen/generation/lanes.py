@@ -36,6 +36,7 @@ from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
 from stylegen.kit.roles import facts_by_role
 from stylegen.models import resolve_model
+from stylegen.validation.cadence import brand_cadence, Cadence
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
 from stylegen.validation.corpus import fold, load_corpus
 from stylegen.validation.validator import Validator
@@ -93,6 +94,10 @@ class RunInputs:
             return None
         return fill_slots(text, row.facts, self.slot_vocabulary, self.brand.catalog)
 
+    def cadence(self, task: str) -> Cadence | None:
+        """The brand's cadence of ``task`` (generation.cadence ``brand``; None: the plain frames)."""
+        return brand_cadence(self.brand, task) if self.settings.cadence == "brand" else None
+
     @cached_property
     def examples(self) -> ExampleIndex:
         """The brand's approved copy to draw few-shot examples from (built on first use)."""
@@ -115,7 +120,8 @@ class RunInputs:
         compositions all fail still has the frames that passed before).
         """
         kind = self.settings.tasks[task].kind
-        plain = variants(row.facts, task, kind, self.settings.candidates, catalog=self.brand.catalog)
+        plain = variants(row.facts, task, kind, self.settings.candidates, catalog=self.brand.catalog,
+                         cadence=self.cadence(task))
         if task not in self.settings.compose or shape_of(task, kind) != "prose":
             return plain
         facts = facts_by_role(row.facts, self.brand.catalog)

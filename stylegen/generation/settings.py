@@ -18,7 +18,7 @@ from stylegen.errors import ConfigError
 # which text a row gets. Batch size, progress bars and limits do not.
 IDENTITY_KEYS = ("brand_fingerprint", "catalog_sha256", "base_model", "adapter_sha256", "seed", "max_attempts",
                  "candidates", "feedback", "fixes", "tasks", "sampling", "lexicon",
-                 "assemble", "fallback", "compose", "examples", "slots")
+                 "assemble", "fallback", "compose", "examples", "slots", "cadence")
 
 
 @dataclass
@@ -102,6 +102,7 @@ class RunSettings:
     compose: tuple[str, ...] = ()  # generation.compose: tasks whose assembled copy includes phrasebook compositions
     examples: int = 0  # generation.examples: few-shot turns of the brand's copy of similar products
     slots: tuple[str, ...] = ()  # generation.slots: tasks the model writes with slots, filled from the facts
+    cadence: str = "plain"  # generation.cadence: assembled prose in the brand's cadence, or the plain frames
     catalog: str = ""
     catalog_sha256: str = ""
     adapter: str | None = None
@@ -139,7 +140,8 @@ _MISSING = object()
 # Identity keys added after run directories already existed: an old directory's stored
 # identity lacks them, which is fine when the run keeps the old behaviour.
 _ADDED_DEFAULTS = {"candidates": 1, "feedback": True, "fixes": False, "lexicon": "open", "assemble": [],
-                   "fallback": "model", "compose": [], "examples": 0, "slots": []}
+                   "fallback": "model", "compose": [], "examples": 0, "slots": [],
+                   "cadence": "plain"}
 
 
 def run_settings(brand, options: GenerateOptions) -> RunSettings:
@@ -167,7 +169,7 @@ def run_settings(brand, options: GenerateOptions) -> RunSettings:
         feedback=gen.feedback, fixes=gen.fixes, lexicon=gen.lexicon,
         assemble=tuple(t for t in brand.tasks if t in gen.assemble), fallback=gen.fallback,
         compose=tuple(t for t in brand.tasks if t in gen.compose), examples=gen.examples,
-        slots=tuple(t for t in brand.tasks if t in gen.slots),
+        slots=tuple(t for t in brand.tasks if t in gen.slots), cadence=gen.cadence,
         tasks={name: TaskSpec(t.prompt, t.kind, t.max_new_tokens) for name, t in brand.tasks.items()},
         limit=options.limit, max_reject_rate=options.max_reject_rate)
     _check_ranges(settings)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylegen.validation.checks.degenerate import FUNCTION_WORDS
+from stylegen.validation.cadence import ME, percentile, person_words, SENTENCE_END, spread, VOICE_WORD, WE, YOU
 from stylegen.validation.claims import ClaimTerm
 from stylegen.validation.grounding import FactIndex, term_claims
 from stylegen.validation.quantities import read_quantities
@@ -30,12 +31,6 @@ _NOT_CLAIMS = ("name", "title", "category", "type", "color", "colour", "size", "
                "made_in", "origin", "country", "price", "sku", "weight", "dimension", "capacity", "inseam", "length")
 _MAX_PHRASE_WORDS = 3
 _MAX_SUPPORTERS = 4
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile of ``values`` by the nearest-rank method."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.floor(q * (len(ordered) - 1) + 0.5)))]
 
 
 @dataclass
@@ -252,12 +247,7 @@ def _dictionary_compound(word: str, is_english_word) -> bool:
 
 # --- voice ------------------------------------------------------------------------------
 
-VOICE_WORD = re.compile(r"[a-z](?:[a-z'-]*[a-z])?", re.IGNORECASE)
 VOICE_MIN_TEXTS = 10  # fewer texts give no stable share: the placeholder stays
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+")
-_YOU = frozenset({"you", "your", "yours", "yourself", "yourselves", "you'll", "you're", "you've", "you'd"})
-_WE = frozenset({"we", "our", "ours", "us", "ourselves", "we're", "we've", "we'll"})
-_I = frozenset({"i", "my", "me", "mine", "myself", "i'm", "i've", "i'll", "i'd"})
 _OPENERS = ("a question to the reader", "a command", "the product's name", 'the reader ("you")', "a scene or a claim")
 _NAME_LEAD = frozenset({"the", "this", "these", "our", "meet"})
 _PRIOR = 1000.0  # pseudo-count of the log-odds prior (the pooled counts, scaled to this)
@@ -324,27 +314,19 @@ def draft_voice(texts: list[str], all_texts: list[str], names: set[str], task: s
     texts = [t for t in texts if t.strip()]
     if len(texts) < VOICE_MIN_TEXTS:
         return None
-    sentences = [_SENTENCE_END.split(t.strip()) for t in texts]
+    sentences = [SENTENCE_END.split(t.strip()) for t in texts]
     flat = [s for group in sentences for s in group if VOICE_WORD.search(s)]
     lengths = [len(s.split()) for s in flat]
     counts = [len(group) for group in sentences]
-    person = {key: sum(bool(words & _person_words(s)) for s in flat) / len(flat)
-              for key, words in (("you", _YOU), ("we", _WE), ("i", _I))}
-    draft = VoiceDraft(task, len(texts), len(flat), person, _spread(lengths), _spread(counts),
+    person = {key: sum(bool(words & person_words(s)) for s in flat) / len(flat)
+              for key, words in (("you", YOU), ("we", WE), ("i", ME))}
+    draft = VoiceDraft(task, len(texts), len(flat), person, spread(lengths), spread(counts),
                        _openers([group[0] for group in sentences], names, nlp))
     reference = load_voice_reference()
     draft.favoured = favoured_words(all_texts, reference, names)
     draft.never = never_used(all_texts, reference)
     draft.reference_texts, draft.copy_texts = reference["texts"], len(all_texts)
     return draft
-
-
-def _person_words(sentence: str) -> set[str]:
-    return {w.lower().replace("\u2019", "'") for w in VOICE_WORD.findall(sentence.replace("\u2019", "'"))}
-
-
-def _spread(values: list[int]) -> tuple[int, int, int]:
-    return tuple(int(percentile(values, q)) for q in (.1, .5, .9))
 
 
 def _openers(first: list[str], names: set[str], nlp) -> list[tuple[str, float]]:
@@ -364,7 +346,7 @@ def _opener(sentence: str, doc, names: set[str]) -> str:
     lead = words[1:3] if words and words[0] in _NAME_LEAD else words[:2]
     if names and any(w in names for w in lead):
         return _OPENERS[2]
-    if _YOU & set(words):
+    if YOU & set(words):
         return _OPENERS[3]
     return _OPENERS[4]
 
@@ -400,7 +382,7 @@ def favoured_words(texts: list[str], reference: dict, names: set[str]) -> list[t
     scored = []
     for word, y in count.items():
         if used_in[word] < floor or len(word) < 3 or word in FUNCTION_WORDS or word in names \
-                or word in _YOU | _WE | _I:
+                or word in YOU | WE | ME:
             continue
         r = ref.get(word, (0, 0, "X"))[1]
         prior = _PRIOR * (y + r) / (n + m)

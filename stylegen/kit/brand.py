@@ -190,6 +190,9 @@ class GenerationSettings:
     # fact values, filled from the row's facts (stylegen.generation.slots; issue 21,
     # approach 3); the adapter must be trained on slotted copy (benchmarks/slot_kit.py)
     slots: list[str] = field(default_factory=list)
+    # assembled prose in the brand's cadence (stylegen.validation.cadence: its fact order,
+    # its "you", its sentence length, measured on the approved copy), or the plain frames
+    cadence: Literal["brand", "plain"] = "brand"
 
 
 @dataclass
