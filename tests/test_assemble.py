@@ -42,7 +42,8 @@ def test_feature_phrases_are_classified_for_their_frames():
 @pytest.mark.parametrize("np,expected", [
     ("front stretch pocket", "a front stretch pocket"), ("adjustable hood", "an adjustable hood"),
     ("two doors", "two doors"), ("measuring marks inside", "measuring marks inside"),
-    ("padded shoulder straps", "padded shoulder straps"), ("USB-C charging", "USB-C charging"),
+    ("padded shoulder straps", "padded shoulder straps"), ("USB-C charging", "USB-C charging"), ("reflectivity", "reflectivity"), ("utility pocket", "a utility pocket"),
+    ("unlined hood", "an unlined hood"),
     ("20 LEDs on a 10 ft cord", "20 LEDs on a 10 ft cord")])
 def test_articles(np, expected):
     assert A.with_article(np) == expected

@@ -116,3 +116,17 @@ def test_a_night_writes_in_the_brands_cadence_unless_told_plain(tmp_path):
     assert plain.startswith("The Flint Pot Set holds 2.5 L and weighs 18.4 oz.")
     assert "You get two nesting pots and folding handles" in shaped
     assert shaped.index("18.4 oz") > shaped.index("stainless steel")  # the brand states weight late
+
+
+def test_what_the_product_is_opens_and_stands_alone():
+    sweatshirt = {"name": "Mach Street Sweatshirt", "features": ["Navy heather crewneck sweatshirt", "zip hand pockets"],
+                  "materials": ["wool"], "colors": ["Black", "Blue"], "use": "cool days"}
+    text = A.description(A.fact_sheet(sweatshirt), 0, BRANDLIKE)
+    # first whatever the brand's order, and never joined: a fix that drops it drops nothing else
+    assert text.startswith("The Mach Street Sweatshirt is a navy heather crewneck sweatshirt. It is built for")
+
+
+def test_a_part_of_the_product_opening_takes_its_name():
+    strap = {"name": "Sprite Yoga Strap", "features": ["100% cotton"], "weight": "3 oz"}
+    late = Cadence(40, 0.3, (5, 11, 20), (3, 5, 6), (("weight", 0.9),))
+    assert A.description(A.fact_sheet(strap), 0, late).startswith("The Sprite Yoga Strap's fabric is 100% cotton.")

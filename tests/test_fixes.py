@@ -261,3 +261,15 @@ def test_a_dropped_opening_sentence_hands_the_products_name_to_the_next(brand, v
     [outcome] = fix_records(validator, [record])
     assert outcome.record.fields["description"] == "The Cairnfold Bivy " + BIVY_REST
     assert [(f.rule, f.action) for f in outcome.fixes] == [("KettleCairn.Grounded", "drop_sentence")]
+
+
+def test_a_dropped_opening_sentence_names_the_products_part_or_noun_that_follows(brand, validator):
+    """"Its lining ..." and "The bivy ..." after a dropped opening take the name; "The floor
+    ..." (a part named by its own noun) stays as it is."""
+    bad = "The Cairnfold Bivy is waterproof and weighs around 60 pounds. "
+    for rest, expected in (("Its frame " + BIVY_REST, "The Cairnfold Bivy's frame " + BIVY_REST),
+                           ("The bivy " + BIVY_REST, "The Cairnfold Bivy " + BIVY_REST),
+                           ("The floor " + BIVY_REST, "The floor " + BIVY_REST)):
+        record = Record(id="D-11", fields={"description": bad + rest}, facts=BIVY)
+        [outcome] = fix_records(validator, [record])
+        assert outcome.record.fields["description"].startswith(expected)

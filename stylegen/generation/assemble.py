@@ -34,7 +34,9 @@ _VOLUME = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*(?:l|ml|liters?|litres?|fl oz|gal)\
 _PEOPLE = re.compile(r"^\s*(\d+)[ -]?(?:person|people|p)\s*$", re.IGNORECASE)
 _DIM_TAIL = re.compile(r"^(?P<size>.*\d.*?\b(?:in|cm|mm|ft|m))\s+(?P<part>[a-z][a-z ]*)$", re.IGNORECASE)
 _STATE_WORDS = re.compile(r"(?:-free|approved|certified|recycled|organic)$", re.IGNORECASE)
-_MASS_SUFFIXES = ("ing", "tion", "wear", "ware")
+_MASS_SUFFIXES = ("ing", "tion", "wear", "ware", "ivity", "ability")  # "reflectivity", not "a reflectivity"
+# a vowel letter read as a consonant: "a utility pocket", "a unique fit", "a one-piece frame"
+_YOU_SOUND = re.compile(r"(?:uni(?!n)|us[aeiu]|uti|ur[aeiou]|eu|one\b|one-)", re.IGNORECASE)
 _COUNT_ING = {"ring", "string", "spring", "sling", "wing", "swing", "ceiling", "awning", "fitting", "opening",
               "coating", "lining", "casing", "housing", "setting"}
 _TRAILERS = {"inside", "outside", "included", "only", "too", "throughout"}  # words after a feature's head noun
@@ -222,7 +224,7 @@ def with_article(np: str) -> str:
     mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
     if any(_is_plural(h) for h in head.split("/")) or mass:  # "ribbed cuffs/collar"
         return np
-    article = "an" if first[0] in "aeiou" else "a"
+    article = "an" if first[0] in "aeiou" and not _YOU_SOUND.match(first) else "a"
     return f"{article} {np}"
 
 
@@ -372,8 +374,8 @@ def lead(sheet: FactSheet, variant: int, only: str | None = None) -> str:
         frames = [f"The {sheet.name} {holds} and weighs {weight}", f"At {weight}, the {sheet.name} {holds}"]
     elif holds:
         frames = [f"The {sheet.name} {holds}"]
-    elif weight:
-        frames = [f"The {sheet.name} weighs {weight}", f"The {sheet.name} comes in at {weight}"]
+    elif weight:  # "comes in at" after "It comes in Slate" reads as a stutter: a sentence of its own weighs
+        frames = [f"The {sheet.name} weighs {weight}"] + ([] if only else [f"The {sheet.name} comes in at {weight}"])
     else:
         return ""
     return _sentence(frames[variant % len(frames)])
@@ -387,14 +389,20 @@ def _holds(capacity: str) -> str:
     return f"holds {capacity}" if _VOLUME.match(capacity) else f"has a capacity of {capacity}"
 
 
-def feature_sentences(sheet: FactSheet, variant: int, you: bool = False) -> list[str]:
-    """The features: noun phrases gathered into one or two "has" sentences, verb phrases
-    and clauses each their own sentence (``you``: the list is what "you get", in every variant)."""
+def identity_sentences(sheet: FactSheet) -> list[str]:
+    """What the product is, from the details that say it ("It is a navy crewneck sweatshirt.")."""
+    return [_identity_sentence(p.core, i > 0) for i, p in enumerate(q for q in sheet.phrases if q.kind == "identity")]
+
+
+def feature_sentences(sheet: FactSheet, variant: int, you: bool = False, identity: bool = True) -> list[str]:
+    """The features: what the product is (``identity``), noun phrases gathered into one or two
+    "has" sentences, verb phrases and clauses each their own sentence (``you``: the list is
+    what "you get", in every variant)."""
     nps = [with_article(p.core) for p in sheet.phrases if p.kind == "np"]
     # "It has no moving parts and a simmer ring" reads as having neither: a negative stands alone
     negatives = [n for n in nps if n.lower().startswith("no ")]
     nps = [n for n in nps if n not in negatives]
-    out = [_identity_sentence(p.core, i > 0) for i, p in enumerate(q for q in sheet.phrases if q.kind == "identity")]
+    out = identity_sentences(sheet) if identity else []
     adjectives = [a.strip() for p in sheet.phrases if p.kind == "adj" for a in re.split(r",(?![^(]*\))", p.core)]
     if adjectives:  # "It is single-breasted and fully lined."
         joined = ", ".join(adjectives) if " and " in adjectives[-1] else join_list(adjectives)
@@ -541,8 +549,8 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
 
 
 # Where each part of a description sits without the brand's cadence: numbers first, care last.
-PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "features": 0.3, "materials": 0.45, "dimensions": 0.55,
-               "colors": 0.65, "use": 0.75, "certifications": 0.85, "care": 0.95}
+PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45,
+               "dimensions": 0.55, "colors": 0.65, "use": 0.75, "certifications": 0.85, "care": 0.95}
 _NOT_FIRST = ("care", "certifications")  # an instruction or a label cannot carry the product's name
 
 
@@ -551,6 +559,8 @@ def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:
     kinds = sorted(PLAIN_ORDER, key=lambda k: cadence.position(k, PLAIN_ORDER[k]) if cadence else PLAIN_ORDER[k])
     while kinds[0] in _NOT_FIRST:
         kinds.append(kinds.pop(0))
+    if cadence:  # what the product is comes before anything about it
+        kinds.insert(0, kinds.pop(kinds.index("identity")))
     i, j = sorted((kinds.index("capacity"), kinds.index("weight")))
     if j == i + 1:
         kinds[i:j + 1] = ["numbers"]
@@ -562,8 +572,10 @@ def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None)
     if kind in ("numbers", "capacity", "weight"):  # past the first sentence, the name is "it"
         text = lead(sheet, variant, None if kind == "numbers" else kind)
         return [re.sub(rf"^The {re.escape(sheet.name)} ", "It ", text) if cadence else text]
+    if kind == "identity":
+        return identity_sentences(sheet)
     if kind == "features":
-        return feature_sentences(sheet, variant, you=bool(cadence and cadence.you >= YOU_SHARE))
+        return feature_sentences(sheet, variant, you=bool(cadence and cadence.you >= YOU_SHARE), identity=False)
     one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
            "colors": lambda: "" if brief else color_sentence(sheet, variant),
            "use": lambda: "" if brief else use_sentence(sheet, variant)}
@@ -584,11 +596,13 @@ def flow(parts: list[str], cadence: Cadence, sheet: FactSheet) -> list[str]:
     the one before while that one is shorter than the brand's median sentence, the two stay
     within its 90th percentile, and the text keeps the brand's usual number of sentences."""
     _, median, longest = cadence.words
-    joins_left = len(parts) - max(3, cadence.per_text[0])
+    joins_left = len(parts) - max(2, cadence.per_text[0])
     out: list[str] = []
     fresh = False  # out[-1] is one sentence as framed (a joined pair takes no third)
-    for part in parts:
-        joined = _joined(out[-1], part, sheet) if fresh and joins_left > 0 else None
+    # what it is (first in a cadence) stands alone: a fix may drop it, and not what follows
+    alone = len(identity_sentences(sheet))
+    for i, part in enumerate(parts):
+        joined = _joined(out[-1], part, sheet) if fresh and joins_left > 0 and i > alone else None
         if joined and len(out[-1].split()) < median and len(joined.split()) <= longest:
             out[-1], joins_left, fresh = joined, joins_left - 1, False
         else:
@@ -642,6 +656,9 @@ def _name_first(sentence: str, sheet: FactSheet) -> str:
                           (f"The {sheet.noun} ", f"The {name} ")):
         if sentence.startswith(opener):
             return named + sentence[len(opener):]
+    part = re.match(r"(?:The|Its) (?=[a-z])", sentence)  # "The fabric is ...": a part of the product
+    if part:
+        return f"The {name}'s {sentence[part.end():]}"
     return f"The {name}: {sentence[0].lower()}{sentence[1:]}"
 
 

@@ -464,18 +464,21 @@ def _plan_drop_sentence(rule, finding, record, text, doc, brand):
     return (sents[hit - 1].end_char, sents[hit].end_char, "", False, False)
 
 
-_PRONOUN = re.compile(r"(It|They) ")
+_PRONOUN = re.compile(r"(It|They|Its|The ([a-z]+)) ")
 
 
 def _drop_opening(sents, record, brand):
-    """The first sentence goes; the next one, when it opens with "It" or "They", takes the
-    product's name, so the copy still says what it is about ("The Hyperion Jacket has ...")."""
+    """The first sentence goes; the next one, when it opens with "It", "They", "Its" or "The"
+    and the product's own noun, takes the product's name, so the copy still says what it is
+    about ("The Hyperion Jacket has ...", "The Hyperion Jacket's lining ...")."""
     nxt = sents[1]
     name = copied_name(record.facts, brand.catalog if brand else None)
     m = _PRONOUN.match(nxt.text)
-    if not (m and name):
+    noun = name.split()[-1].lower() if name else ""
+    if not (m and name) or (m.group(2) and m.group(2) != noun):
         return (sents[0].start_char, nxt.start_char, "", False, False)
-    return (sents[0].start_char, nxt.start_char + m.end(), f"The {name} ", False, False)
+    named = f"The {name}'s " if m.group(1) == "Its" else f"The {name} "
+    return (sents[0].start_char, nxt.start_char + m.end(), named, False, False)
 
 
 _PLANNERS = {
