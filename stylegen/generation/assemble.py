@@ -374,8 +374,9 @@ def lead(sheet: FactSheet, variant: int, only: str | None = None) -> str:
         frames = [f"The {sheet.name} {holds} and weighs {weight}", f"At {weight}, the {sheet.name} {holds}"]
     elif holds:
         frames = [f"The {sheet.name} {holds}"]
-    elif weight:  # "comes in at" after "It comes in Slate" reads as a stutter: a sentence of its own weighs
-        frames = [f"The {sheet.name} weighs {weight}"] + ([] if only else [f"The {sheet.name} comes in at {weight}"])
+    elif weight:  # "comes in at" after "It comes in Slate" reads as a stutter
+        stutter = only and sheet.lists.get("colors")
+        frames = [f"The {sheet.name} weighs {weight}"] + ([] if stutter else [f"The {sheet.name} comes in at {weight}"])
     else:
         return ""
     return _sentence(frames[variant % len(frames)])
