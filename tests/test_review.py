@@ -248,3 +248,36 @@ def test_writes_stay_in_the_run_dir_and_the_approved_file(run, tmp_path):
     client.post("/ratings/C", data={"csrf_token": _csrf(html), "verdict": "ship"})
     new = {p for p in tmp_path.rglob("*")} - before
     assert new and all(run in p.parents for p in new), new
+
+
+def test_an_approved_edit_joins_the_kits_phrasebook_for_the_next_night(tmp_path):
+    from stylegen.generation.phrasebook import HEADER, load_phrasebook
+
+    run = make_run(tmp_path)
+    book = tmp_path / "brand" / "phrasebook.tsv"
+    book.write_text(HEADER + "C-1\t*\tcloser\t1.00\tCarry it and forget it is there.\n", encoding="utf-8")
+    before = load_phrasebook(book)
+    client, store = _client(run)
+    text = ("The Trail Thing A weighs 9 oz. It folds flat, packs small, and goes where the trail goes. The whole"
+            " thing is aluminum, so it shrugs off a wet night. It weighs 9 oz. Carry it and forget it is there.")
+    assert "no errors left" in _edit(client, "A", "description", text).get_data(as_text=True)
+    page = _approve(client, "A").get_data(as_text=True)
+    assert "approved A; 2 new frame(s) in the phrasebook" in page
+    after = load_phrasebook(book)  # re-read: the file changed, nothing retrained
+    assert [f.text for f in after.frames] == [f.text for f in before.frames] + [
+        "The {name} weighs {weight}.", "The whole thing is {materials}, so it shrugs off a wet night."]
+    assert {(f.record, f.scope) for f in after.frames[1:]} == {("A", "Camp")}
+    # kept out, with why, for a person to read: a sentence with no fact in the middle, a fragment
+    assert [(e.record, e.sentence) for e in after.excluded] == [
+        ("A", "It folds flat, packs small, and goes where the trail goes."), ("A", "It weighs 9 oz.")]
+
+
+def test_an_approval_without_an_edit_leaves_the_phrasebook_alone(tmp_path):
+    from stylegen.generation.phrasebook import HEADER
+
+    run = make_run(tmp_path)
+    book = tmp_path / "brand" / "phrasebook.tsv"
+    book.write_text(HEADER, encoding="utf-8")
+    client, _ = _client(run)
+    assert "approved B" in _approve(client, "B").get_data(as_text=True)
+    assert book.read_text(encoding="utf-8") == HEADER

@@ -217,18 +217,20 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text or "") if s.strip()]
 
 
-def mine(records, claim_terms=()) -> Phrasebook:
+def mine(records, claim_terms=(), only: str | None = None) -> Phrasebook:
     """The phrasebook of approved records (those with facts and a description).
 
     Args:
         records: approved :class:`Record` objects (the training split).
         claim_terms: the brand's claim vocabulary; a frame whose fixed words make a claim
             the grounding check finds is kept out.
+        only: mine this record's sentences alone (the others still give the vocabulary
+            of words that state something: another product's materials, colours, features).
     """
     records = [r for r in records if isinstance(r.facts, dict) and isinstance(r.fields.get("description"), str)]
     vocab = Vocabulary.of(records)
     book, seen = Phrasebook(stated=stated_shares(records)), set()
-    for record in records:
+    for record in (r for r in records if only is None or r.id == only):
         parts = sentences(record.fields["description"])
         for i, sentence in enumerate(parts):
             position = i / max(1, len(parts) - 1)
@@ -432,6 +434,39 @@ def build_phrasebook(brand, out: str | Path | None = None) -> tuple[Path, Phrase
     held = corpus.held_out()
     book = mine([r for r in corpus.with_facts() if r.id not in held], brand_claim_terms(brand))
     return write_phrasebook(book, out or phrasebook_path(brand)), book
+
+
+def join_approved(brand, record) -> tuple[int, int]:
+    """Join a reviewer's approved description to the kit's phrasebook, for the next night.
+
+    Its sentences are mined against its own facts as ``phrasebook build`` mines the
+    training split; frames the book lacks are appended (with the record's id), sentences
+    kept out as ``#x`` lines with why. Nothing is retrained: the night reads the file as it
+    is (:func:`load_phrasebook`).
+
+    Returns:
+        (frames added, sentences kept out); (0, 0) where the kit has no phrasebook file or
+        the record no description.
+    """
+    path = phrasebook_path(brand)
+    if not path.is_file() or not isinstance(record.fields.get("description"), str):
+        return 0, 0
+    mined = mine([*_other_records(brand, record.id), record], brand_claim_terms(brand), only=record.id)
+    known = {f.text for f in read_phrasebook(path).frames}
+    frames = [f for f in mined.frames if f.text not in known]
+    lines = [f.line() for f in frames] + [e.line() for e in mined.excluded]
+    if lines:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+    return len(frames), len(mined.excluded)
+
+
+def _other_records(brand, record_id: str) -> list:
+    """The kit's approved records but ``record_id`` (none where it has no approved copy yet)."""
+    try:
+        return [r for r in load_corpus(brand).with_facts() if r.id != record_id]
+    except DataError:
+        return []
 
 
 def build_phrasebook_for(brand_dir: str | Path, out: str | Path | None = None) -> str:

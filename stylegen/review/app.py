@@ -105,11 +105,12 @@ def _routes(app, store: ReviewStore) -> None:
     @app.post("/item/<row_key>/approve")
     def approve(row_key):
         try:
-            store.approve(row_key, _version(), reviewer())
+            record = store.approve(row_key, _version(), reviewer())
         except (StaleEdit, AlreadyDecided, ValueError) as exc:
             flash(str(exc), "error")
             return redirect(url_for("item", row_key=row_key)), 303
-        flash(f"approved {row_key}", "info")
+        joined = record.get("phrasebook", (0, 0))[0]
+        flash(f"approved {row_key}" + (f"; {joined} new frame(s) in the phrasebook" if joined else ""), "info")
         return redirect(url_for("queue")), 303
 
     @app.post("/item/<row_key>/reject")

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from stylegen.catalog.rows import read_catalog
 from stylegen.errors import ConfigError, DataError
 from stylegen.generation.directory import SETTINGS_FILE
 from stylegen.generation.ledger import append_line, Ledger, LEDGER_FILE
+from stylegen.generation.phrasebook import join_approved
 from stylegen.generation.rating import sample_accepted, VERDICTS
 from stylegen.generation.report import write_report
 from stylegen.kit.brand import load_brand
@@ -184,6 +186,12 @@ class ReviewStore:
         record = self._approved_record(item, reviewer)
         self._decide(item, "approved", None, reviewer, record)
         append_line(self.approved_path, json.dumps(record, ensure_ascii=False))  # after the commit, as generate does
+        if item.fields.get("description") != item.original.get("description"):  # a person's own words
+            try:
+                record["phrasebook"] = join_approved(self.brand, Record(id=item.row_key, fields=item.fields,
+                                                                        facts=item.facts))
+            except DataError as exc:  # the approval stands; the book (edited by hand) needs a look
+                warnings.warn(f"{item.row_key}: approved, not joined to the phrasebook: {exc}", stacklevel=2)
         return record
 
     def reject(self, row_key: str, version: int, reason: str, reviewer: str) -> None:
