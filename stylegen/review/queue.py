@@ -130,9 +130,9 @@ class ReviewStore:
         out: dict[str, list[dict]] = {}
         cur = self.ledger.db.execute("SELECT task, attempt, text, findings, errors, warnings FROM attempts"
                                      " WHERE row_key = ? ORDER BY task, attempt, id", (row_key,))
-        for task, attempt, text, findings, errors, warnings in cur:
+        for task, attempt, text, findings, errors, warned in cur:
             out.setdefault(task, []).append({"attempt": attempt, "text": text, "errors": errors,
-                                             "warnings": warnings, "findings": json.loads(findings)})
+                                             "warnings": warned, "findings": json.loads(findings)})
         return out
 
     def decision(self, row_key: str) -> dict | None:
