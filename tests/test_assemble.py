@@ -311,3 +311,19 @@ def test_golden_details_list_of_a_shop_catalog():
                                           ("roll sleeves for long or short wear", "roll sleeves for long or short wear")])
 def test_articles_read_the_head_before_its_modifier_and_measured_nouns(np, expected):
     assert A.with_article(np) == expected
+
+
+def test_golden_apparel_fit_origin_sizes_and_labels():
+    """A garment's fit, where it is made and its sizes are stated (roles fit, origin, sizes);
+    a label is what the product is ("waterproof"), a scheme by its initials is "certified",
+    a thing it has keeps "has"; a fit that names no fit is left out."""
+    shirt = {"name": "Rigger Merino V-Neck", "features": ["V-neck", "set-in sleeves"],
+             "materials": ["100% extrafine merino wool"], "fit": "Relaxed fit, tapered leg", "made_in": "Made in Italy",
+             "sizes": ["XS", "S", "M"], "colors": ["Black", "Navy"], "care": "Machine wash cold, dry flat",
+             "certifications": ["ZQ merino", "Waterproof", "PFC-free DWR"]}
+    assert A.assembled_completion(shirt, "description", "text", 0) == (
+        "The Rigger Merino V-Neck has a V-neck and set-in sleeves. It is made with 100% extrafine merino wool."
+        " It has a relaxed fit, tapered leg. It is made in Italy. It comes in Black and Navy. The sizes are XS, S"
+        " and M. It is ZQ merino certified. It is waterproof. It has a PFC-free DWR. Machine wash cold, dry flat.")
+    assert "fit" not in A.assembled_completion(dict(shirt, fit="Hip length"), "description", "text", 0)
+    assert "sizes" not in A.assembled_completion(shirt, "description", "text", 2)  # a brief variant

@@ -130,3 +130,12 @@ def test_a_part_of_the_product_opening_takes_its_name():
     strap = {"name": "Sprite Yoga Strap", "features": ["100% cotton"], "weight": "3 oz"}
     late = Cadence(40, 0.3, (5, 11, 20), (3, 5, 6), (("weight", 0.9),))
     assert A.description(A.fact_sheet(strap), 0, late).startswith("The Sprite Yoga Strap's fabric is 100% cotton.")
+
+
+def test_a_list_in_the_first_sentence_takes_and_it_not_a_bare_and():
+    sheet = A.fact_sheet({"name": "Tack Chino", "fit": "Relaxed fit, tapered leg", "made_in": "Portugal"})
+    parts = ["It has a relaxed fit, tapered leg.", "It is made in Portugal.", "It weighs 9 oz.",
+             "The floor measures 3 x 4 in.", "It comes in Navy."]
+    assert A.flow(parts, BRANDLIKE, sheet) == [
+        "It has a relaxed fit, tapered leg, and it is made in Portugal.",  # not "tapered leg and is made"
+        "It weighs 9 oz.", "The floor measures 3 x 4 in.", "It comes in Navy."]  # a part's sentence takes no "it"

@@ -28,14 +28,14 @@ KC_CATALOG = ROOT / "catalog" / "sample_catalog.csv"
 HH_CATALOG = ROOT / "samples" / "halyard-hem" / "catalog" / "shopify_products.csv"
 
 
-def _copy_kit(src: Path, dst: Path, base_model: Path) -> Path:
+def _copy_kit(src: Path, dst: Path, base_model: Path, **generation) -> Path:
     """A copy of a sample kit (brand, validators, approved copy) on the tiny model, short outputs."""
     for part in ("brand", "validators", "training_data"):
         shutil.copytree(src / part, dst / part)
     path = dst / "brand" / "brand.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["model"].update(base_model=str(base_model), dtype="float32", adapter=None)
-    data["generation"].update(candidates=1, max_attempts=2, batch_size=4)
+    data["generation"].update(candidates=1, max_attempts=2, batch_size=4, **generation)
     for task in data["tasks"].values():
         task["max_new_tokens"] = 10
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -47,7 +47,10 @@ def night(tmp_path_factory, tiny_model_dir):
     """Both sample kits on the tiny model and an adapter for each."""
     root = tmp_path_factory.mktemp("night")
     kits = {"kettle-cairn": _copy_kit(ROOT, root / "kc", tiny_model_dir),
-            "halyard-hem": _copy_kit(ROOT / "samples" / "halyard-hem", root / "hh", tiny_model_dir)}
+            # the model writes this brand's descriptions here (the kit assembles them): one
+            # engine call then holds both brands' requests, each with its own adapter
+            "halyard-hem": _copy_kit(ROOT / "samples" / "halyard-hem", root / "hh", tiny_model_dir,
+                                     assemble=["meta_description", "bullets"], fallback="model")}
     adapters = {"kettle-cairn": make_adapter(root / "adapter-kc", tiny_model_dir, seed=1),
                 "halyard-hem": make_adapter(root / "adapter-hh", tiny_model_dir, seed=2,
                                             targets=("q_proj", "v_proj", "up_proj"))}

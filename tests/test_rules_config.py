@@ -39,7 +39,7 @@ def rule(kit: Path, name: str) -> Path:
 def test_sample_brand_kit_checks_clean():
     result = CliRunner().invoke(cli, ["brand", "check", str(ROOT / "brand")])
     assert result.exit_code == 0, result.output
-    assert "Default: 8 rules" in result.output
+    assert "Default: 9 rules" in result.output
     assert "Default.Passive                  tone          suggestion  [built-in]" in result.output
     assert "KettleCairn.Hype" in result.output and str(ROOT / "validators" / "KettleCairn" / "Hype.yml") in result.output
 
@@ -61,7 +61,7 @@ def test_builtin_suite_loads_without_a_validators_folder(tmp_path):
     assert not (tmp_path / "validators").exists()
     result = CliRunner().invoke(cli, ["brand", "check", str(kit)])
     assert result.exit_code == 0, result.output
-    assert "Default: 8 rules" in result.output and "[built-in]" in result.output
+    assert "Default: 9 rules" in result.output and "[built-in]" in result.output
     copy = tmp_path / "copy.jsonl"
     copy.write_text('{"id": "x", "description": "Visit https://example.com today."}\n', encoding="utf-8")
     found = CliRunner().invoke(cli, ["validate", str(copy), "--brand", str(kit)])

@@ -500,6 +500,26 @@ def use_sentence(sheet: FactSheet, variant: int) -> str:
     return _sentence(f"It is built for {use}" if variant % 2 == 0 else f"We made it for {use}")
 
 
+def fit_sentence(sheet: FactSheet) -> str:
+    """"It has a regular fit, hip length." ("" without a fit, or one that does not name a fit)."""
+    fit = sheet.values.get("fit", "")
+    if not re.match(r"^[\w -]*\bfit\b", fit, re.IGNORECASE):
+        return ""  # "Hip length" alone is not a fit: left out, never paraphrased
+    return _sentence(f"It has {with_article(fit[0].lower() + fit[1:])}")
+
+
+def origin_sentence(sheet: FactSheet) -> str:
+    """"It is made in Scotland." ("" without an origin)."""
+    origin = re.sub(r"^(?:made in)\s+", "", sheet.values.get("origin", ""), flags=re.IGNORECASE)
+    return _sentence(f"It is made in {origin}") if origin else ""
+
+
+def sizes_sentence(sheet: FactSheet) -> str:
+    """"The sizes are XS, S, M, L and XL." ("" without sizes)."""
+    sizes = sheet.lists.get("sizes") or [s.strip() for s in sheet.values.get("sizes", "").split(",") if s.strip()]
+    return _sentence(f"The sizes are {join_list(sizes)}") if len(sizes) > 1 else ""  # not a second "comes in"
+
+
 def cert_sentences(sheet: FactSheet) -> list[str]:
     """One sentence per certification."""
     return [_sentence(_cert_text(cert)) for cert in sheet.lists.get("certifications", [])]
@@ -518,8 +538,10 @@ def use_text(sheet: FactSheet) -> str:
 def _cert_text(cert: str) -> str:
     if _STATE_WORDS.search(cert):  # "bluesign approved", "BPA-free"
         return f"It is {cert}"
-    if re.fullmatch(r"[A-Z0-9]{2,6}", cert):  # a scheme's initials: "RWS", "GOTS"
-        return f"It is {cert} certified"
+    if cert.lower().endswith(_ADJ_SUFFIXES) and " " not in cert:  # "Waterproof": a property, not a thing
+        return f"It is {cert.lower()}"
+    if re.match(r"[A-Z0-9]{2,}(?:-[A-Z0-9]+)*(?=\s|$)", cert) and "certified" not in cert.lower():
+        return f"It is {cert} certified"  # a scheme by its initials: "RWS", "ZQ merino", "OEKO-TEX Standard 100"
     return f"It has {with_article(cert)}"
 
 
@@ -550,8 +572,9 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
 
 
 # Where each part of a description sits without the brand's cadence: numbers first, care last.
-PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45,
-               "dimensions": 0.55, "colors": 0.65, "use": 0.75, "certifications": 0.85, "care": 0.95}
+PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45, "fit": 0.5,
+               "dimensions": 0.55, "origin": 0.6, "colors": 0.65, "sizes": 0.66, "use": 0.75, "certifications": 0.85,
+               "care": 0.95}
 _NOT_FIRST = ("care", "certifications")  # an instruction or a label cannot carry the product's name
 
 
@@ -579,7 +602,8 @@ def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None)
         return feature_sentences(sheet, variant, you=bool(cadence and cadence.you >= YOU_SHARE), identity=False)
     one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
            "colors": lambda: "" if brief else color_sentence(sheet, variant),
-           "use": lambda: "" if brief else use_sentence(sheet, variant)}
+           "use": lambda: "" if brief else use_sentence(sheet, variant), "fit": lambda: fit_sentence(sheet),
+           "origin": lambda: origin_sentence(sheet), "sizes": lambda: "" if brief else sizes_sentence(sheet)}
     if kind in one:
         return [one[kind]()]
     return dimension_sentences(sheet) if kind == "dimensions" else cert_sentences(sheet)
@@ -621,7 +645,7 @@ def _joined(first: str, second: str, sheet: FactSheet) -> str | None:
     product = first.startswith(_SUBJECTS + (f"The {sheet.name} ", f"The {sheet.noun} ", "At "))
     if not product:  # "The floor measures ..., and it": "it" would be the floor
         return None
-    if " and " not in first:  # the same subject: "It weighs 2.2 oz and comes in Lichen."
+    if " and " not in first and "," not in first:  # the same subject: "It weighs 2.2 oz and comes in Lichen."
         return f"{first[:-1]} and {second[len(subject):]}"
     return f"{first[:-1]}, and {second[0].lower()}{second[1:]}"
 

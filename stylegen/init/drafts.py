@@ -420,11 +420,11 @@ _ROLE_WORDS = {
     "weather": "use", "terrain": "use", "care": "care", "wash": "care", "certification": "certifications",
     "certified": "certifications", "standard": "certifications", "label": "certifications", "origin": "origin",
     "country": "origin", "price": "price", "msrp": "price", "cost": "price", "gender": "audience",
-    "audience": "audience", "washing": "care", "laundry": "care", "shade": "colors",
+    "audience": "audience", "washing": "care", "laundry": "care", "shade": "colors", "fit": "fit",
 }
 _ROLE_PHRASES = {"made_in": "origin", "good_for": "use", "best_for": "use", "product_name": "name",
                  "age_group": "audience"}
-_ONE_VALUE_ROLES = ("name", "category", "weight", "dimensions", "capacity", "care", "origin", "price")
+_ONE_VALUE_ROLES = ("name", "category", "weight", "dimensions", "capacity", "care", "origin", "price", "fit")
 _FLAGS = frozenset({"yes", "no", "true", "false", "y", "n", "0", "1"})
 _MEASURES = {"mass": "weight", "volume": "capacity", "length": "dimensions"}
 _COLOURS = frozenset("""black white gray grey red blue green yellow orange purple pink brown beige tan navy

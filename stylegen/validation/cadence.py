@@ -24,8 +24,8 @@ YOU = frozenset({"you", "your", "yours", "yourself", "yourselves", "you'll", "yo
 WE = frozenset({"we", "our", "ours", "us", "ourselves", "we're", "we've", "we'll"})
 ME = frozenset({"i", "my", "me", "mine", "myself", "i'm", "i've", "i'll", "i'd"})
 # The kinds of fact whose place in a text is measured (the assembler's sections).
-ORDER_KINDS = ("use", "capacity", "weight", "features", "materials", "dimensions", "colors", "certifications",
-               "care")
+ORDER_KINDS = ("use", "capacity", "weight", "features", "materials", "fit", "dimensions", "origin", "colors", "sizes",
+               "certifications", "care")
 MIN_TEXTS = 10  # fewer texts give no stable share: no cadence, the plain frames
 MIN_STATED = 5  # a kind of fact found in fewer texts keeps its plain place
 _SIZE = re.compile(r"\d+(?:\.\d+)?\s*(?:\"|in|cm|mm)?\s*x\s*\d+(?:\.\d+)?", re.IGNORECASE)
