@@ -575,7 +575,7 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
 PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45, "fit": 0.5,
                "dimensions": 0.55, "origin": 0.6, "colors": 0.65, "sizes": 0.66, "use": 0.75, "certifications": 0.85,
                "care": 0.95}
-_NOT_FIRST = ("care", "certifications")  # an instruction or a label cannot carry the product's name
+_NOT_FIRST = ("care", "certifications", "sizes")  # an instruction, a label or a size list cannot carry the name
 
 
 def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:

@@ -98,15 +98,16 @@ def fact_positions(texts: list[tuple[str, dict | None]], catalog=None) -> dict[s
     for text, facts in texts:
         roles, lower = facts_by_role(facts, catalog) if facts else {}, text.lower()
         for kind in ORDER_KINDS:
-            hits = [lower.find(v.lower()) for v in _findable(roles.get(kind), kind)]
-            hits = [h for h in hits if h >= 0]
+            hits = [m.start() for v in _findable(roles.get(kind), kind)  # whole words: size "S" is no "s"
+                    for m in [re.search(rf"(?<!\w){re.escape(v.lower())}(?!\w)", lower)] if m]
             if hits:
                 seen.setdefault(kind, []).append(min(hits) / max(1, len(lower)))
     return seen
 
 
 def _findable(value, kind: str) -> list[str]:
-    values = [str(v).strip() for v in (value if isinstance(value, list) else [value]) if v and str(v).strip()]
+    # one letter ("S", "M") is found in any text ("it's"): not evidence of where sizes sit
+    values = [str(v).strip() for v in (value if isinstance(value, list) else [value]) if len(str(v or "").strip()) > 1]
     if kind == "dimensions":
         return [m.group(0) for v in values for m in [_SIZE.search(v)] if m]
     return values
