@@ -554,9 +554,10 @@ def care_sentence(sheet: FactSheet) -> str:
 
 
 def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) -> str:
-    """A description: lead, features, materials, details, care. Variants from 2 on are
-    brief (no colours, no use): a brand whose copy is short gets a text its length bounds
-    accept, and the ranking still prefers the full one where both pass (it covers more facts).
+    """A description: lead, features, materials, details, care. Variants 2-3 leave out the
+    sizes, variants from :data:`BRIEF` on are brief (no colours, no use either): a brand
+    whose copy is short gets a text its length bounds accept, and the ranking still prefers
+    the full one where both pass (it covers more facts).
 
     With the brand's ``cadence`` (:func:`~stylegen.validation.cadence.brand_cadence`) the
     facts come in the order the brand's own copy states them, the features are what "you
@@ -570,6 +571,11 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
         parts = [_plural(p, sheet) for p in parts]
     return " ".join(flow(parts, cadence, sheet) if cadence else parts)
 
+
+# Variants 0-1 state every fact; 2-3 leave out the sizes (the longest list, and the one a
+# brand's copy states least); from 4 on they are brief (no colours, no use either). For a
+# row without sizes 2-3 repeat 0-1 and are skipped, so the brief ones still come up.
+BRIEF = 4
 
 # Where each part of a description sits without the brand's cadence: numbers first, care last.
 PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45, "fit": 0.5,
@@ -592,7 +598,7 @@ def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:
 
 
 def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None) -> list[str]:
-    brief = variant >= 2
+    brief = variant >= BRIEF
     if kind in ("numbers", "capacity", "weight"):  # past the first sentence, the name is "it"
         text = lead(sheet, variant, None if kind == "numbers" else kind)
         return [re.sub(rf"^The {re.escape(sheet.name)} ", "It ", text) if cadence else text]
@@ -603,7 +609,7 @@ def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None)
     one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
            "colors": lambda: "" if brief else color_sentence(sheet, variant),
            "use": lambda: "" if brief else use_sentence(sheet, variant), "fit": lambda: fit_sentence(sheet),
-           "origin": lambda: origin_sentence(sheet), "sizes": lambda: "" if brief else sizes_sentence(sheet)}
+           "origin": lambda: origin_sentence(sheet), "sizes": lambda: "" if variant >= 2 else sizes_sentence(sheet)}
     if kind in one:
         return [one[kind]()]
     return dimension_sentences(sheet) if kind == "dimensions" else cert_sentences(sheet)
