@@ -326,6 +326,6 @@ def test_golden_apparel_fit_origin_sizes_and_labels():
         " It has a relaxed fit, tapered leg. It is made in Italy. It comes in Black and Navy. The sizes are XS, S"
         " and M. It is ZQ merino certified. It is waterproof. It has a PFC-free DWR. Machine wash cold, dry flat.")
     assert "fit" not in A.assembled_completion(dict(shirt, fit="Hip length"), "description", "text", 0)
-    no_sizes, brief = (A.assembled_completion(shirt, "description", "text", v) for v in (2, A.BRIEF))
+    no_sizes, brief = (A.assembled_completion(shirt, "description", "text", v) for v in (2, 3))
     assert "sizes" not in no_sizes and "Black and Navy" in no_sizes  # sizes go first
     assert "sizes" not in brief and "Black" not in brief  # then colours and use

@@ -554,17 +554,18 @@ def care_sentence(sheet: FactSheet) -> str:
 
 
 def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) -> str:
-    """A description: lead, features, materials, details, care. Variants 2-3 leave out the
-    sizes, variants from :data:`BRIEF` on are brief (no colours, no use either): a brand
-    whose copy is short gets a text its length bounds accept, and the ranking still prefers
-    the full one where both pass (it covers more facts).
+    """A description: lead, features, materials, details, care. Variants differ in frame
+    choice and in how much they leave out (:data:`VARIANTS`): a brand whose copy is short
+    gets a text its length bounds accept, and the ranking still prefers the full one where
+    both pass (it covers more facts).
 
     With the brand's ``cadence`` (:func:`~stylegen.validation.cadence.brand_cadence`) the
     facts come in the order the brand's own copy states them, the features are what "you
     get" where the brand talks to its reader, and short sentences about the product join up
     to the brand's sentence length (never below its usual number of sentences).
     """
-    parts = [p for kind in _section_order(sheet, cadence) for p in _section(sheet, kind, variant, cadence) if p]
+    frame, level = VARIANTS[variant % len(VARIANTS)]
+    parts = [p for kind in _section_order(sheet, cadence) for p in _section(sheet, kind, frame, level, cadence) if p]
     if parts and not parts[0].startswith(f"The {sheet.name}") and not parts[0].startswith("At "):
         parts[0] = _name_first(parts[0], sheet)  # the first sentence names the product
     if is_plural_name(sheet.name):
@@ -572,10 +573,12 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
     return " ".join(flow(parts, cadence, sheet) if cadence else parts)
 
 
-# Variants 0-1 state every fact; 2-3 leave out the sizes (the longest list, and the one a
-# brand's copy states least); from 4 on they are brief (no colours, no use either). For a
-# row without sizes 2-3 repeat 0-1 and are skipped, so the brief ones still come up.
-BRIEF = 4
+# (frame choice, what is left out) per variant: both frame sets in full, then without the
+# sizes (the longest list, and the one a brand's copy states least), then brief (no colours
+# and no use either), so that four candidates cover every length a brand's bounds may want;
+# a row without sizes skips the repeats and still gets two brief ones.
+VARIANTS = ((0, 0), (1, 0), (0, 1), (1, 2), (0, 2), (1, 1))
+NO_SIZES, BRIEF = 1, 2
 
 # Where each part of a description sits without the brand's cadence: numbers first, care last.
 PLAIN_ORDER = {"capacity": 0.10, "weight": 0.11, "identity": 0.29, "features": 0.3, "materials": 0.45, "fit": 0.5,
@@ -597,8 +600,8 @@ def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:
     return kinds
 
 
-def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None) -> list[str]:
-    brief = variant >= BRIEF
+def _section(sheet: FactSheet, kind: str, variant: int, level: int, cadence: Cadence | None) -> list[str]:
+    brief = level >= BRIEF
     if kind in ("numbers", "capacity", "weight"):  # past the first sentence, the name is "it"
         text = lead(sheet, variant, None if kind == "numbers" else kind)
         return [re.sub(rf"^The {re.escape(sheet.name)} ", "It ", text) if cadence else text]
@@ -609,7 +612,8 @@ def _section(sheet: FactSheet, kind: str, variant: int, cadence: Cadence | None)
     one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
            "colors": lambda: "" if brief else color_sentence(sheet, variant),
            "use": lambda: "" if brief else use_sentence(sheet, variant), "fit": lambda: fit_sentence(sheet),
-           "origin": lambda: origin_sentence(sheet), "sizes": lambda: "" if variant >= 2 else sizes_sentence(sheet)}
+           "origin": lambda: origin_sentence(sheet),
+           "sizes": lambda: "" if level >= NO_SIZES else sizes_sentence(sheet)}
     if kind in one:
         return [one[kind]()]
     return dimension_sentences(sheet) if kind == "dimensions" else cert_sentences(sheet)
