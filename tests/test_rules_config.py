@@ -76,7 +76,7 @@ def test_a_kit_file_overrides_the_builtin_rule_of_the_same_name_and_may_add_rule
     kit = _bare_kit(tmp_path, validators="../rules")
     result = CliRunner().invoke(cli, ["brand", "check", str(kit)])
     assert result.exit_code == 0, result.output
-    assert "Default: 9 rules" in result.output
+    assert "Default: 10 rules" in result.output
     assert f"Default.URL                      pattern       warning  [{own / 'URL.yml'}]" in result.output
     assert f"[{own / 'Shout.yml'}]" in result.output and "Default.Passive" in result.output
 
