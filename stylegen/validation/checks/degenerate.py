@@ -301,8 +301,16 @@ def _quantity_keys(text: str) -> tuple[tuple[tuple, tuple[int, int]], ...]:
         quantities = group[::2]
         if any(q.unit for q in quantities):
             key = tuple(p if isinstance(p, str) else (p.unit, round(p.value, 6)) for p in group)
-            out.append((key, (quantities[0].span[0], quantities[-1].span[1])))
+            end = quantities[-1].span[1]
+            if quantities[-1].unit == "%":  # a share of what follows: "100% wool" and "100% cupro" are two facts
+                key += (_next_word(text, end),)
+            out.append((key, (quantities[0].span[0], end)))
     return tuple(out)
+
+
+def _next_word(text: str, at: int) -> str:
+    m = re.match(r"\s*([A-Za-z][\w-]*)", text[at:])
+    return m.group(1).lower() if m else ""
 
 
 def _repeated_quantities(text: str, earlier: list[str]) -> list[Hit]:
