@@ -508,10 +508,14 @@ def fit_sentence(sheet: FactSheet) -> str:
     return _sentence(f"It has {with_article(fit[0].lower() + fit[1:])}")
 
 
+def origin_of(sheet: FactSheet) -> str:
+    """Where the product is made, as the frames say it after "made in" ("" without an origin)."""
+    return re.sub(r"^(?:made in)\s+", "", sheet.values.get("origin", ""), flags=re.IGNORECASE)
+
+
 def origin_sentence(sheet: FactSheet) -> str:
     """"It is made in Scotland." ("" without an origin)."""
-    origin = re.sub(r"^(?:made in)\s+", "", sheet.values.get("origin", ""), flags=re.IGNORECASE)
-    return _sentence(f"It is made in {origin}") if origin else ""
+    return _sentence(f"It is made in {origin_of(sheet)}") if origin_of(sheet) else ""
 
 
 def sizes_sentence(sheet: FactSheet) -> str:
@@ -701,15 +705,15 @@ def _name_first(sentence: str, sheet: FactSheet) -> str:
 
 
 def meta(sheet: FactSheet, max_chars: int = 155) -> str:
-    """A meta description: name, numbers, materials, features and use, cut to ``max_chars``
-    by dropping features from the end (then the use, then the materials)."""
+    """A meta description: name, numbers, materials, features and use (or origin), cut to
+    ``max_chars`` by dropping features from the end (then the use, then the materials)."""
     raw = [_plain_case(m) for m in sheet.lists.get("materials", [])]
     parts = [with_article(m) for m in raw if _needs_article(m)]  # "with a BPA-free lid", not "in" it
     nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")] + parts
     vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
     materials = [m for m in raw if not _needs_article(m)][:2]
-    use = use_text(sheet)
+    use = f"Built for {use_text(sheet)}" if use_text(sheet) else f"Made in {origin_of(sheet)}" if origin_of(sheet) else ""
     for keep_use, keep_mat in ((True, True), (False, True), (False, False)):
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
@@ -738,8 +742,8 @@ def _meta_text(name: str, numbers: list[str], materials: list[str], nps: list[st
     if verbs:  # one sentence: a meta description has at most two
         head = head.rstrip(", :") + (", and it " if features or parts else " ") + join_list(verbs)
     text = head.rstrip(", :") + "."
-    if use:
-        text += " " + _sentence(f"Built for {use}")
+    if use:  # "Built for day hikes." (or, without a use, "Made in Portugal.")
+        text += " " + _sentence(use)
     return text
 
 
