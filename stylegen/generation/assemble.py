@@ -713,7 +713,8 @@ def meta(sheet: FactSheet, max_chars: int = 155) -> str:
     vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
     materials = [m for m in raw if not _needs_article(m)][:2]
-    use = f"Built for {use_text(sheet)}" if use_text(sheet) else f"Made in {origin_of(sheet)}" if origin_of(sheet) else ""
+    origin = origin_of(sheet)
+    use = f"Built for {use_text(sheet)}" if use_text(sheet) else f"Made in {origin}" if origin else ""
     for keep_use, keep_mat in ((True, True), (False, True), (False, False)):
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
