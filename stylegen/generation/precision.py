@@ -123,16 +123,14 @@ def _int8_linear_class():
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
-        share = None  # an InputShare: layers reading the same tensor quantise it once (q/k/v, gate/up)
+        fused = None  # a FusedInt8: this layer's output is its columns of one product with its siblings'
+        columns = None  # (q/k/v, gate/up; :func:`fuse_groups`)
 
         def forward(self, x):
+            if self.fused is not None:
+                return self.fused.output(x)[..., self.columns]
             shape = x.shape
-            quantised = self.share.take(x) if self.share is not None else None
-            if quantised is None:
-                quantised = self.quantise(x.reshape(-1, self.in_features).float())
-                if self.share is not None:
-                    self.share.put(x, quantised)
-            (q, step), outlying = quantised
+            (q, step), outlying = self.quantise(x.reshape(-1, self.in_features).float())
             out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
             if outlying is not None:
                 q, step = outlying
@@ -147,6 +145,34 @@ def _int8_linear_class():
             if not len(self.outliers):
                 return _per_row(rows), None
             return _per_row(rows.index_fill(1, self.outliers, 0.0)), _per_row(rows.index_select(1, self.outliers))
+
+        @classmethod
+        def joined(cls, layers):
+            """One layer whose output is ``layers``' outputs side by side (they read one input and
+            hold the same outlier channels); each weight column keeps its own scale, so the joined
+            product's columns are exactly the separate products'."""
+            joined = cls.__new__(cls)
+            torch.nn.Module.__init__(joined)  # built from quantised buffers, not from a float layer
+            joined.in_features, joined.out_features = layers[0].in_features, sum(m.out_features for m in layers)
+            for name in ("outliers", "outlier_qweight", "outlier_scale", "qweight", "scale", "bias"):
+                parts = [getattr(m, name) for m in layers]
+                axis = {"qweight": 1, "outlier_qweight": 1}.get(name, 0)
+                value = parts[0] if name == "outliers" or parts[0] is None else torch.cat(parts, axis)
+                joined.register_buffer(name, value)
+            return joined
+
+        def view_of(self, fused, start: int) -> None:
+            """Take this layer's output from ``fused`` (columns ``start ..``); its weights become views
+            into the fused layer's (held once)."""
+            stop = start + self.out_features
+            self.fused, self.columns = fused, slice(start, stop)
+            joined = fused.layer
+            for name in ("qweight", "outlier_qweight"):
+                if getattr(self, name) is not None:
+                    setattr(self, name, getattr(joined, name)[:, start:stop])
+            for name in ("scale", "outlier_scale", "bias"):
+                if getattr(self, name) is not None:
+                    setattr(self, name, getattr(joined, name)[start:stop])
 
         def weight_rows(self, index):
             """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
@@ -192,21 +218,36 @@ def _per_row(rows):
     return torch.round(rows / step).clamp_(-127, 127).to(torch.int8), step
 
 
-class InputShare:
-    """The quantised input a group of int8 layers reads (q/k/v read one tensor, gate/up
-    another): the first layer called quantises it, the others take that, and the last one
-    lets it go (so no activation outlives its forward pass)."""
+class FusedInt8:
+    """Int8 layers that read one input (q/k/v read one tensor, gate/up another) as one int8
+    product over their weights side by side: one quantisation of the input, one main and one
+    outlier product instead of one each per layer (fewer, larger ``_int_mm`` calls). The first
+    member called runs it; each member takes its columns; the last one lets the output go (so
+    no activation outlives its forward pass)."""
 
-    def __init__(self, members: int):
-        self.members = members
+    def __init__(self, layers: list):
+        self.layer = int8_linear_class().joined(layers)
+        self.members = len(layers)
         self.put(None, None)
+        start = 0
+        for layer in layers:
+            layer.view_of(self, start)
+            start += layer.out_features
+
+    def output(self, source):
+        """The joined product of ``source`` (run here unless this group holds it)."""
+        out = self.take(source)
+        if out is None:
+            out = self.layer(source)
+            self.put(source, out)
+        return out
 
     def put(self, source, value) -> None:
-        """``value`` is ``source`` quantised; the group's other members will take it."""
+        """``value`` is the joined product of ``source``; the group's other members will take it."""
         self.source, self.value, self.left = source, value, self.members - 1
 
     def take(self, source):
-        """The quantised ``source`` when this group holds it (None: quantise it here). The same
+        """The joined product of ``source`` when this group holds it (None: run it). The same
         tensor object, held here so its id cannot be reused; the decoder never writes a normed
         input in place between its projections (inference tensors keep no version counter)."""
         if source is None or self.source is not source or self.left <= 0:
@@ -215,6 +256,20 @@ class InputShare:
         if not self.left:
             self.put(None, None)
         return value
+
+
+def fuse_groups(groups: list[list]) -> int:
+    """Join each group of int8 layers called in turn on one input (:class:`FusedInt8`) when
+    they hold the same outlier channels; returns how many groups were joined."""
+    import torch
+
+    joined = 0
+    for group in groups:
+        if len(group) > 1 and all(torch.equal(m.outliers, group[0].outliers) for m in group) \
+                and len({m.bias is None for m in group}) == 1:
+            FusedInt8(group)
+            joined += 1
+    return joined
 
 
 # The text the outlier channels are found on: a paragraph of product copy in the chat
@@ -244,7 +299,7 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
     largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
 
-    Layers called in turn on the same input tensor share one :class:`InputShare`.
+    Layers called in turn on the same input tensor are joined into one product (:func:`fuse_groups`).
     Built during one float forward pass: a layer is copied as soon as it has run, and its
     float weight's pages dropped then (the pass never holds the whole float model resident).
     Fixed once per loaded model, so every call and every row uses the same channels
@@ -276,11 +331,7 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     finally:
         for hook in hooks:
             hook.remove()
-    for group in groups:
-        if len(group) > 1:
-            share = InputShare(len(group))
-            for layer in group:
-                layer.share = share
+    fuse_groups(groups)
     return built
 
 
