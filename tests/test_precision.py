@@ -175,6 +175,24 @@ def test_layers_reading_one_input_run_one_product_with_the_same_result(tiny_mode
     assert torch.equal(fused, alone)
 
 
+def test_joined_layers_keep_their_scales_through_the_page_dropping_of_a_load(tiny_model_dir):
+    """Wide layers (scales spanning whole memory pages): copying the model's float tensors and
+    dropping their old pages at load must not drop pages a joined product still reads."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(tiny_model_dir, intermediate_size=4096)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.tensor([[1, 5, 9, 42, 7, 3, 11, 2]])
+    with torch.inference_mode():
+        ref = model(input_ids=ids).logits
+        quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir))
+        got = model(input_ids=ids).logits
+    assert model.model.layers[0].mlp.up_proj.fused is not None
+    assert ((got - ref).norm() / ref.norm()).item() < 0.05
+
+
 def test_outlier_channels_are_kept_out_of_the_rows_scale_and_rows_stay_independent():
     import torch
 

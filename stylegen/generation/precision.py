@@ -162,8 +162,10 @@ def _int8_linear_class():
             return joined
 
         def view_of(self, fused, start: int) -> None:
-            """Take this layer's output from ``fused`` (columns ``start ..``); its weights become views
-            into the fused layer's (held once)."""
+            """Take this layer's output from ``fused`` (columns ``start ..``); its int8 weights become
+            views into the fused layer's (held once), its scales small copies (float tensors of the
+            model get copied and their old pages dropped (:func:`_own_memory`): a float view would
+            drop pages the fused layer still reads)."""
             stop = start + self.out_features
             self.fused, self.columns = fused, slice(start, stop)
             joined = fused.layer
@@ -172,7 +174,7 @@ def _int8_linear_class():
                     setattr(self, name, getattr(joined, name)[:, start:stop])
             for name in ("scale", "outlier_scale", "bias"):
                 if getattr(self, name) is not None:
-                    setattr(self, name, getattr(joined, name)[start:stop])
+                    setattr(self, name, getattr(joined, name)[start:stop].clone())
 
         def weight_rows(self, index):
             """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
@@ -215,7 +217,8 @@ def _per_row(rows):
     import torch
 
     step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
-    return torch.round(rows / step).clamp_(-127, 127).to(torch.int8), step
+    # |x / step| <= 127 up to rounding, so round() stays in int8 without a clamp (the same integers)
+    return torch.div(rows, step).round_().to(torch.int8), step
 
 
 class FusedInt8:
