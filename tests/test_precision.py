@@ -59,7 +59,7 @@ def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     assert all(len(m.outliers) == 8 for m in layers if m.in_features > 16)  # calibrated outlier channels
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
-    assert described["kv_cache"] == "float16" and "batch-independent" in described["attention"]
+    assert described["kv_cache"] == "int8" and "batch-independent" in described["attention"]
 
 
 def test_int8_linear_rows_are_exactly_independent_and_close_to_float():
