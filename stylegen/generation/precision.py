@@ -44,13 +44,9 @@ from stylegen.compat import torch as torch_compat
 # with every linear layer in int8; without them +2.34% (KL 0.032); 16 measured no better
 # (+0.97%, KL 0.0077). docs/SCALE.md.
 OUTLIERS = 8
-# The output head's: none. Held-out perplexity +0.72% without vs +0.82% with 8 (the same within
-# rounding luck), and its 32 x 8 x 49,152 outlier product and passes cost 1.5-3 ms of a
-# 9-13 ms head per 32-row decode step (docs/SCALE.md, the engine4 branch).
-HEAD_OUTLIERS = 0
 INT8_KERNEL = ("torch._int_mm (oneDNN), int8 weights per channel, activations per row, "
-               f"{OUTLIERS} calibrated outlier channels per layer (output head {HEAD_OUTLIERS}) "
-               "in their own int8 product, q/k/v and gate/up joined")
+               f"{OUTLIERS} calibrated outlier channels per layer in their own int8 product, "
+               "q/k/v and gate/up joined")
 
 
 @dataclass(frozen=True)
@@ -305,11 +301,9 @@ polycarbonate, 9 ounces, built for rain, dust and the odd drop onto rocks.<|im_e
 KEEP_FLOAT: tuple[str, ...] = ()
 
 
-def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count: int = OUTLIERS,
-                    head_count: int = HEAD_OUTLIERS) -> dict:
+def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count: int = OUTLIERS) -> dict:
     """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
-    largest magnitude on :data:`CALIBRATION_TEXT` as its outliers (the output head:
-    ``head_count``): ``id(layer) -> Int8Linear``.
+    largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
 
     Layers called in turn on the same input tensor are joined into one product (:func:`fuse_groups`).
     Built during one float forward pass: a layer is copied as soon as it has run, and its
@@ -322,12 +316,10 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
 
     side = {id(m) for m in lora_side_layers(model)}
     built, hooks, groups, last = {}, [], [], [None]
-    head = model.get_output_embeddings()
 
     def copy(layer, args, out):
         seen = args[0].reshape(-1, layer.in_features).abs().amax(0).float()
-        picked = seen.topk(head_count if layer is head else count).indices.sort().values.cpu()
-        built[id(layer)] = int8_linear_class()(layer, picked if len(picked) else None)
+        built[id(layer)] = int8_linear_class()(layer, seen.topk(count).indices.sort().values.cpu())
         _drop_pages(layer.weight, model, owner=layer)
         if args[0] is last[0]:  # called in turn on the same tensor: one group
             groups[-1].append(built[id(layer)])
@@ -349,10 +341,10 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     return built
 
 
-def quantise_int8(model, tokenizer=None, keep: tuple[str, ...] = KEEP_FLOAT, head_outliers: int = HEAD_OUTLIERS) -> int:
+def quantise_int8(model, tokenizer=None, keep: tuple[str, ...] = KEEP_FLOAT) -> int:
     """Replace ``model``'s linear layers (but those named in ``keep``) by int8 ones in place;
     returns how many. With ``tokenizer``, each layer's outlier channels are found first
-    (:func:`calibrated_int8`; the output head's ``head_outliers``); without, none are kept apart.
+    (:func:`calibrated_int8`); without, none are kept apart.
 
     LoRA's own small layers (``lora_A`` / ``lora_B`` of a ``PeftModel`` holding
     per-row adapters) stay float32; the layer they wrap is quantised. Each float32
@@ -361,7 +353,7 @@ def quantise_int8(model, tokenizer=None, keep: tuple[str, ...] = KEEP_FLOAT, hea
     """
     import torch
 
-    built = calibrated_int8(model, tokenizer, keep, head_count=head_outliers) if tokenizer is not None else {}
+    built = calibrated_int8(model, tokenizer, keep) if tokenizer is not None else {}
 
     def int8(layer):
         return built.get(id(layer)) or int8_linear_class()(layer)
