@@ -59,7 +59,7 @@ def test_int8_engine_holds_int8_weights_and_says_so(int8_engine):
     assert all(len(m.outliers) == 8 for m in layers if m.in_features > 16)  # calibrated outlier channels
     described = int8_engine.describe()
     assert described["weights"] == "int8" and "int8" in described["kernel"] and "precision_note" not in described
-    assert described["kv_cache"] == "float16" and "batch-independent" in described["attention"]
+    assert described["kv_cache"] == "int8" and "batch-independent" in described["attention"]
 
 
 def test_int8_linear_rows_are_exactly_independent_and_close_to_float():
@@ -142,7 +142,7 @@ def test_quantise_int8_quantises_every_linear_layer_unless_told_and_reads_the_em
     torch.testing.assert_close(embed(ids)[0], weight[ids[0]], rtol=0, atol=weight.abs().max().item() / 127)
 
 
-def test_layers_reading_one_input_quantise_it_once_with_the_same_result(tiny_model_dir):
+def test_layers_reading_one_input_run_one_product_with_the_same_result(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -150,26 +150,47 @@ def test_layers_reading_one_input_quantise_it_once_with_the_same_result(tiny_mod
     quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir))
     block = model.model.layers[0]
     attention, mlp = block.self_attn, block.mlp
-    assert attention.q_proj.share is attention.k_proj.share is attention.v_proj.share is not None
-    assert mlp.gate_proj.share is mlp.up_proj.share is not None and mlp.gate_proj.share is not attention.q_proj.share
-    assert attention.o_proj.share is None and mlp.down_proj.share is None
-    ids = torch.tensor([[1, 5, 9, 42, 7, 3]])
+    assert attention.q_proj.fused is attention.k_proj.fused is attention.v_proj.fused is not None
+    assert mlp.gate_proj.fused is mlp.up_proj.fused is not None and mlp.gate_proj.fused is not attention.q_proj.fused
+    assert attention.o_proj.fused is None and mlp.down_proj.fused is None
+    joined = attention.q_proj.fused.layer
+    assert joined.out_features == sum(m.out_features for m in (attention.q_proj, attention.k_proj, attention.v_proj))
+    assert attention.k_proj.qweight.data_ptr() == joined.qweight[:, attention.q_proj.out_features].data_ptr()  # held once
+    ids = torch.tensor([[1, 5, 9, 42, 7, 3], [4, 4, 8, 15, 16, 23]])
     with torch.inference_mode():
-        shared = model(input_ids=ids).logits
+        fused = model(input_ids=ids).logits
         calls = []
-        original = type(attention.q_proj).quantise
-        type(attention.q_proj).quantise = lambda self, rows: calls.append(self) or original(self, rows)
+        count = type(attention.q_proj).quantise
+        type(attention.q_proj).quantise = lambda self, rows: calls.append(self) or count(self, rows)
         try:
             model(input_ids=ids)
             once = len(calls)
             for layer in model.modules():
-                if hasattr(layer, "share"):
-                    layer.share = None
+                if getattr(layer, "fused", None) is not None:
+                    layer.fused = None  # each layer its own product again, over its view of the weights
             alone = model(input_ids=ids).logits
         finally:
-            type(attention.q_proj).quantise = original
+            type(attention.q_proj).quantise = count
     assert once == 2 * 4 + 1 and len(calls) == once + 2 * 7 + 1  # per block q/k/v once, o, gate/up once, down
-    assert torch.equal(shared, alone)
+    assert torch.equal(fused, alone)
+
+
+def test_joined_layers_keep_their_scales_through_the_page_dropping_of_a_load(tiny_model_dir):
+    """Wide layers (scales spanning whole memory pages): copying the model's float tensors and
+    dropping their old pages at load must not drop pages a joined product still reads."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(tiny_model_dir, intermediate_size=4096)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.tensor([[1, 5, 9, 42, 7, 3, 11, 2]])
+    with torch.inference_mode():
+        ref = model(input_ids=ids).logits
+        quantise_int8(model, AutoTokenizer.from_pretrained(tiny_model_dir))
+        got = model(input_ids=ids).logits
+    assert model.model.layers[0].mlp.up_proj.fused is not None
+    assert ((got - ref).norm() / ref.norm()).item() < 0.05
 
 
 def test_outlier_channels_are_kept_out_of_the_rows_scale_and_rows_stay_independent():

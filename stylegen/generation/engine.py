@@ -796,7 +796,8 @@ class _RowSampler:
         import torch
 
         live = ~self.done
-        picked = torch.log_softmax(scores, dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1).double()
+        # the chosen token's log-probability alone: no (rows, vocabulary) log-softmax written per step
+        picked = (scores.gather(1, chosen.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, dim=-1)).double()
         picked = torch.where(torch.isfinite(picked), picked, torch.zeros_like(picked))
         self.logprob += torch.where(live, picked, torch.zeros_like(picked))
         self.tokens += live.long()
@@ -813,7 +814,7 @@ class _RowSampler:
         index = torch.where(padding, input_ids.gather(1, self.first), input_ids)
         seen = scores.gather(1, index)
         seen = torch.where(seen > 0, seen / self.penalty, seen * self.penalty)
-        return scores.scatter(1, index, seen)
+        return scores.scatter_(1, index, seen)  # in place: the step's logits are not read again
 
     def _choose(self, scores):
         import torch

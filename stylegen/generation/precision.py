@@ -9,7 +9,8 @@
   largest magnitude, calibrated once per load on a paragraph of product copy
   (:func:`calibrated_int8`), go through a second small int8 product with their own scales.
   A tied input embedding reads the int8 head's rows (:func:`int8_embedding_class`) and the
-  engine's KV cache is float16 (:func:`cache_dtype`). Every linear layer's output row
+  engine's KV cache is int8 with one step per key / value vector (:func:`cache_dtype`);
+  layers reading one tensor (q/k/v, gate/up) run as one product (:class:`FusedInt8`). Every linear layer's output row
   depends on its own input row alone, the engine's attention reduces in fixed shapes
   (:mod:`stylegen.generation.rowcache`), so the same seed gives the same text and a row's
   text does not depend on its batch neighbours (real model: 6 of 6 texts the same alone and
@@ -17,8 +18,9 @@
   into the float32 weights before quantising (single-adapter engines); with per-row
   adapters it stays an unquantised float32 side path next to the int8 base layer
   (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.70-1.71x
-  float32's tokens per CPU-second, 2.3-2.6x llama-server's, peak RSS 920-955 MB; held-out
+* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark 1.7-1.8x
+  float32's tokens per CPU-second (the 2x target missed), 2.3-2.5x llama-server's, peak RSS
+  827-838 MB with the int8 KV cache; held-out
   perplexity +0.82%: docs/SCALE.md);
   bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
   branch, with more memory) and on an accelerator that supports it; else float32 (as
@@ -43,7 +45,8 @@ from stylegen.compat import torch as torch_compat
 # (+0.97%, KL 0.0077). docs/SCALE.md.
 OUTLIERS = 8
 INT8_KERNEL = ("torch._int_mm (oneDNN), int8 weights per channel, activations per row, "
-               f"{OUTLIERS} calibrated outlier channels per layer in their own int8 product")
+               f"{OUTLIERS} calibrated outlier channels per layer in their own int8 product, "
+               "q/k/v and gate/up joined")
 
 
 @dataclass(frozen=True)
@@ -123,16 +126,14 @@ def _int8_linear_class():
             bias = linear.bias
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
-        share = None  # an InputShare: layers reading the same tensor quantise it once (q/k/v, gate/up)
+        fused = None  # a FusedInt8: this layer's output is its columns of one product with its siblings'
+        columns = None  # (q/k/v, gate/up; :func:`fuse_groups`)
 
         def forward(self, x):
+            if self.fused is not None:
+                return self.fused.output(x)[..., self.columns]
             shape = x.shape
-            quantised = self.share.take(x) if self.share is not None else None
-            if quantised is None:
-                quantised = self.quantise(x.reshape(-1, self.in_features).float())
-                if self.share is not None:
-                    self.share.put(x, quantised)
-            (q, step), outlying = quantised
+            (q, step), outlying = self.quantise(x.reshape(-1, self.in_features).float())
             out = torch_compat.int8_matmul(q, self.qweight).float().mul_(step).mul_(self.scale)
             if outlying is not None:
                 q, step = outlying
@@ -147,6 +148,36 @@ def _int8_linear_class():
             if not len(self.outliers):
                 return _per_row(rows), None
             return _per_row(rows.index_fill(1, self.outliers, 0.0)), _per_row(rows.index_select(1, self.outliers))
+
+        @classmethod
+        def joined(cls, layers):
+            """One layer whose output is ``layers``' outputs side by side (they read one input and
+            hold the same outlier channels); each weight column keeps its own scale, so the joined
+            product's columns are exactly the separate products'."""
+            joined = cls.__new__(cls)
+            torch.nn.Module.__init__(joined)  # built from quantised buffers, not from a float layer
+            joined.in_features, joined.out_features = layers[0].in_features, sum(m.out_features for m in layers)
+            for name in ("outliers", "outlier_qweight", "outlier_scale", "qweight", "scale", "bias"):
+                parts = [getattr(m, name) for m in layers]
+                axis = {"qweight": 1, "outlier_qweight": 1}.get(name, 0)
+                value = parts[0] if name == "outliers" or parts[0] is None else torch.cat(parts, axis)
+                joined.register_buffer(name, value)
+            return joined
+
+        def view_of(self, fused, start: int) -> None:
+            """Take this layer's output from ``fused`` (columns ``start ..``); its int8 weights become
+            views into the fused layer's (held once), its scales small copies (float tensors of the
+            model get copied and their old pages dropped (:func:`_own_memory`): a float view would
+            drop pages the fused layer still reads)."""
+            stop = start + self.out_features
+            self.fused, self.columns = fused, slice(start, stop)
+            joined = fused.layer
+            for name in ("qweight", "outlier_qweight"):
+                if getattr(self, name) is not None:
+                    setattr(self, name, getattr(joined, name)[:, start:stop])
+            for name in ("scale", "outlier_scale", "bias"):
+                if getattr(self, name) is not None:
+                    setattr(self, name, getattr(joined, name)[start:stop].clone())
 
         def weight_rows(self, index):
             """Rows ``index`` (output channels) of the dequantised weight, ``(len(index), in)``."""
@@ -189,24 +220,40 @@ def _per_row(rows):
     import torch
 
     step = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12) / 127.0
-    return torch.round(rows / step).clamp_(-127, 127).to(torch.int8), step
+    # |x / step| <= 127 up to rounding, so round() stays in int8 without a clamp (the same integers)
+    return torch.div(rows, step).round_().to(torch.int8), step
 
 
-class InputShare:
-    """The quantised input a group of int8 layers reads (q/k/v read one tensor, gate/up
-    another): the first layer called quantises it, the others take that, and the last one
-    lets it go (so no activation outlives its forward pass)."""
+class FusedInt8:
+    """Int8 layers that read one input (q/k/v read one tensor, gate/up another) as one int8
+    product over their weights side by side: one quantisation of the input, one main and one
+    outlier product instead of one each per layer (fewer, larger ``_int_mm`` calls). The first
+    member called runs it; each member takes its columns; the last one lets the output go (so
+    no activation outlives its forward pass)."""
 
-    def __init__(self, members: int):
-        self.members = members
+    def __init__(self, layers: list):
+        self.layer = int8_linear_class().joined(layers)
+        self.members = len(layers)
         self.put(None, None)
+        start = 0
+        for layer in layers:
+            layer.view_of(self, start)
+            start += layer.out_features
+
+    def output(self, source):
+        """The joined product of ``source`` (run here unless this group holds it)."""
+        out = self.take(source)
+        if out is None:
+            out = self.layer(source)
+            self.put(source, out)
+        return out
 
     def put(self, source, value) -> None:
-        """``value`` is ``source`` quantised; the group's other members will take it."""
+        """``value`` is the joined product of ``source``; the group's other members will take it."""
         self.source, self.value, self.left = source, value, self.members - 1
 
     def take(self, source):
-        """The quantised ``source`` when this group holds it (None: quantise it here). The same
+        """The joined product of ``source`` when this group holds it (None: run it). The same
         tensor object, held here so its id cannot be reused; the decoder never writes a normed
         input in place between its projections (inference tensors keep no version counter)."""
         if source is None or self.source is not source or self.left <= 0:
@@ -215,6 +262,20 @@ class InputShare:
         if not self.left:
             self.put(None, None)
         return value
+
+
+def fuse_groups(groups: list[list]) -> int:
+    """Join each group of int8 layers called in turn on one input (:class:`FusedInt8`) when
+    they hold the same outlier channels; returns how many groups were joined."""
+    import torch
+
+    joined = 0
+    for group in groups:
+        if len(group) > 1 and all(torch.equal(m.outliers, group[0].outliers) for m in group) \
+                and len({m.bias is None for m in group}) == 1:
+            FusedInt8(group)
+            joined += 1
+    return joined
 
 
 # The text the outlier channels are found on: a paragraph of product copy in the chat
@@ -244,7 +305,7 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     """Int8 copies of ``model``'s linear layers, each with the ``count`` input channels of
     largest magnitude on :data:`CALIBRATION_TEXT` as its outliers: ``id(layer) -> Int8Linear``.
 
-    Layers called in turn on the same input tensor share one :class:`InputShare`.
+    Layers called in turn on the same input tensor are joined into one product (:func:`fuse_groups`).
     Built during one float forward pass: a layer is copied as soon as it has run, and its
     float weight's pages dropped then (the pass never holds the whole float model resident).
     Fixed once per loaded model, so every call and every row uses the same channels
@@ -276,11 +337,7 @@ def calibrated_int8(model, tokenizer, keep: tuple[str, ...] = KEEP_FLOAT, count:
     finally:
         for hook in hooks:
             hook.remove()
-    for group in groups:
-        if len(group) > 1:
-            share = InputShare(len(group))
-            for layer in group:
-                layer.share = share
+    fuse_groups(groups)
     return built
 
 
@@ -420,13 +477,14 @@ def _own_memory(model) -> None:
 
 
 def cache_dtype(model):
-    """The dtype the engine's KV cache is held in: float16 under int8 weights (half the
-    memory; measured no slower, the cast fused into the copy attention reads), else the
-    model's own float dtype."""
+    """The dtype the engine's KV cache is held in: int8 under int8 weights (one step per key /
+    value vector, :mod:`stylegen.generation.rowcache`; a quarter of float32's memory, peak RSS
+    838 vs 957 MB with float16 on the 64-prompt benchmark, no faster; row-cache perplexity
+    +0.30% over float16: docs/SCALE.md), else the model's own float dtype."""
     import torch
 
     if any(isinstance(m, int8_linear_class()) for m in model.modules()):
-        return torch.float16
+        return torch.int8
     return next(p for p in model.parameters() if p.is_floating_point()).dtype
 
 

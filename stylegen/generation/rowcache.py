@@ -19,6 +19,13 @@ past a row's end adds exact zeros; the last one zero padded), divides by the sum
 and gives a prefill pass at least two query tokens. With int8 linear
 layers (exact per row), a row's text is then the same in any batch.
 
+Under int8 weights the cache is int8 too (:func:`stylegen.generation.precision.cache_dtype`):
+each key and value vector (one row, head and position) as integers with one step, found from
+that vector alone. Attention multiplies the integers (widened to float32) and applies a key's
+step to its scores and a value's step to the weights it is summed with, so the steps cost
+``width`` multiplications per query instead of ``width x dim``; fresh keys and values are read
+as the cache holds them in every pass.
+
 :func:`row_attention` is registered with transformers as the attention implementation
 ``stylegen`` (:func:`stylegen.compat.transformers.use_attention`). A forward pass given a
 :class:`CacheStep` (keyword ``row_cache``) writes its new keys and values into the cache
@@ -33,7 +40,7 @@ ATTENTION = "stylegen"
 ALIGN = 16  # attended widths are multiples of it: a product's columns then do not depend on their count
 CHUNK = 64  # keys per value product (the last one zero padded): its sum then does not depend on the width
 ATTENTION_KERNEL = (f"row cache by position, widths aligned to {ALIGN}, value products and softmax sums in "
-                    f"{CHUNK}-key chunks (batch-independent)")
+                    f"{CHUNK}-key chunks (batch-independent); an int8 cache's steps applied to scores and weights")
 
 
 def _round_up(n: int) -> int:
@@ -57,6 +64,7 @@ class RowCache:
     budget: int
     group_of: object = None
     buffer: object = None  # (layers, 2, rows, kv_heads, capacity, dim)
+    scales: object = None  # int8 buffer: (layers, 2, rows, kv_heads, capacity), one step per key / value vector
 
     def capacity(self) -> int:
         """Columns per row: the longest prompt and the budget, rounded up to :data:`ALIGN`."""
@@ -70,6 +78,8 @@ class RowCache:
 
         shape = (layers, 2, len(self.spans), kv_heads, self.capacity(), head_dim)
         self.buffer = torch.zeros(shape, dtype=dtype, device=device)
+        if dtype == torch.int8:
+            self.scales = torch.zeros(shape[:-1], device=device)
         return self
 
     def prefix_step(self) -> "CacheStep":
@@ -95,7 +105,8 @@ class RowCache:
 
     def nbytes(self) -> int:
         """Bytes the cache holds."""
-        return self.buffer.numel() * self.buffer.element_size()
+        scales = 0 if self.scales is None else self.scales.numel() * self.scales.element_size()
+        return self.buffer.numel() * self.buffer.element_size() + scales
 
 
 def _causal(rows: int, width: int, spans: list[int], prefix: int):
@@ -128,30 +139,67 @@ class CacheStep:
     mask: object
 
     def store(self, layer: int, key, value) -> tuple:
-        """Write the pass's keys and values into the cache; the (keys, values) to attend
-        over, ``mask.shape[-1]`` columns laid out by position."""
+        """Write the pass's keys and values into the cache; what to attend over, ``mask.shape[-1]``
+        columns laid out by position, as the cache holds them: ``(keys, values, key_steps,
+        value_steps)``, the steps None unless the cache is int8 (then keys and values are its
+        integers, as floats, and ``steps`` ``(rows, kv_heads, width)`` scale them)."""
         import torch
 
         cache = self.cache
-        if key.dtype != cache.buffer.dtype:  # every pass reads keys and values as the cache holds them
-            key, value = key.to(cache.buffer.dtype).to(key.dtype), value.to(cache.buffer.dtype).to(value.dtype)
+        (k, ks), (v, vs) = _held(key, cache.buffer.dtype), _held(value, cache.buffer.dtype)
         keys, values = cache.buffer[layer]
+        steps = (None, None) if cache.scales is None else cache.scales[layer]
         width = self.mask.shape[-1]
         if self.kind == "prefix":  # one prefix (or one per adapter group) copied into every row
             pick = slice(None) if cache.group_of is None else cache.group_of.to(key.device)
-            keys[:, :, :cache.prefix] = key[pick].to(keys.dtype)
-            values[:, :, :cache.prefix] = value[pick].to(values.dtype)
-            pad = (0, 0, 0, width - key.shape[2])
-            return torch.nn.functional.pad(key, pad), torch.nn.functional.pad(value, pad)
+            at = (slice(None), slice(None), slice(None, cache.prefix))
+            _write(keys, steps[0], at, k[pick], None if ks is None else ks[pick])
+            _write(values, steps[1], at, v[pick], None if vs is None else vs[pick])
+            return tuple(None if t is None else _pad(t, width, key.dtype) for t in (k, v, ks, vs))
         if self.kind == "bucket":
-            end = self.column + key.shape[2]
-            keys[self.rows, :, self.column:end] = key.to(keys.dtype)
-            values[self.rows, :, self.column:end] = value.to(values.dtype)
-            return keys[self.rows, :, :width].to(key.dtype), values[self.rows, :, :width].to(value.dtype)
-        at = torch.arange(key.shape[0], device=key.device)
-        keys[at, :, self.column.to(key.device)] = key[:, :, 0].to(keys.dtype)
-        values[at, :, self.column.to(key.device)] = value[:, :, 0].to(values.dtype)
-        return keys[:, :, :width].to(key.dtype), values[:, :, :width].to(value.dtype)  # no copy when held alike
+            at = (self.rows, slice(None), slice(self.column, self.column + key.shape[2]))
+            _write(keys, steps[0], at, k, ks)
+            _write(values, steps[1], at, v, vs)
+            return _read(keys, values, steps, self.rows, width, key.dtype)
+        at = (torch.arange(key.shape[0], device=key.device), slice(None), self.column.to(key.device))
+        _write(keys, steps[0], at, k[:, :, 0], None if ks is None else ks[:, :, 0])
+        _write(values, steps[1], at, v[:, :, 0], None if vs is None else vs[:, :, 0])
+        return _read(keys, values, steps, slice(None), width, key.dtype)
+
+
+def _held(x, dtype) -> tuple:
+    """``x`` (rows, kv_heads, tokens, dim) as a cache of ``dtype`` holds it: ``(values, steps)``;
+    int8: each vector's integers and its step (``x ~ values * steps``), else ``x`` rounded
+    to ``dtype`` and None. Every pass reads keys and values so, whether fresh or cached."""
+    import torch
+
+    if dtype != torch.int8:
+        return (x if x.dtype == dtype else x.to(dtype)), None
+    step = x.abs().amax(dim=-1).clamp_(min=1e-12) / 127.0
+    return torch.div(x, step.unsqueeze(-1)).round_().to(torch.int8), step
+
+
+def _write(buffer, steps, at, values, value_steps) -> None:
+    """Store ``values`` (and their int8 ``value_steps``) at index ``at`` of ``buffer``."""
+    buffer[at] = values
+    if steps is not None:
+        steps[at] = value_steps
+
+
+def _read(keys, values, steps, rows, width: int, dtype) -> tuple:
+    """The cache's first ``width`` columns of ``rows`` for attention, in ``dtype`` (the widening copy)."""
+    out = (keys[rows, :, :width].to(dtype), values[rows, :, :width].to(dtype))
+    if steps[0] is None:
+        return (*out, None, None)
+    return (*out, steps[0][rows, :, :width], steps[1][rows, :, :width])
+
+
+def _pad(x, width: int, dtype):
+    """``x`` (rows, kv_heads, tokens[, dim]) in ``dtype``, zero padded to ``width`` tokens."""
+    import torch
+
+    pad = (0, 0, 0, width - x.shape[2]) if x.dim() == 4 else (0, width - x.shape[2])
+    return torch.nn.functional.pad(x.to(dtype), pad)
 
 
 def row_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -167,23 +215,30 @@ def row_attention(module, query, key, value, attention_mask, dropout: float = 0.
     rows, heads, tokens, dim = query.shape
     kv_heads = key.shape[1]
     group = heads // kv_heads
-    keys, values = row_cache.store(module.layer_idx, key, value)
+    keys, values, key_steps, value_steps = row_cache.store(module.layer_idx, key, value)
     mask = row_cache.mask
     if row_cache.kind != "decode" and tokens == 1:  # a prefill pass multiplies at least 2 x group query rows
         query, mask = torch.cat([query, query], dim=2), torch.cat([mask, mask], dim=2)
-    out = _attend(query.reshape(rows, kv_heads, -1, dim), keys, values, mask, group,
+    out = _attend(query.reshape(rows, kv_heads, -1, dim), (keys, key_steps), (values, value_steps), mask, group,
                   scaling if scaling is not None else dim ** -0.5)
     return out.view(rows, heads, -1, dim)[:, :, :tokens].transpose(1, 2), None
 
 
 def _attend(q, keys, values, mask, group: int, scaling: float):
     """Softmax attention of ``q`` (rows, kv_heads, group x tokens, dim) over ``keys``/``values``
-    (rows, kv_heads, width, dim), reduced as the module doc says (batch-independent)."""
+    (each ``(tensor (rows, kv_heads, width, dim), steps (rows, kv_heads, width) or None)``: an
+    int8 cache's integers and their steps), reduced as the module doc says (batch-independent).
+    A key's step scales its scores, a value's step the weights it is summed with: products over
+    ``width`` x ``dim`` read the integers, the steps cost ``width`` multiplications per query."""
     import torch
 
+    (keys, key_steps), (values, value_steps) = keys, values
     rows, kv_heads, queries, dim = q.shape
     width = keys.shape[2]
-    scores = torch.matmul(q, keys.transpose(-1, -2)).float().mul_(scaling)
+    scores = torch.matmul(q, keys.transpose(-1, -2)).float()
+    if key_steps is not None:
+        scores.mul_(key_steps.unsqueeze(2))
+    scores.mul_(scaling)
     scores = scores.view(rows, kv_heads, group, queries // group, width).add_(mask.unsqueeze(1))
     weights = torch.exp(scores.sub_(scores.amax(dim=-1, keepdim=True)))
     weights = weights.to(q.dtype).view(rows, kv_heads, queries, width)
@@ -193,10 +248,15 @@ def _attend(q, keys, values, mask, group: int, scaling: float):
         if part.shape[-1] < CHUNK:  # always CHUNK keys: another length, another summation order
             part = torch.nn.functional.pad(part, (0, CHUNK - part.shape[-1]))
             vals = torch.nn.functional.pad(vals, (0, 0, 0, CHUNK - vals.shape[2]))
+        scaled = part
+        if value_steps is not None:
+            steps = value_steps[:, :, start:start + CHUNK]
+            steps = torch.nn.functional.pad(steps, (0, CHUNK - steps.shape[-1])).to(part.dtype)
+            scaled = part * steps.unsqueeze(2)
         if out is None:
-            out, total = torch.matmul(part, vals), part.sum(dim=-1, keepdim=True)
+            out, total = torch.matmul(scaled, vals), part.sum(dim=-1, keepdim=True)
         else:
-            out.add_(torch.matmul(part, vals))
+            out.add_(torch.matmul(scaled, vals))
             total.add_(part.sum(dim=-1, keepdim=True))
     return out.div_(total)
 
