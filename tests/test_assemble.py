@@ -329,3 +329,11 @@ def test_golden_apparel_fit_origin_sizes_and_labels():
     no_sizes, brief = (A.assembled_completion(shirt, "description", "text", v) for v in (2, 3))
     assert "sizes" not in no_sizes and "Black and Navy" in no_sizes  # sizes go first
     assert "sizes" not in brief and "Black" not in brief  # then colours and use
+
+
+def test_a_thin_rows_bullets_take_its_use_colours_and_size_to_make_a_list():
+    bivy = {"name": "Lee Bivy", "features": ["mesh hood", "waterproof floor", "side zipper"], "colors": ["Fog"],
+            "use": "thru-hikes", "weight": "17.8 oz"}
+    assert A.assembled_completion(bivy, "bullets", "list", 0).splitlines() == [
+        "- Mesh hood, waterproof floor and side zipper", "- Weighs 17.8 oz", "- Built for thru-hikes", "- Comes in Fog"]
+    assert "Built for" not in A.assembled_completion(POT, "bullets", "list", 0)  # a full list keeps to its facts

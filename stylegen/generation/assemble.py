@@ -763,7 +763,20 @@ def bullets(sheet: FactSheet, max_items: int = 5) -> list[str]:
             lone = kind == "np" and len(group) == 1
             items.append(f"Has {with_article(group[0])}" if lone else join_list(group))
     items += _fact_bullets(sheet)
-    return [_cap(i) for i in items if len(i.split()) >= 3][:max_items]
+    items = [_cap(i) for i in items if len(i.split()) >= 3]
+    if len(items) < MIN_BULLETS:  # a thin row: what it is for, its colours and size make a list
+        items += [b for b in _detail_bullets(sheet) if len(b.split()) >= 3]
+    return items[:max_items]
+
+
+MIN_BULLETS = 3  # the usual schema's minItems; the details fill a list only below it
+
+
+def _detail_bullets(sheet: FactSheet) -> list[str]:
+    use, colors = use_text(sheet), sheet.lists.get("colors", [])
+    dims = [s.rstrip(".") for s in dimension_sentences(sheet)]
+    return ([f"Built for {use}"] if use else []) + ([f"Comes in {join_list(colors)}"] if colors else []) + [
+        _cap(re.sub(r"^It measures", "Measures", d)) for d in dims]
 
 
 def _fact_bullets(sheet: FactSheet) -> list[str]:
