@@ -337,3 +337,13 @@ def test_a_thin_rows_bullets_take_its_use_colours_and_size_to_make_a_list():
     assert A.assembled_completion(bivy, "bullets", "list", 0).splitlines() == [
         "- Mesh hood, waterproof floor and side zipper", "- Weighs 17.8 oz", "- Built for thru-hikes", "- Comes in Fog"]
     assert "Built for" not in A.assembled_completion(POT, "bullets", "list", 0)  # a full list keeps to its facts
+
+
+def test_a_second_meta_description_names_the_colours_for_a_thin_row():
+    pack = {"name": "Scree Pack", "features": ["two side bottle pockets", "roll-top closure"], "capacity": "58 L",
+            "colors": ["Rust", "Slate"]}
+    assert A.variants(pack, "meta_description", "text", 4) == [
+        "Scree Pack: 58 L, with two side bottle pockets and a roll-top closure.",
+        "Scree Pack: 58 L, with two side bottle pockets and a roll-top closure. Comes in Rust and Slate."]
+    assert A.assembled_completion(POT, "meta_description", "text", 1).endswith("Built for day hikes, in Fog.")
+    assert len(A.variants(dict(pack, colors=[]), "meta_description", "text", 4)) == 1  # no colours: one text

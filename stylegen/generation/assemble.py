@@ -704,9 +704,11 @@ def _name_first(sentence: str, sheet: FactSheet) -> str:
 # --- meta descriptions and bullets ----------------------------------------------------------
 
 
-def meta(sheet: FactSheet, max_chars: int = 155) -> str:
+def meta(sheet: FactSheet, max_chars: int = 155, variant: int = 0) -> str:
     """A meta description: name, numbers, materials, features and use (or origin), cut to
-    ``max_chars`` by dropping features from the end (then the use, then the materials)."""
+    ``max_chars`` by dropping features from the end (then the use, then the materials).
+    Odd variants also name the colours ("Built for bikepacking, in Ember and Moss."): a thin
+    row's meta description may need them to reach a brand's minimum length."""
     raw = [_plain_case(m) for m in sheet.lists.get("materials", [])]
     parts = [with_article(m) for m in raw if _needs_article(m)]  # "with a BPA-free lid", not "in" it
     nps = [with_article(p.core) for p in sheet.phrases if p.kind in ("np", "included")] + parts
@@ -715,6 +717,9 @@ def meta(sheet: FactSheet, max_chars: int = 155) -> str:
     materials = [m for m in raw if not _needs_article(m)][:2]
     origin = origin_of(sheet)
     use = f"Built for {use_text(sheet)}" if use_text(sheet) else f"Made in {origin}" if origin else ""
+    colors = sheet.lists.get("colors", []) if variant % 2 else []
+    if colors:
+        use = f"{use}, in {join_list(colors)}" if use else f"Comes in {join_list(colors)}"
     for keep_use, keep_mat in ((True, True), (False, True), (False, False)):
         for n in range(len(nps) + len(vps), -1, -1):
             text = _meta_text(sheet.name, numbers, materials if keep_mat else [], nps, vps, n,
@@ -818,7 +823,7 @@ def assembled_completion(facts: dict, task: str, kind: str, variant: int, sheet:
     shape = shape_of(task, kind)
     if shape == "list":
         return "\n".join(LIST_MARKER + item for item in bullets(sheet))  # one frame set: no variants
-    return meta(sheet) if shape == "meta" else description(sheet, variant, cadence)
+    return meta(sheet, variant=variant) if shape == "meta" else description(sheet, variant, cadence)
 
 
 def variants(facts: dict, task: str, kind: str, count: int, catalog=None, cadence: Cadence | None = None) -> list[str]:
