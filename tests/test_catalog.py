@@ -118,3 +118,9 @@ def test_jsonl_without_objects_is_not_a_catalog(tmp_path, cmap):
 def test_missing_file(tmp_path, cmap):
     with pytest.raises(DataError, match="cannot read catalog"):
         read_catalog(tmp_path / "nope.csv", cmap)
+
+
+def test_a_list_cell_is_never_split_inside_an_html_entity(tmp_path, cmap):
+    rows = [product("A", features="<b>folding handles</b>;nesting lid;pour spout &amp; lid;x &#38; y")]
+    cat = read_catalog(write_csv(tmp_path / "c.csv", rows), cmap)
+    assert cat.rows[0].facts["features"] == ["folding handles", "nesting lid", "pour spout & lid", "x & y"]

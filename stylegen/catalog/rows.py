@@ -277,7 +277,7 @@ def _field_value(value, spec, cmap):
             return None, "contains a NUL byte"
         if len(value) > cmap.max_field_chars:
             return None, f"oversized: {len(value)} characters (max {cmap.max_field_chars})"
-        items = [v.strip() for v in value.split(cmap.list_separator)] if spec.list else None
+        items = [v.strip() for v in split_list(value, cmap.list_separator)] if spec.list else None
         value = value.strip()
     else:
         kind = "a list of strings or a string" if spec.list else "a string or number"
@@ -289,6 +289,21 @@ def _field_value(value, spec, cmap):
     if len(value) > limit:
         return None, f"oversized: {len(value)} characters (max {limit})"
     return value, None
+
+
+_ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+
+
+def split_list(value: str, separator: str) -> list[str]:
+    """A list cell's items, never split inside an HTML entity ("pour spout &amp; lid" with
+    ``;`` between items is one item: the entity's own ``;`` is no separator)."""
+    inside = {m.end() - len(separator) for m in _ENTITY.finditer(value)} if separator == ";" else set()
+    items, start = [], 0
+    for m in re.finditer(re.escape(separator), value):
+        if m.start() not in inside:
+            items.append(value[start:m.start()])
+            start = m.end()
+    return items + [value[start:]]
 
 
 def _has_markup(value) -> bool:
