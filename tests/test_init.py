@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from stylegen.cli import cli
@@ -150,3 +152,28 @@ def test_drafted_kit_trains(drafted, tiny_model_dir, tmp_path):
                                       "--lora-alpha", "16", "--batch-size", "4", "--set", "layers_to_transform=null"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+
+def _kit_copy(tmp_path, candidates: int, max_chars: int) -> Path:
+    """The sample kit with absolute paths, ``candidates`` per field, descriptions capped."""
+    kit = tmp_path / f"kit-{candidates}"
+    shutil.copytree(ROOT / "brand", kit)
+    data = yaml.safe_load((kit / "brand.yaml").read_text(encoding="utf-8"))
+    for key, rel in (("training", "data"), ("validators", "path"), ("model", "adapter")):
+        data[key][rel] = str((ROOT / "brand" / data[key][rel]).resolve())
+    data["generation"]["candidates"] = candidates
+    (kit / "brand.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    schema = json.loads((kit / "schema.json").read_text(encoding="utf-8"))
+    schema["properties"]["description"]["maxLength"] = max_chars
+    (kit / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    return kit
+
+
+def test_init_counts_an_assembled_field_as_the_night_would_ship_it(tmp_path):
+    """A record passes when one of its first `candidates` variants passes (the night ranks
+    them all): under a tight length bound only the brief variants fit."""
+    from stylegen.init.sense import measure_assembly
+
+    one, four = (measure_assembly(_kit_copy(tmp_path, c, 260), {"description": "text"})[0] for c in (1, 4))
+    assert one.records == four.records and one.passed == 0 < four.passed
+    assert "Default.Schema" in one.top_rule
