@@ -12,7 +12,7 @@ from stylegen.generation.engine import ScriptedEngine
 from stylegen.generation.run import GenerateOptions, run_generate
 from stylegen.generation.settings import IDENTITY_KEYS
 from stylegen.kit.brand import load_brand
-from stylegen.validation.cadence import brand_cadence, Cadence, measure
+from stylegen.validation.cadence import brand_cadences, Cadence, measure
 from test_assemble import POT, TENT
 
 # A brand that says what a product is for first, its materials early and its weight late,
@@ -83,7 +83,9 @@ def test_care_never_opens_a_description():
 
 
 def test_the_sample_brands_cadence_puts_weight_late_and_talks_to_the_reader():
-    cadence = brand_cadence(load_brand(ROOT / "brand"), "description")
+    brand = load_brand(ROOT / "brand")
+    cadence = brand_cadences(brand, ["description"])["description"]
+    assert brand_cadences(brand, ["description"], "plain") == {"description": None}
     assert cadence.you >= A.YOU_SHARE and cadence.words[1] > 8
     assert cadence.position("weight", 0) > cadence.position("features", 1)
 

@@ -515,7 +515,8 @@ def origin_of(sheet: FactSheet) -> str:
 
 def origin_sentence(sheet: FactSheet) -> str:
     """"It is made in Scotland." ("" without an origin)."""
-    return _sentence(f"It is made in {origin_of(sheet)}") if origin_of(sheet) else ""
+    origin = origin_of(sheet)
+    return _sentence(f"It is made in {origin}") if origin else ""
 
 
 def sizes_sentence(sheet: FactSheet) -> str:
@@ -563,7 +564,7 @@ def description(sheet: FactSheet, variant: int, cadence: Cadence | None = None) 
     gets a text its length bounds accept, and the ranking still prefers the full one where
     both pass (it covers more facts).
 
-    With the brand's ``cadence`` (:func:`~stylegen.validation.cadence.brand_cadence`) the
+    With the brand's ``cadence`` (:func:`~stylegen.validation.cadence.brand_cadences`) the
     facts come in the order the brand's own copy states them, the features are what "you
     get" where the brand talks to its reader, and short sentences about the product join up
     to the brand's sentence length (never below its usual number of sentences).
@@ -604,18 +605,20 @@ def _section_order(sheet: FactSheet, cadence: Cadence | None) -> list[str]:
     return kinds
 
 
-def _section(sheet: FactSheet, kind: str, variant: int, level: int, cadence: Cadence | None) -> list[str]:
+def _section(sheet: FactSheet, kind: str, frame: int, level: int, cadence: Cadence | None) -> list[str]:
+    """The sentences of one part of a description, in frame set ``frame``, leaving out what
+    ``level`` (:data:`VARIANTS`) leaves out."""
     brief = level >= BRIEF
     if kind in ("numbers", "capacity", "weight"):  # past the first sentence, the name is "it"
-        text = lead(sheet, variant, None if kind == "numbers" else kind)
+        text = lead(sheet, frame, None if kind == "numbers" else kind)
         return [re.sub(rf"^The {re.escape(sheet.name)} ", "It ", text) if cadence else text]
     if kind == "identity":
         return identity_sentences(sheet)
     if kind == "features":
-        return feature_sentences(sheet, variant, you=bool(cadence and cadence.you >= YOU_SHARE), identity=False)
-    one = {"materials": lambda: material_sentence(sheet, variant), "care": lambda: care_sentence(sheet),
-           "colors": lambda: "" if brief else color_sentence(sheet, variant),
-           "use": lambda: "" if brief else use_sentence(sheet, variant), "fit": lambda: fit_sentence(sheet),
+        return feature_sentences(sheet, frame, you=bool(cadence and cadence.you >= YOU_SHARE), identity=False)
+    one = {"materials": lambda: material_sentence(sheet, frame), "care": lambda: care_sentence(sheet),
+           "colors": lambda: "" if brief else color_sentence(sheet, frame),
+           "use": lambda: "" if brief else use_sentence(sheet, frame), "fit": lambda: fit_sentence(sheet),
            "origin": lambda: origin_sentence(sheet),
            "sizes": lambda: "" if level >= NO_SIZES else sizes_sentence(sheet)}
     if kind in one:
@@ -715,8 +718,8 @@ def meta(sheet: FactSheet, max_chars: int = 155, variant: int = 0) -> str:
     vps = [p.core if p.kind == "vp" else f"is {p.core}" for p in sheet.phrases if p.kind in ("vp", "passive")]
     numbers = [sheet.values[k] for k in ("capacity", "weight") if sheet.values.get(k)]
     materials = [m for m in raw if not _needs_article(m)][:2]
-    origin = origin_of(sheet)
-    use = f"Built for {use_text(sheet)}" if use_text(sheet) else f"Made in {origin}" if origin else ""
+    use, origin = use_text(sheet), origin_of(sheet)
+    use = f"Built for {use}" if use else f"Made in {origin}" if origin else ""
     colors = sheet.lists.get("colors", []) if variant % 2 else []
     if colors:
         use = f"{use}, in {join_list(colors)}" if use else f"Comes in {join_list(colors)}"

@@ -36,7 +36,7 @@ from stylegen.kit.brand import BrandKit, load_brand
 from stylegen.kit.prompts import render_messages
 from stylegen.kit.roles import facts_by_role
 from stylegen.models import resolve_model
-from stylegen.validation.cadence import brand_cadence, Cadence
+from stylegen.validation.cadence import brand_cadences, Cadence
 from stylegen.training.adapter import adapter_data_drift, adapter_sha256, check_adapter
 from stylegen.validation.corpus import fold, load_corpus
 from stylegen.validation.validator import Validator
@@ -94,9 +94,14 @@ class RunInputs:
             return None
         return fill_slots(text, row.facts, self.slot_vocabulary, self.brand.catalog)
 
+    @cached_property
+    def cadences(self) -> dict[str, Cadence | None]:
+        """The brand's cadence per task (measured once, on first use; None: the plain frames)."""
+        return brand_cadences(self.brand, self.brand.tasks, self.settings.cadence)
+
     def cadence(self, task: str) -> Cadence | None:
         """The brand's cadence of ``task`` (generation.cadence ``brand``; None: the plain frames)."""
-        return brand_cadence(self.brand, task) if self.settings.cadence == "brand" else None
+        return self.cadences.get(task)
 
     @cached_property
     def examples(self) -> ExampleIndex:

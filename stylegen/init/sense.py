@@ -24,7 +24,7 @@ import yaml
 from stylegen.generation.assemble import variants
 from stylegen.kit.brand import load_brand
 from stylegen.kit.prompts import parse_completion
-from stylegen.validation.cadence import brand_cadence
+from stylegen.validation.cadence import brand_cadences
 from stylegen.validation.calibration import approved_flag_rate
 from stylegen.validation.corpus import held_out_ids, load_corpus
 from stylegen.validation.records import Record
@@ -224,7 +224,9 @@ def measure_assembly(kit: Path, tasks: dict[str, str]) -> list[AssemblyCheck]:
     records = load_corpus(brand).with_facts()
     held = held_out_ids([r.id for r in records], brand.training.eval_fraction)
     facts = [r.facts for r in records if r.id in held]
-    texts = [{t: _variants(brand, f, t, kind) for t, kind in tasks.items()} for f in facts]
+    cadences = brand_cadences(brand, tasks, brand.generation.cadence)
+    texts = [{t: variants(f, t, kind, brand.generation.candidates, catalog=brand.catalog, cadence=cadences[t])
+              for t, kind in tasks.items()} for f in facts]
     built, owner = [], []
     for i, (f, by_task) in enumerate(zip(facts, texts)):
         for v in range(max(len(x) for x in by_task.values())):
@@ -233,11 +235,6 @@ def measure_assembly(kit: Path, tasks: dict[str, str]) -> list[AssemblyCheck]:
             owner.append(i)
     findings = Validator(brand).check(built)
     return [_assembly_check(task, findings, owner) for task in tasks]
-
-
-def _variants(brand, facts: dict, task: str, kind: str) -> list[str]:
-    cadence = brand_cadence(brand, task) if brand.generation.cadence == "brand" else None
-    return variants(facts, task, kind, brand.generation.candidates, catalog=brand.catalog, cadence=cadence)
 
 
 def _assembly_check(task: str, findings: list, owner: list[int]) -> AssemblyCheck:

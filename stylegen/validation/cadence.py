@@ -113,19 +113,16 @@ def _findable(value, kind: str) -> list[str]:
     return values
 
 
-def brand_cadence(brand, task: str) -> Cadence | None:
-    """The cadence of ``task`` in the training side of the brand's approved copy (None: too
-    few texts, or none readable)."""
+def brand_cadences(brand, tasks, setting: str = "brand") -> dict[str, Cadence | None]:
+    """The cadence of each of ``tasks`` in the training side of the brand's approved copy,
+    the corpus read once (None for a task: too few texts, no approved copy, or ``setting``,
+    brand.yaml ``generation.cadence``, is ``plain``). Callers keep the result for the run."""
+    if setting != "brand":
+        return {task: None for task in tasks}
     try:
         corpus = load_corpus(brand)
     except DataError:  # no approved copy at all: the plain frames' order
-        return None
-    key = (corpus.sha256, task, brand.fingerprint())
-    if key not in _MEASURED:  # a night asks once per row; the corpus is read once
-        held = corpus.held_out()
-        texts = [(field_text(r.fields.get(task)), r.facts) for r in corpus.records if r.id not in held]
-        _MEASURED[key] = measure(texts, brand.catalog)
-    return _MEASURED[key]
-
-
-_MEASURED: dict[tuple, Cadence | None] = {}
+        return {task: None for task in tasks}
+    held = corpus.held_out()
+    kept = [r for r in corpus.records if r.id not in held]
+    return {task: measure([(field_text(r.fields.get(task)), r.facts) for r in kept], brand.catalog) for task in tasks}
