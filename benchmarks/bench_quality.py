@@ -43,7 +43,7 @@ from stylegen.evaluation.measures import field_measures, field_texts_of, voice_a
 from stylegen.generation.ledger import LEDGER_FILE, Ledger  # noqa: E402
 from stylegen.generation.run import GenerateOptions, run_generate  # noqa: E402
 from stylegen.kit.brand import load_brand  # noqa: E402
-from stylegen.validation.cadence import fact_positions, MIN_STATED  # noqa: E402
+from stylegen.validation.cadence import measure  # noqa: E402
 from stylegen.validation.corpus import load_corpus  # noqa: E402
 from stylegen.validation.records import Record  # noqa: E402
 from stylegen.validation.rules import load_rules  # noqa: E402
@@ -164,10 +164,10 @@ def traits(texts: list, task: str, catalog) -> dict | None:
 
 
 def fact_order(texts: list, catalog) -> dict:
-    """Per kind of fact: the mean position (0-1) of its first mention in the texts that state
-    it (kinds stated in at least ``MIN_STATED`` texts, as the assembler reads the brand's order)."""
-    seen = fact_positions([(t.text, t.facts) for t in texts], catalog)
-    return {k: round(sum(v) / len(v), 2) for k, v in seen.items() if len(v) >= MIN_STATED}
+    """Per kind of fact: the mean position (0-1) of its first mention, as the assembler reads
+    the brand's order (:func:`stylegen.validation.cadence.measure`)."""
+    cadence = measure([(t.text, t.facts) for t in texts], catalog)
+    return dict(cadence.order) if cadence else {}
 
 
 def catalog_facts(run_dir: Path, brand) -> dict:
