@@ -246,6 +246,27 @@ def test_torch_int_mm_is_an_exact_int8_product_on_cpu():
             "torch._int_mm(int8, int8) is no longer the exact int32 product")
     require(torch.equal(int8_matmul(a[5:6], b), got[5:6]), "torch",
             "torch._int_mm gives a row a different product in a different batch")
+    columns = b.t().contiguous().t()  # the other layout int8_layout may pick: the same integers
+    require(torch.equal(int8_matmul(a, columns), got) and torch.equal(int8_matmul(a[5:6], columns), got[5:6]),
+            "torch", "torch._int_mm reads a transposed (column-major) right operand differently")
+
+
+def test_int8_layout_is_measured_once_and_held_by_joined_layers():
+    import torch
+
+    from stylegen.compat.torch import LAYOUTS, int8_layout
+    from stylegen.generation.precision import int8_linear_class
+
+    assert int8_layout() in LAYOUTS and int8_layout() == int8_layout()
+    torch.manual_seed(0)
+    layers = [int8_linear_class()(torch.nn.Linear(64, n, bias=False)) for n in (8, 24)]
+    joined = int8_linear_class().joined(layers)
+    column_major = int8_layout() == "columns"
+    for weight in [m.qweight for m in layers] + [joined.qweight]:
+        assert (weight.stride(0) == 1) == column_major and weight.is_contiguous() != column_major
+    assert torch.equal(joined.qweight, torch.cat([m.qweight for m in layers], 1))
+    x = torch.randn(5, 64)
+    assert torch.equal(joined(x), torch.cat([m(x) for m in layers], 1))
 
 
 # --- PEFT (int8 base layers) -------------------------------------------------------------

@@ -11,10 +11,21 @@
   its weight-only int8 op (``aten._weight_int8pack_mm``) measured 30x slower than float32
   on this CPU.
 
+* :func:`int8_layout`: which layout of the right operand ``torch._int_mm`` reads faster on
+  this CPU, measured once per process. oneDNN's kernels differ by CPU: with AVX-512 VNNI a
+  row-major (K, N) operand was 5-15% faster; with AVX2 only (no VNNI, as on many CPUs
+  without bf16) it was 2.4-4.6x *slower* than the transposed view of an (N, K) block, which
+  made int8 slower than float32 there (docs/SCALE.md). Both give the same integers.
+
 ``tests/test_compat.py`` checks the op against an exact integer product on the installed
-torch and names the version when it fails.
+torch (in both layouts) and names the version when it fails.
 """
 from __future__ import annotations
+
+import time
+
+LAYOUTS = ("rows", "columns")  # right operand (K, N): row-major, or the transposed view of an (N, K) block
+_LAYOUT: list[str] = []  # this process's measured choice (once)
 
 
 def int8_matmul(a, b):
@@ -37,3 +48,39 @@ def int8_matmul_problem() -> str | None:
     if not torch.equal(got.long(), a.long() @ b.long()):
         return f"torch {torch.__version__}: torch._int_mm gave a wrong product on a test case"
     return None
+
+
+def int8_layout() -> str:
+    """``rows`` or ``columns``: the layout of :func:`int8_matmul`'s right operand to hold int8
+    weights in here, chosen once per process by timing a decode-sized product (32 x 576 x
+    3,072, one thread as each engine worker runs, best of 9 interleaved calls each, ~10-60
+    ms): ``columns`` only where it is clearly faster (by :data:`COLUMNS_MARGIN`), since
+    where the two are close ``rows`` measured ~8% faster end to end. The integers are the
+    same either way, so the choice changes speed only."""
+    if not _LAYOUT:
+        _LAYOUT.append(_fastest_layout())
+    return _LAYOUT[0]
+
+
+COLUMNS_MARGIN = 0.9  # columns' best time must be under 90% of rows' (AVX2 without VNNI: 22-42%)
+
+
+def _fastest_layout(m: int = 32, k: int = 576, n: int = 3072, calls: int = 9) -> str:
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (m, k), dtype=torch.int8, generator=gen)
+    blocks = {"rows": torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=gen)}
+    blocks["columns"] = blocks["rows"].t().contiguous().t()
+    best = dict.fromkeys(LAYOUTS, float("inf"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(calls):
+            for layout, b in blocks.items():
+                started = time.perf_counter()
+                int8_matmul(a, b)
+                best[layout] = min(best[layout], time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
+    return "columns" if best["columns"] < COLUMNS_MARGIN * best["rows"] else "rows"

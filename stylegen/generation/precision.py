@@ -119,7 +119,7 @@ def _int8_linear_class():
             self.register_buffer("outlier_scale", None)
             if len(picked):
                 self.outlier_qweight, self.outlier_scale = _per_channel(weight[:, picked])
-            # stored (in, out): the layout the int8 product takes its right operand in
+            # (in, out), in the layout the int8 product reads fastest here (torch_compat.int8_layout)
             qweight, scale = _per_channel(weight, picked if len(picked) else None)
             self.register_buffer("qweight", qweight)
             self.register_buffer("scale", scale)
@@ -160,7 +160,12 @@ def _int8_linear_class():
             for name in ("outliers", "outlier_qweight", "outlier_scale", "qweight", "scale", "bias"):
                 parts = [getattr(m, name) for m in layers]
                 axis = {"qweight": 1, "outlier_qweight": 1}.get(name, 0)
-                value = parts[0] if name == "outliers" or parts[0] is None else torch.cat(parts, axis)
+                if name == "outliers" or parts[0] is None:
+                    value = parts[0]
+                elif axis:  # joined along the output channels, in the parts' layout
+                    value = _join_columns(parts)
+                else:
+                    value = torch.cat(parts)
                 joined.register_buffer(name, value)
             return joined
 
@@ -198,20 +203,31 @@ def _int8_linear_class():
 
 def _per_channel(weight, zeroed=None, rows: int = 4096):
     """``weight`` (out, in) in int8 with one scale per output channel: ``(qweight (in, out),
-    scale)``; input channels ``zeroed`` (outliers, held apart) count as zeros. Done ``rows``
-    output channels at a time: an output head's temporaries stay ~10 MB, not 3 x 113 MB."""
+    scale)``, ``qweight`` row-major or the transposed view of an (out, in) block, whichever the
+    int8 product reads faster on this CPU (:func:`stylegen.compat.torch.int8_layout`); input
+    channels ``zeroed`` (outliers, held apart) count as zeros. Done ``rows`` output channels
+    at a time: an output head's temporaries stay ~10 MB, not 3 x 113 MB."""
     import torch
 
-    qweight = torch.empty(weight.shape[1], weight.shape[0], dtype=torch.int8)
+    stored = torch.empty(weight.shape[0], weight.shape[1], dtype=torch.int8)
     scale = torch.empty(weight.shape[0])
     for start in range(0, weight.shape[0], rows):
         part = weight[start:start + rows].float()
         if zeroed is not None:
             part = part.index_fill(1, zeroed, 0.0)
         step = part.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        qweight[:, start:start + rows] = torch.round(part / step[:, None]).to(torch.int8).t()
+        stored[start:start + rows] = torch.round(part / step[:, None]).to(torch.int8)
         scale[start:start + rows] = step
-    return qweight, scale
+    return (stored.t() if torch_compat.int8_layout() == "columns" else stored.t().contiguous()), scale
+
+
+def _join_columns(parts):
+    """int8 weights ``(in, out_i)`` side by side, ``(in, sum out_i)``, in the layout they are held in."""
+    import torch
+
+    if parts[0].stride(0) == 1 and parts[0].shape[0] > 1:  # transposed views of (out, in) blocks
+        return torch.cat([p.t() for p in parts]).t()
+    return torch.cat(parts, 1)
 
 
 def _per_row(rows):
@@ -492,7 +508,7 @@ def describe_precision(model, note: str | None = None) -> dict:
     """``weights`` (int8, or the float dtype) and ``kernel`` of a loaded model, for manifests."""
     int8 = int8_linear_class()
     if any(isinstance(m, int8) for m in model.modules()):
-        out = {"weights": "int8", "kernel": INT8_KERNEL}
+        out = {"weights": "int8", "kernel": f"{INT8_KERNEL}; weights held by {torch_compat.int8_layout()}"}
     else:
         dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         out = {"weights": dtype, "kernel": "torch matmul (" + dtype + ")"}
