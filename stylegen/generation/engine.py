@@ -2,7 +2,8 @@
 
 ``Engine.generate(requests) -> results`` takes fully rendered prompts, each with its own
 seed, token budget and sampling settings, and returns one result per request in the same
-order; ``Engine.score(requests)`` ranks fixed texts by the model's likelihood.
+order; ``Engine.score(requests)`` ranks fixed texts by the model's likelihood (through the
+same prefill, KV cache and attention as generation: each distinct prompt once).
 :class:`TransformersEngine` is the real one (the prompts' shared prefix computed once, the
 rest prefilled in length buckets, batched decoding, int8 weights on a CPU without bf16
 (:mod:`stylegen.generation.precision`), one single-thread batch per core);
@@ -36,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 from stylegen.compat.peft import BASE, install_row_adapters, loaded_adapters, row_adapters
-from stylegen.compat.transformers import cache_from_layers, cache_kwarg, cache_layers, use_attention
+from stylegen.compat.transformers import use_attention
 from stylegen.generation.lexicon import TokenLexicon
 from stylegen.generation.precision import cache_dtype, choose_precision, describe_precision, quantise_int8, trim_heap
 from stylegen.generation.rowcache import ATTENTION, ATTENTION_KERNEL, RowCache, kv_shape, row_attention
@@ -289,7 +290,6 @@ class TransformersEngine(Engine):
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = _stop_ids(model, tokenizer)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.cache_key = cache_kwarg(base)
         use_attention(model, ATTENTION, row_attention)  # generation's KV cache (rowcache.py)
         self.kv_shape = kv_shape(base.config, cache_dtype(model))
         self.adapters = {str(k): str(v) for k, v in (adapters or {}).items()}
@@ -367,10 +367,10 @@ class TransformersEngine(Engine):
     SCORE_POSITIONS = 1024  # scored positions per forward pass: caps its logits at ~200 MB (49k vocabulary)
 
     def _score_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        """Score one batch: every distinct prompt (with its adapter) prefilled once, as
-        generation prefills (:class:`_Layout`: the prompts' common prefix once, the rest in
-        buckets), then each text after its prompt's cache, in chunks of rows, with logits
-        only where text is scored. Many compositions of one row cost one prompt prefill."""
+        """Score one batch: every distinct prompt (with its adapter) prefilled once into a
+        :class:`RowCache`, as generation prefills (:meth:`_fill`), then each text after its
+        prompt's columns, in chunks of rows, through the same cache and attention as
+        generation. Many compositions of one row cost one prompt prefill."""
         import torch
 
         tok = self.tokenizer
@@ -383,40 +383,32 @@ class TransformersEngine(Engine):
         started = time.perf_counter()
         with torch.inference_mode():
             layout = _Layout(prompts, tok.pad_token_id)
-            cache = self._prefill(layout, [names[f] for f in firsts] if names else None)
-            layers = cache_layers(cache) if cache is not None else None
+            cache = self._fill(layout, [names[f] for f in firsts] if names else None, budget=0)
             logprobs = []
             for rows in _score_chunks([len(t) + 1 for t in texts], [len(t) for t in texts], self.SCORE_POSITIONS):
-                logprobs += self._score_rows(rows, texts, which[rows], layout, layers,
+                logprobs += self._score_rows(rows, texts, which[rows], layout, cache,
                                              [names[i] for i in rows] if names else None)
         seconds = (time.perf_counter() - started) / max(1, len(reqs))
         return [GenResult(key=r.key, text=r.text, prompt_tokens=len(prompts[int(w)]), new_tokens=0, seconds=seconds,
                           mean_logprob=lp) for r, w, lp in zip(reqs, which, logprobs)]
 
-    def _score_rows(self, rows, texts, prompt_of, layout: _Layout, layers, names) -> list[float]:
-        """Mean log-probabilities of ``texts[i]`` for ``rows``: one left-padded pass over each
-        prompt's last token and the text, after that prompt's prefilled cache (``prompt_of``)."""
+    def _score_rows(self, rows, texts, prompt_of, layout: _Layout, cache: RowCache, names) -> list[float]:
+        """Mean log-probabilities of ``texts[i]`` for ``rows``: one pass over each prompt's last
+        token and the text (right padded), after that prompt's prefilled columns (``prompt_of``)."""
         import torch
-
 
         rests = [[layout.ids[int(p)][-1]] + texts[i] for i, p in zip(rows, prompt_of)]
         width = max(len(x) for x in rests)
-        ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(x)) + x for x in rests], dtype=torch.long)
-        rest = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in rests], dtype=torch.long)
-        past = [(k.index_select(0, prompt_of), v.index_select(0, prompt_of)) for k, v in layers] if layers else None
-        mask = torch.cat([layout.mask[prompt_of, :layout.width - 1], rest], dim=1)
+        ids = torch.tensor([x + [self.tokenizer.pad_token_id] * (width - len(x)) for x in rests], dtype=torch.long)
         starts = torch.tensor([len(layout.ids[int(p)]) - 1 for p in prompt_of]).unsqueeze(1)
-        positions = (starts + rest.cumsum(-1) - 1).clamp(min=0)
-        keep = max(len(texts[i]) for i in rows) + 1  # the last positions: every row's text predictions
-        device = self.model.device
-        kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "position_ids": positions.to(device),
-                  "use_cache": True, "logits_to_keep": keep, self.cache_key: cache_from_layers(past)}
+        step = cache.take(prompt_of, budget=width).decode_step(0, self.model.device, tokens=width)
         with row_adapters(names):
-            logits = self.model(**kwargs).logits
+            logits = self.model(input_ids=ids.to(self.model.device), position_ids=(starts + torch.arange(width)).to(
+                self.model.device), use_cache=False, logits_to_keep=width, row_cache=step).logits
         out = []
-        for n, i in enumerate(rows):  # text token k is predicted at kept position keep - len(t) - 1 + k
+        for n, i in enumerate(rows):  # text token k is predicted at position k (after the prompt's last token)
             t = torch.tensor(texts[i])
-            lp = torch.log_softmax(logits[n, keep - len(t) - 1:keep - 1].float(), dim=-1)
+            lp = torch.log_softmax(logits[n, :len(t)].float(), dim=-1)
             out.append(lp.gather(1, t.unsqueeze(1)).mean().item())
         return out
 
@@ -492,64 +484,6 @@ class TransformersEngine(Engine):
                              f" (loaded: {sorted(self.adapters) or 'none'})")
         return [r.adapter or BASE for r in reqs] if self.adapters else None
 
-    def _prefill(self, layout: "_Layout", names: list[str] | None = None):
-        """A ``DynamicCache`` of every prompt token but the last, for scoring fixed texts after
-        it (:meth:`_score_batch`; generation fills a :class:`RowCache` instead: :meth:`_fill`).
-
-        The prefix all prompts share (system prompt, task header) is computed once (once per
-        adapter in a mixed batch: an adapter changes the prefix's keys and values); the rest
-        in buckets of similar length, so a few long prompts do not pad the whole batch (a
-        64-prompt batch of the sample catalog was 37% padding as one block).
-        """
-        import torch
-
-        if layout.width < 2:
-            return None
-        groups, group_of = _adapter_groups(names)
-        prefix = None
-        if layout.prefix:
-            shared = layout.input_ids[:1, :layout.prefix].expand(len(groups), -1)
-            prefix = self._forward_cache(shared, None, None, None, groups if names else None)
-        layers = None  # the batch's cache, written bucket by bucket: never held twice in full
-        for rows in layout.buckets():
-            part = self._bucket_cache(layout, rows, prefix, names, group_of)
-            if part is None:  # one-token prompts, no shared prefix: nothing to cache (all padding)
-                continue
-            if layers is None:
-                layers = [(k.new_zeros(len(layout.ids), k.shape[1], layout.width - 1, k.shape[3]),
-                           v.new_zeros(len(layout.ids), v.shape[1], layout.width - 1, v.shape[3])) for k, v in part]
-            index = torch.tensor(rows)
-            for (keys, values), (k, v) in zip(layers, part):
-                _place(keys, index, k, layout.prefix)
-                _place(values, index, v, layout.prefix)
-            del part
-        return cache_from_layers(layers)
-
-    def _bucket_cache(self, layout: "_Layout", rows: list[int], prefix, names=None, group_of=None) -> list[tuple]:
-        """Per-layer (keys, values) of ``rows``: the shared prefix, then the bucket's own
-        tokens (left-padded to the bucket's longest); :func:`_place` adds the batch's padding.
-
-        ``names`` (each batch row's adapter) and ``group_of`` (the row's prefix in ``prefix``)
-        are set in a multi-adapter batch.
-        """
-        ids, mask, positions, span = layout.bucket_inputs(rows)
-        past = _row_past(prefix, rows, group_of)
-        bucket_names = [names[i] for i in rows] if names else None
-        return self._forward_cache(ids, mask, positions, past, bucket_names) if span else past
-
-    def _forward_cache(self, ids, mask, positions, past, names=None) -> list[tuple]:
-        """One forward pass over ``ids`` after ``past`` (row ``i`` with adapter ``names[i]``
-        when given); returns every layer's (keys, values)."""
-
-        device = self.model.device
-        cache = cache_from_layers(past)
-        kwargs = {"input_ids": ids.to(device), "use_cache": True, "logits_to_keep": 1, self.cache_key: cache}
-        if mask is not None:
-            kwargs.update(attention_mask=mask.to(device), position_ids=positions.to(device))
-        with row_adapters(names):
-            self.model(**kwargs)
-        return cache_layers(cache)
-
     def _decode(self, reqs, ids, new_ids, seconds) -> list[GenResult]:
         stops = set(self.stop_ids)
         rows = [row[:req.max_new_tokens] for req, row in zip(reqs, new_ids)]
@@ -617,28 +551,6 @@ class _Layout:
                            dtype=torch.long)
         return ids, (self.prefix + torch.arange(span)).expand(len(rows), -1), span
 
-    def bucket_inputs(self, rows: list[int]):
-        """ids, attention mask (prefix included), position ids and span of one prefill bucket."""
-        import torch
-
-        span = max(self.span(i) for i in rows)
-        ids = torch.tensor([[self.pad_id] * (span - self.span(i)) + self.ids[i][self.prefix:-1] for i in rows],
-                           dtype=torch.long)
-        rest = torch.tensor([[0] * (span - self.span(i)) + [1] * self.span(i) for i in rows], dtype=torch.long)
-        mask = torch.cat([torch.ones(len(rows), self.prefix, dtype=torch.long), rest], dim=1)
-        positions = (self.prefix + rest.cumsum(-1) - 1).clamp(min=0)
-        return ids, mask, positions, span
-
-
-def _place(cache, index, part, prefix: int) -> None:
-    """Write a bucket's ``part`` (rows, heads, prefix + span, dim) into rows ``index`` of the
-    batch's ``cache`` (rows, heads, width - 1, dim): the prefix first, the span last, and
-    the zeros between them (the batch's padding, masked) left as they are."""
-    span = part.shape[2] - prefix
-    cache[index, :, :prefix] = part[:, :, :prefix]
-    if span:
-        cache[index, :, cache.shape[2] - span:] = part[:, :, prefix:]
-
 
 def _adapter_groups(names: list[str] | None):
     """The distinct adapters of a batch, in first-seen order, and each row's index into them
@@ -649,19 +561,6 @@ def _adapter_groups(names: list[str] | None):
         return [None], None
     groups = list(dict.fromkeys(names))
     return groups, torch.tensor([groups.index(n) for n in names])
-
-
-def _row_past(prefix, rows: list[int], group_of) -> list[tuple] | None:
-    """Per-layer (keys, values) of the shared prefix for ``rows``: each row's own adapter's
-    prefix where the prefix was computed per adapter, else one prefix expanded (no copy)."""
-    import torch
-
-    if not prefix:
-        return None
-    if prefix[0][0].shape[0] > 1:
-        pick = group_of[torch.tensor(rows)]
-        return [(k.index_select(0, pick), v.index_select(0, pick)) for k, v in prefix]
-    return [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in prefix]
 
 
 def _score_chunks(lengths: list[int], scored: list[int], positions: int) -> list[list[int]]:

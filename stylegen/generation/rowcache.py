@@ -1,6 +1,8 @@
-"""The generation KV cache: every row's keys and values in one buffer allocated once, laid
+"""The engine's KV cache: every row's keys and values in one buffer allocated once, laid
 out by position, and the attention that reads it so that a row's result does not depend on
-its batch (issue 24).
+its batch (issue 24). Generation decodes a token per row through it; scoring prefills each
+distinct prompt once, takes its rows for the texts that follow it (:meth:`RowCache.take`)
+and runs each text as one multi-token decode step.
 
 transformers' ``DynamicCache`` grows each layer's keys and values by concatenation at every
 step (a copy of the whole cache per layer and token, and freed blocks of every size left
@@ -93,15 +95,30 @@ class RowCache:
         mask = _causal(len(rows), width, [self.spans[i] for i in rows], self.prefix)
         return CacheStep(self, "bucket", torch.tensor(rows), self.prefix, mask)
 
-    def decode_step(self, step: int, device=None) -> "CacheStep":
-        """Decode step ``step``: one new token per row, at column ``prefix + span + step``."""
+    def decode_step(self, step: int, device=None, tokens: int = 1) -> "CacheStep":
+        """Decode step ``step``: ``tokens`` new tokens per row (one when generating; a fixed
+        text's tokens when scoring it), the first at column ``prefix + span + step``, each
+        seeing the row's columns up to its own."""
         import torch
 
         columns = torch.tensor(self.spans) + (self.prefix + step)
-        width = _round_up(int(columns.max()) + 1)
-        seen = torch.zeros(len(self.spans), 1, 1, width)
-        seen[:, 0, 0].masked_fill_(torch.arange(width).unsqueeze(0) > columns.unsqueeze(1), float("-inf"))
+        width = _round_up(int(columns.max()) + tokens)
+        later = torch.arange(width).view(1, 1, -1) > (columns.view(-1, 1, 1) + torch.arange(tokens).view(1, -1, 1))
+        seen = torch.zeros(len(self.spans), 1, tokens, width)
+        seen[:, 0].masked_fill_(later, float("-inf"))
         return CacheStep(self, "decode", None, columns, seen.to(device) if device is not None else seen)
+
+    def take(self, rows, budget: int) -> "RowCache":
+        """A cache of ``rows`` (a tensor; repeats allowed) holding their columns of this one, with
+        room for ``budget`` more tokens each: one prefilled prompt continued by many texts."""
+        taken = RowCache(prefix=self.prefix, spans=[self.spans[int(i)] for i in rows], budget=budget)
+        layers, _, _, kv_heads, _, dim = self.buffer.shape
+        taken.allocate(layers, kv_heads, dim, self.buffer.dtype, self.buffer.device)
+        width = min(self.capacity(), taken.capacity())
+        taken.buffer[..., :width, :] = self.buffer.index_select(2, rows)[..., :width, :]
+        if self.scales is not None:
+            taken.scales[..., :width] = self.scales.index_select(2, rows)[..., :width]
+        return taken
 
     def nbytes(self) -> int:
         """Bytes the cache holds."""
@@ -161,9 +178,15 @@ class CacheStep:
             _write(keys, steps[0], at, k, ks)
             _write(values, steps[1], at, v, vs)
             return _read(keys, values, steps, self.rows, width, key.dtype)
-        at = (torch.arange(key.shape[0], device=key.device), slice(None), self.column.to(key.device))
-        _write(keys, steps[0], at, k[:, :, 0], None if ks is None else ks[:, :, 0])
-        _write(values, steps[1], at, v[:, :, 0], None if vs is None else vs[:, :, 0])
+        if key.shape[2] == 1:  # one token per row (generation's hot path: plain indices)
+            at = (torch.arange(key.shape[0], device=key.device), slice(None), self.column.to(key.device))
+            k, v, ks, vs = (None if t is None else t[:, :, 0] for t in (k, v, ks, vs))
+        else:  # a text per row: row i's tokens at columns column[i] ..
+            columns = self.column.to(key.device).unsqueeze(1) + torch.arange(key.shape[2], device=key.device)
+            at = (torch.arange(key.shape[0], device=key.device).unsqueeze(1), slice(None), columns)
+            k, v, ks, vs = (None if t is None else t.transpose(1, 2) for t in (k, v, ks, vs))
+        _write(keys, steps[0], at, k, ks)
+        _write(values, steps[1], at, v, vs)
         return _read(keys, values, steps, slice(None), width, key.dtype)
 
 
