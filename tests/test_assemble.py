@@ -89,7 +89,7 @@ def test_golden_tent_and_shirt():
 
 # The frames' own words: everything else an assembled text says must come from the facts.
 FRAME_WORDS = set("the it has holds and weighs at comes in you get is made with a an of there also measures "
-                  "pick we for built sleeps one capacity to they them have are come".split())
+                  "pick from we for built sleeps one capacity to they them have are come".split())
 
 
 def test_assembled_copy_says_nothing_the_facts_do_not(repo_root, brand):
@@ -347,3 +347,12 @@ def test_a_second_meta_description_names_the_colours_for_a_thin_row():
         "Scree Pack: 58 L, with two side bottle pockets and a roll-top closure. Comes in Rust and Slate."]
     assert A.assembled_completion(POT, "meta_description", "text", 1).endswith("Built for day hikes, in Fog.")
     assert len(A.variants(dict(pack, colors=[]), "meta_description", "text", 4)) == 1  # no colours: one text
+
+
+def test_colour_choice_reads_as_a_choice():
+    """The second colour frame offers a choice ("Pick Pine, Fog and Rust" asked for all three);
+    named first it states the colours plainly."""
+    sheet = A.fact_sheet({"name": "Tinder Fry Pan", "colors": ["Pine", "Fog", "Rust"]})
+    assert A.color_sentence(sheet, 0) == "It comes in Pine, Fog and Rust."
+    assert A.color_sentence(sheet, 1) == "Pick from Pine, Fog and Rust."
+    assert A.color_sentence(A.fact_sheet({"name": "Mug", "colors": ["Fog"]}), 1) == "It comes in Fog."

@@ -484,12 +484,13 @@ def dimension_sentences(sheet: FactSheet) -> list[str]:
 
 
 def color_sentence(sheet: FactSheet, variant: int) -> str:
-    """"It comes in Ember and Slate." ("" without colours)."""
+    """"It comes in Ember and Slate." or "Pick from Ember and Slate." ("" without colours)."""
     colors = sheet.lists.get("colors", [])
     if not colors:
         return ""
+    # "from": "Pick Pine, Fog and Rust" would ask for all three
     return _sentence(f"It comes in {join_list(colors)}" if variant % 2 == 0
-                     else f"Pick {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}")
+                     else f"Pick from {join_list(colors)}" if len(colors) > 1 else f"It comes in {colors[0]}")
 
 
 def use_sentence(sheet: FactSheet, variant: int) -> str:
@@ -694,7 +695,7 @@ def _plural(text: str, sheet: FactSheet) -> str:
 def _name_first(sentence: str, sheet: FactSheet) -> str:
     name = sheet.name
     for opener, named in (("It ", f"The {name} "), ("You get ", f"The {name} comes with "),
-                          ("We made it ", f"We made the {name} "), ("Pick ", f"The {name} comes in "),
+                          ("We made it ", f"We made the {name} "), ("Pick from ", f"The {name} comes in "),
                           (f"The {sheet.noun} ", f"The {name} ")):
         if sentence.startswith(opener):
             return named + sentence[len(opener):]
