@@ -95,6 +95,24 @@ def test_drafted_claims_come_from_facts_and_still_catch_invented_ones(drafted):
     assert report.exit_code == 1 and "Drafted.Grounded" in report.output, report.output
 
 
+def test_drafted_brand_name_rule_fixes_the_name_written_in_another_case(drafted):
+    from stylegen.kit.brand import load_brand
+    from stylegen.validation.fixes import fix_records
+    from stylegen.validation.records import Record
+    from stylegen.validation.validator import Validator
+
+    kit, _, _, _ = drafted
+    brand = load_brand(kit)
+    name = brand.terminology.accept[0]
+    record = Record(id="P1", fields={"description": f"You get {name.lower()} signature sleeves."},
+                    facts={"name": "Tee", "features": [f"{name.lower()} signature sleeves"]})
+    validator = Validator(brand)
+    assert any(f.rule == "Drafted.BrandName" for f in validator.check([record])[0])
+    fixed = fix_records(validator, [record])[0]
+    assert fixed.record.fields["description"] == f"You get {name} signature sleeves."
+    assert not any(f.rule == "Drafted.BrandName" for f in fixed.findings)
+
+
 def test_init_drafts_supporters_and_leaves_everyday_words_out(tmp_path):
     rows = [{"id": f"P{i}", "name": f"Pack {i}", "features": "Wide straps;Hip belt;Lid pocket",
              "description": "Shoulder straps that spread the load and a hip belt. Pack the lid pocket with a snack."

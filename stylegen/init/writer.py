@@ -244,6 +244,8 @@ description: The brand's own spellings, case-exact (brand.yaml terminology.accep
 level: error
 swap: brand.accept
 lemma: false
+# A catalog that writes the name in another case ("luma signature sleeves") costs no retry.
+fix: replace
 message: "Write the name exactly as '{swap}', not '{match}'."
 """
 
