@@ -32,11 +32,13 @@ def test_feature_phrases_are_classified_for_their_frames():
     kinds = {p.text: p.kind for p in A.classify(["mesh inner", "sip lid", "packs into its own pocket",
                                                   "inflates in 3 breaths", "fits a 100 g fuel canister inside",
                                                   "lids double as plates", "stuff sack included",
-                                                  "padded shoulder straps"])}
+                                                  "padded shoulder straps", "Hood collapses into collar",
+                                                  "Mesh pockets on sides"])}
     assert kinds == {"mesh inner": "np", "sip lid": "np", "packs into its own pocket": "vp",
                      "inflates in 3 breaths": "vp", "fits a 100 g fuel canister inside": "vp",
                      "lids double as plates": "clause", "stuff sack included": "included",
-                     "padded shoulder straps": "np"}
+                     "padded shoulder straps": "np", "hood collapses into collar": "clause",
+                     "mesh pockets on sides": "np"}
 
 
 @pytest.mark.parametrize("np,expected", [

@@ -196,7 +196,9 @@ def _subject_length(toks) -> int:
     """How many leading nouns (and their adjectives) make the subject of a verb that follows."""
     for i, tok in enumerate(toks[:5]):
         verb = tok.text.lower() in _COPULA or (tok.tag_ in ("VBZ", "VBP") and i + 1 < len(toks))
-        if i and verb and toks[i - 1].tag_ in ("NN", "NNS"):
+        # a lowered first noun the tagger reads as a name ("hood collapses into collar")
+        noun = toks[i - 1].tag_ in ("NN", "NNS") or (toks[i - 1].tag_ == "NNP" and toks[i - 1].text.islower())
+        if i and verb and noun:
             return i
         if tok.tag_ not in ("NN", "NNS", "JJ", "NNP"):
             return 0

@@ -188,8 +188,8 @@ def _plan_all(brand, rules: dict, states: list[_State], indices: list[int]) -> d
 
 def _doc_level(rule) -> str | None:
     """The spaCy annotation the rule's fix reads: sentences, or tags to judge a removal."""
-    if rule.fix.action == "remove" and rule.extends != "pattern":
-        return "tags"
+    if (rule.fix.action == "remove" and rule.extends != "pattern") or rule.fix.action == "drop_sentence":
+        return "tags"  # drop_sentence: whether the next sentence opens with a part as its subject
     return "tokens" if rule.fix.action in _NEEDS_DOC else None
 
 
@@ -468,17 +468,26 @@ _PRONOUN = re.compile(r"(It|They|Its|The ([a-z]+)) ")
 
 
 def _drop_opening(sents, record, brand):
-    """The first sentence goes; the next one, when it opens with "It", "They", "Its" or "The"
-    and the product's own noun, takes the product's name, so the copy still says what it is
-    about ("The Hyperion Jacket has ...", "The Hyperion Jacket's lining ...")."""
+    """The first sentence goes; the next one, when it opens with "It", "They", "Its", "The"
+    and the product's own noun, or "The" and a part the sentence says something of ("The
+    fabric is ..."), takes the product's name, so the copy still says what it is about ("The
+    Hyperion Jacket has ...", "The Hyperion Jacket's lining ...", as the assembler opens)."""
     nxt = sents[1]
     name = copied_name(record.facts, brand.catalog if brand else None)
     m = _PRONOUN.match(nxt.text)
     noun = name.split()[-1].lower() if name else ""
-    if not (m and name) or (m.group(2) and m.group(2) != noun):
+    if not (m and name) or (m.group(2) and m.group(2) != noun and not _part_subject(nxt)):
         return (sents[0].start_char, nxt.start_char, "", False, False)
-    named = f"The {name}'s " if m.group(1) == "Its" else f"The {name} "
+    if m.group(1) == "Its" or (m.group(2) and m.group(2) != noun):
+        named = f"The {name}'s " + (f"{m.group(2)} " if m.group(2) else "")
+    else:
+        named = f"The {name} "
     return (sents[0].start_char, nxt.start_char + m.end(), named, False, False)
+
+
+def _part_subject(sentence) -> bool:
+    """Whether ``sentence`` (spaCy) opens "The <noun> <verb>": a part of the product as its subject."""
+    return len(sentence) > 2 and sentence[1].pos_ == "NOUN" and sentence[2].pos_ in ("AUX", "VERB")
 
 
 _PLANNERS = {
