@@ -45,7 +45,8 @@ def test_feature_phrases_are_classified_for_their_frames():
     ("front stretch pocket", "a front stretch pocket"), ("adjustable hood", "an adjustable hood"),
     ("two doors", "two doors"), ("measuring marks inside", "measuring marks inside"),
     ("padded shoulder straps", "padded shoulder straps"), ("USB-C charging", "USB-C charging"), ("reflectivity", "reflectivity"), ("utility pocket", "a utility pocket"),
-    ("unlined hood", "an unlined hood"),
+    ("unlined hood", "an unlined hood"), ("LED backlight", "an LED backlight"), ("USB port", "a USB port"),
+    ("UV-blocking visor", "a UV-blocking visor"), ("SPF 50 fabric", "an SPF 50 fabric"),
     ("20 LEDs on a 10 ft cord", "20 LEDs on a 10 ft cord")])
 def test_articles(np, expected):
     assert A.with_article(np) == expected
@@ -296,10 +297,10 @@ def test_golden_details_list_of_a_shop_catalog():
         "The Harbor Trail Short is a pair of charcoal heather running shorts with reflective trim."
         " It is antimicrobial, quick-drying and semi-fitted. It has a 7\" inseam. The key loop holds a house key."
         " A 1-year limited warranty comes with it. The fabric is 88% polyester / 12% spandex."
-        " It is built for running, gym and warm days. To care for it, machine wash/line dry.")
+        " It is built for running and gym use on warm days. To care for it, machine wash/line dry.")
     assert A.assembled_completion(SHORT, "meta_description", "text", 0) == (
         "Harbor Trail Short in polyester and organic cotton, with a 7\" inseam and a 1-year limited warranty."
-        " Built for running, gym and warm days.")
+        " Built for running and gym use on warm days.")
     assert A.assembled_completion(TOTE, "description", "text", 0) == (
         "The Cove Tote is lightweight. It has an interior zip pocket. The strap fits over a coat."
         " It is made with canvas. It measures L 16\" x W 5\" x H 13\".")
@@ -358,3 +359,16 @@ def test_colour_choice_reads_as_a_choice():
     assert A.color_sentence(sheet, 0) == "It comes in Pine, Fog and Rust."
     assert A.color_sentence(sheet, 1) == "Pick from Pine, Fog and Rust."
     assert A.color_sentence(A.fact_sheet({"name": "Mug", "colors": ["Fog"]}), 1) == "It comes in Fog."
+
+
+@pytest.mark.parametrize("labels,expected", [
+    (["Cool", "Rainy"], "It is built for cool and rainy days."),
+    (["Athletic", "Sports", "Outdoor", "Gym"], "It is built for athletic, sports, outdoor and gym use."),
+    (["Running", "Gym", "Warm"], "It is built for running and gym use on warm days."),
+    (["Säntis traverse on a long day"], "It is built for Säntis traverse on a long day.")])
+def test_use_labels_read_as_days_or_a_use(labels, expected):
+    """Weather and seasons make days, activities a use ("athletic days" read wrong on a real
+    brand's night); a use longer than two words stays as given."""
+    facts = {"name": "Trail Tee", "use": labels if len(labels) > 1 else labels[0]}
+    assert A.use_sentence(A.fact_sheet(facts), 0) == expected
+

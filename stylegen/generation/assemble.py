@@ -226,8 +226,10 @@ def with_article(np: str) -> str:
     mass = head.endswith(_MASS_SUFFIXES) and head not in _COUNT_ING
     if any(_is_plural(h) for h in head.split("/")) or mass:  # "ribbed cuffs/collar"
         return np
-    article = "an" if first[0] in "aeiou" and not _YOU_SOUND.match(first) else "a"
-    return f"{article} {np}"
+    lead = words[0].rstrip(",").split("-")[0]
+    initialism = lead.isupper() and len(lead) > 1  # "LED", "UV-blocking": said letter by letter
+    vowel = first[0] in "aefhilmnorsx" if initialism else first[0] in "aeiou" and not _YOU_SOUND.match(first)
+    return f"{'an' if vowel else 'a'} {np}"
 
 
 def _is_plural(noun: str) -> bool:
@@ -537,10 +539,20 @@ def use_text(sheet: FactSheet) -> str:
     """What the product is for, as the frames say it after "for"."""
     use, labels = sheet.values.get("use", ""), sheet.lists.get("use", [])
     if labels and all(len(label.split()) <= 2 for label in labels):
-        # a list of labels ("Gym; Travel", "Cool; Rainy"): "for gym and travel days" reads
-        # right for activities, seasons and weather alike
-        return join_list([label if label.isupper() else label.lower() for label in labels]) + " days"
+        # labels ("Gym; Travel", "Cool; Rainy"): weather and seasons make days ("cool and rainy
+        # days"), activities a use ("gym and travel use": "athletic days" read wrong), both
+        # "running and gym use on warm days"
+        words = [label if label.isupper() else label.lower() for label in labels]
+        days = [w for w in words if w in _DAY_WORDS]
+        doing = [w for w in words if w not in _DAY_WORDS]
+        return " on ".join(part for part in (join_list(doing) + " use" if doing else "",
+                                             join_list(days) + " days" if days else "") if part)
     return use  # as given: a use may open with a place's name ("Säntis traverse")
+
+
+# Labels of a use list that describe the day rather than the activity: weather, seasons, indoors.
+_DAY_WORDS = {"all-weather", "cool", "cold", "warm", "hot", "mild", "rainy", "windy", "wet", "snowy", "sunny",
+              "spring", "summer", "fall", "autumn", "winter", "indoor"}
 
 
 def _cert_text(cert: str) -> str:
