@@ -543,10 +543,11 @@ def use_text(sheet: FactSheet) -> str:
         # days"), activities a use ("gym and travel use": "athletic days" read wrong), both
         # "running and gym use on warm days"
         words = [label if label.isupper() else label.lower() for label in labels]
-        days = [w for w in words if w in _DAY_WORDS]
-        doing = [w for w in words if w not in _DAY_WORDS]
-        return " on ".join(part for part in (join_list(doing) + " use" if doing else "",
-                                             join_list(days) + " days" if days else "") if part)
+        days = join_list([w for w in words if w in _DAY_WORDS])
+        doing = join_list([w for w in words if w not in _DAY_WORDS])
+        if not doing:
+            return f"{days} days"
+        return f"{doing} use on {days} days" if days else f"{doing} use"
     return use  # as given: a use may open with a place's name ("Säntis traverse")
 
 

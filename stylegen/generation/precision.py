@@ -209,23 +209,31 @@ def _per_channel(weight, zeroed=None, rows: int = 4096):
     at a time: an output head's temporaries stay ~10 MB, not 3 x 113 MB."""
     import torch
 
-    stored = torch.empty(weight.shape[0], weight.shape[1], dtype=torch.int8)
-    scale = torch.empty(weight.shape[0])
-    for start in range(0, weight.shape[0], rows):
+    out, inputs = weight.shape
+    columns = torch_compat.int8_layout() == "columns"
+    # written in the layout it is held in, a block at a time: no second full-size copy
+    qweight = torch.empty(out, inputs, dtype=torch.int8).t() if columns else torch.empty(inputs, out, dtype=torch.int8)
+    scale = torch.empty(out)
+    for start in range(0, out, rows):
         part = weight[start:start + rows].float()
         if zeroed is not None:
             part = part.index_fill(1, zeroed, 0.0)
         step = part.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        stored[start:start + rows] = torch.round(part / step[:, None]).to(torch.int8)
+        qweight[:, start:start + rows] = torch.round(part / step[:, None]).to(torch.int8).t()
         scale[start:start + rows] = step
-    return (stored.t() if torch_compat.int8_layout() == "columns" else stored.t().contiguous()), scale
+    return qweight, scale
+
+
+def _column_major(qweight) -> bool:
+    """Whether int8 weights ``qweight`` (in, out) are the transposed view of an (out, in) block."""
+    return qweight.t().is_contiguous()
 
 
 def _output_channels(qweight, index):
     """Columns ``index`` of int8 weights ``qweight`` (in, out) as rows ``(len(index), in)``, read
     without copying the whole matrix in either layout (``index_select`` over the strided
     dimension of a transposed view copied all 28 MB of the output head per decode step)."""
-    if qweight.t().is_contiguous():
+    if _column_major(qweight):
         return qweight.t().index_select(0, index)
     return qweight.index_select(1, index).t()
 
@@ -234,7 +242,7 @@ def _join_columns(parts):
     """int8 weights ``(in, out_i)`` side by side, ``(in, sum out_i)``, in the layout they are held in."""
     import torch
 
-    if parts[0].stride(0) == 1 and parts[0].shape[0] > 1:  # transposed views of (out, in) blocks
+    if _column_major(parts[0]):
         return torch.cat([p.t() for p in parts]).t()
     return torch.cat(parts, 1)
 

@@ -476,12 +476,10 @@ def _drop_opening(sents, record, brand):
     name = copied_name(record.facts, brand.catalog if brand else None)
     m = _PRONOUN.match(nxt.text)
     noun = name.split()[-1].lower() if name else ""
-    if not (m and name) or (m.group(2) and m.group(2) != noun and not _part_subject(nxt)):
+    part = m and m.group(2) and m.group(2) != noun  # "The fabric ...", not "The jacket ..."
+    if not (m and name) or (part and not _part_subject(nxt)):
         return (sents[0].start_char, nxt.start_char, "", False, False)
-    if m.group(1) == "Its" or (m.group(2) and m.group(2) != noun):
-        named = f"The {name}'s " + (f"{m.group(2)} " if m.group(2) else "")
-    else:
-        named = f"The {name} "
+    named = f"The {name}'s {m.group(2)} " if part else f"The {name}'s " if m.group(1) == "Its" else f"The {name} "
     return (sents[0].start_char, nxt.start_char + m.end(), named, False, False)
 
 
