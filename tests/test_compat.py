@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import os
 import re
 import textwrap
 from importlib.metadata import version
@@ -220,6 +221,24 @@ def test_torch_int_mm_is_an_exact_int8_product_on_cpu():
     columns = b.t().contiguous().t()  # the other layout int8_layout may pick: the same integers
     require(torch.equal(int8_matmul(a, columns), got) and torch.equal(int8_matmul(a[5:6], columns), got[5:6]),
             "torch", "torch._int_mm reads a transposed (column-major) right operand differently")
+
+
+def test_int8_on_a_cpu_without_vnni_is_found_inexact_and_runs_float32():
+    """oneDNN's int8 product with AVX2 kernels only (a CPU without VNNI, run here with the
+    library's own ISA cap) saturates on full-range values: the availability check must say
+    so, and int8 must fall back to float32 with that message (it generated garbage before)."""
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from stylegen.compat.torch import int8_matmul_problem\n"
+            "from stylegen.generation.precision import choose_precision\n"
+            "p = choose_precision('int8'); print(int8_matmul_problem()); print(p.load_dtype, p.int8, p.note)")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    problem, chosen = out.strip().splitlines()
+    assert "not exact on this CPU" in problem
+    assert chosen.startswith("float32 False int8 weights unavailable, running in float32")
 
 
 def test_int8_layout_is_measured_once_and_held_by_joined_layers():

@@ -12,10 +12,9 @@
   on this CPU.
 
 * :func:`int8_layout`: which layout of the right operand ``torch._int_mm`` reads faster on
-  this CPU, measured once per process. oneDNN's kernels differ by CPU: with AVX-512 VNNI a
-  row-major (K, N) operand was 5-15% faster; with AVX2 only (no VNNI, as on many CPUs
-  without bf16) it was 2.4-4.6x *slower* than the transposed view of an (N, K) block, which
-  made int8 slower than float32 there (docs/SCALE.md). Both give the same integers.
+  this CPU, measured once per process (with VNNI row-major was 1-8% faster; with AVX2 only
+  the transposed view of an (N, K) block was 2.4-4.6x faster, but there the product is not
+  exact and int8 is not used: :func:`int8_matmul_problem`). Both give the same integers.
 
 ``tests/test_compat.py`` checks the op against an exact integer product on the installed
 torch (in both layouts) and names the version when it fails.
@@ -36,17 +35,24 @@ def int8_matmul(a, b):
 
 
 def int8_matmul_problem() -> str | None:
-    """Why :func:`int8_matmul` cannot run here (None: it runs and is exact on a small case)."""
+    """Why :func:`int8_matmul` cannot run here (None: it runs and is exact on full-range
+    int8 values, in both layouts). oneDNN's int8 product on a CPU without VNNI (AVX2, or
+    AVX-512 without VNNI) adds pairs of products in 16 bits and saturates them on full-range
+    values: its results are wrong there (measured with ``ONEDNN_MAX_CPU_ISA=AVX2``: every
+    decode-sized product differed from the exact one), so such a CPU runs float32."""
     import torch
 
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (4, 576), dtype=torch.int8, generator=gen)
+    b = torch.randint(-127, 128, (576, 64), dtype=torch.int8, generator=gen)
     try:
-        a = torch.arange(-60, 60, dtype=torch.int8).reshape(3, 40)
-        b = torch.arange(-80, 80, dtype=torch.int8).reshape(40, 4)
-        got = int8_matmul(a, b)
+        got = [int8_matmul(a, b), int8_matmul(a, b.t().contiguous().t())]
     except (AttributeError, RuntimeError, NotImplementedError) as exc:
         return f"torch {torch.__version__} has no CPU int8 matmul (torch._int_mm: {exc.__class__.__name__}: {exc})"
-    if not torch.equal(got.long(), a.long() @ b.long()):
-        return f"torch {torch.__version__}: torch._int_mm gave a wrong product on a test case"
+    exact = a.long() @ b.long()
+    if not all(torch.equal(g.long(), exact) for g in got):
+        return (f"torch {torch.__version__}: torch._int_mm is not exact on this CPU (oneDNN's int8 product"
+                " without VNNI saturates its 16-bit sums)")
     return None
 
 

@@ -18,10 +18,10 @@
   into the float32 weights before quantising (single-adapter engines); with per-row
   adapters it stays an unquantised float32 side path next to the int8 base layer
   (:func:`stylegen.compat.peft.replace_base_layers`).
-* ``auto``: int8 on a CPU without native bf16 (on the 64-prompt benchmark, quiet machine:
-  1.41x float32's tokens per CPU-second with AVX2 kernels only, 1.67x with VNNI (the 2x
-  target missed), 2.1-2.5x llama-server's, peak RSS 824-839 MB with the int8 KV cache;
-  held-out perplexity +0.82%: docs/SCALE.md);
+* ``auto``: int8 on a CPU without native bf16 whose int8 product is exact (on the 64-prompt
+  benchmark, quiet machine with VNNI: 1.67x float32's tokens per CPU-second (the 2x target
+  missed), 2.5x llama-server's, peak RSS 839 MB with the int8 KV cache; held-out perplexity
+  +0.82%: docs/SCALE.md); without VNNI oneDNN's product saturates, and the engine runs float32;
   bf16 on a CPU with it (there int8 measured 0.93x bf16's tokens/s before the engine2
   branch, with more memory) and on an accelerator that supports it; else float32 (as
   :func:`stylegen.models.pick_dtype`).
